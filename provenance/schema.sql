@@ -1,0 +1,176 @@
+-- mlprov canonical provenance store.
+--
+-- The contract between ingest and everything above it: ingestors write these tables, the
+-- graphlet builder and the analyses read them. Every row keeps the source it came from
+-- (source_id) and the id the source gave it, so any figure can be traced back to the store.
+-- Times are UTC timestamps; durations are seconds. Data tables state their key in a comment;
+-- ingest keeps keys unique (DuckDB index upkeep would halve bulk-load speed).
+--
+-- Bump SCHEMA_VERSION in provenance/store.py together with any change here.
+
+CREATE TABLE mlprov_meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+-- One row per provenance source ever ingested (an MLMD file, server or database).
+CREATE TABLE sources (
+    source_id      INTEGER PRIMARY KEY,
+    kind           VARCHAR NOT NULL,         -- reader: 'mlmd_sql', 'mlmd_client'
+    location       VARCHAR NOT NULL UNIQUE,  -- absolute path or URL, without credentials
+    convention     VARCHAR NOT NULL,         -- 'tfx', 'tfx_legacy', 'kfp'
+    mapping_hash   VARCHAR NOT NULL,         -- the category mapping its rows were classified with
+    cost_property  VARCHAR                   -- execution property read into executions.cost
+);
+
+-- One row per committed ingest; report holds the load report as JSON.
+CREATE TABLE ingest_runs (
+    ingest_id    INTEGER PRIMARY KEY,
+    source_id    INTEGER NOT NULL,
+    started_at   TIMESTAMP NOT NULL,
+    finished_at  TIMESTAMP NOT NULL,
+    rows_read    BIGINT NOT NULL,
+    report       JSON NOT NULL
+);
+
+-- How far each source table has been read, for incremental ingest.
+CREATE TABLE watermarks (
+    source_id      INTEGER NOT NULL,
+    source_table   VARCHAR NOT NULL,
+    max_id         BIGINT,   -- largest id read
+    max_update_ms  BIGINT,   -- largest last-update time read (ms since epoch)
+    PRIMARY KEY (source_id, source_table)
+);
+
+-- key: (source_id, pipeline_id)
+CREATE TABLE pipelines (
+    source_id    INTEGER NOT NULL,
+    pipeline_id  BIGINT NOT NULL,     -- the pipeline context's id in the source
+    name         VARCHAR NOT NULL
+);
+
+-- key: (source_id, run_id)
+CREATE TABLE pipeline_runs (
+    source_id    INTEGER NOT NULL,
+    run_id       BIGINT NOT NULL,     -- the run context's id in the source
+    pipeline_id  BIGINT,
+    name         VARCHAR NOT NULL,
+    create_time  TIMESTAMP
+);
+
+-- key: (source_id, execution_id)
+CREATE TABLE executions (
+    source_id     INTEGER NOT NULL,
+    execution_id  BIGINT NOT NULL,
+    pipeline_id   BIGINT,             -- NULL when the execution belongs to no pipeline context
+    run_id        BIGINT,             -- NULL in asynchronous pipelines
+    type_name     VARCHAR NOT NULL,   -- e.g. tfx.components.trainer.component.Trainer
+    component     VARCHAR NOT NULL,   -- class name (TFX) or task name (KFP), e.g. Trainer
+    node          VARCHAR,            -- the pipeline node it ran as, e.g. Trainer or Trainer.cloud
+    category      VARCHAR NOT NULL,   -- ingest, data_validation, transform, train,
+                                      -- model_validation, deploy, other
+    state         VARCHAR NOT NULL,   -- UNKNOWN NEW RUNNING COMPLETE FAILED CACHED CANCELED
+    name          VARCHAR,
+    start_time    TIMESTAMP,          -- create time
+    end_time      TIMESTAMP,          -- last update time
+    duration_s    DOUBLE,             -- end - start, seconds
+    cost          DOUBLE              -- the source's cost property, when named and present
+);
+
+-- key: (source_id, artifact_id)
+CREATE TABLE artifacts (
+    source_id     INTEGER NOT NULL,
+    artifact_id   BIGINT NOT NULL,
+    pipeline_id   BIGINT,             -- pipeline context it is attributed to (smallest id)
+    type_name     VARCHAR NOT NULL,   -- e.g. Examples, Model, PushedModel
+    uri           VARCHAR,
+    state         VARCHAR NOT NULL,   -- UNKNOWN PENDING LIVE MARKED_FOR_DELETION DELETED
+                                      -- ABANDONED REFERENCE
+    name          VARCHAR,
+    create_time   TIMESTAMP,
+    update_time   TIMESTAMP,
+    span          BIGINT,             -- TFX span property, when present
+    version       BIGINT              -- TFX version property, when present
+);
+
+-- One row per (execution, artifact, event type): MLMD keeps these unique.
+-- key: (source_id, execution_id, artifact_id, type)
+CREATE TABLE events (
+    source_id     INTEGER NOT NULL,
+    execution_id  BIGINT NOT NULL,
+    artifact_id   BIGINT NOT NULL,
+    type          VARCHAR NOT NULL,   -- INPUT OUTPUT INTERNAL_INPUT INTERNAL_OUTPUT
+                                      -- DECLARED_INPUT DECLARED_OUTPUT PENDING_OUTPUT UNKNOWN
+    direction     VARCHAR NOT NULL,   -- 'input' or 'output' (of the execution)
+    key           VARCHAR,            -- input/output key, e.g. examples, model, baseline_model
+    idx           INTEGER,            -- position under that key
+    time          TIMESTAMP
+);
+
+-- key: (source_id, context_id)
+CREATE TABLE contexts (
+    source_id    INTEGER NOT NULL,
+    context_id   BIGINT NOT NULL,
+    type_name    VARCHAR NOT NULL,    -- e.g. pipeline, pipeline_run, node, system.PipelineRun
+    name         VARCHAR NOT NULL,
+    create_time  TIMESTAMP,
+    update_time  TIMESTAMP
+);
+
+-- key: (source_id, context_id, execution_id)
+CREATE TABLE context_executions (      -- MLMD Association
+    source_id     INTEGER NOT NULL,
+    context_id    BIGINT NOT NULL,
+    execution_id  BIGINT NOT NULL
+);
+
+-- key: (source_id, context_id, artifact_id)
+CREATE TABLE context_artifacts (       -- MLMD Attribution
+    source_id    INTEGER NOT NULL,
+    context_id   BIGINT NOT NULL,
+    artifact_id  BIGINT NOT NULL
+);
+
+-- key: (source_id, context_id, parent_context_id)
+CREATE TABLE context_parents (         -- MLMD ParentContext
+    source_id          INTEGER NOT NULL,
+    context_id         BIGINT NOT NULL,
+    parent_context_id  BIGINT NOT NULL
+);
+
+-- Properties, one typed value each: exactly one of the value columns is set.
+-- key: (source_id, execution_id, name, is_custom)
+CREATE TABLE execution_properties (
+    source_id     INTEGER NOT NULL,
+    execution_id  BIGINT NOT NULL,
+    name          VARCHAR NOT NULL,
+    is_custom     BOOLEAN NOT NULL,
+    int_value     BIGINT,
+    double_value  DOUBLE,
+    string_value  VARCHAR,
+    bool_value    BOOLEAN
+);
+
+-- key: (source_id, artifact_id, name, is_custom)
+CREATE TABLE artifact_properties (
+    source_id     INTEGER NOT NULL,
+    artifact_id   BIGINT NOT NULL,
+    name          VARCHAR NOT NULL,
+    is_custom     BOOLEAN NOT NULL,
+    int_value     BIGINT,
+    double_value  DOUBLE,
+    string_value  VARCHAR,
+    bool_value    BOOLEAN
+);
+
+-- key: (source_id, context_id, name, is_custom)
+CREATE TABLE context_properties (
+    source_id     INTEGER NOT NULL,
+    context_id    BIGINT NOT NULL,
+    name          VARCHAR NOT NULL,
+    is_custom     BOOLEAN NOT NULL,
+    int_value     BIGINT,
+    double_value  DOUBLE,
+    string_value  VARCHAR,
+    bool_value    BOOLEAN
+);
