@@ -21,18 +21,30 @@ Example:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from provenance.synth.tfx import KEYS, Kind, TypeSpec
+
+if TYPE_CHECKING:
+    from provenance.synth.log import PutLog
 
 PropertyValue = int | float | str | bool
 
 # Event.type values (mlmd.md, "Enums").
 INPUT, OUTPUT, INTERNAL_INPUT, INTERNAL_OUTPUT = 3, 4, 5, 6
 # Execution.last_known_state values.
-STATES = {"UNKNOWN": 0, "NEW": 1, "RUNNING": 2, "COMPLETE": 3, "FAILED": 4, "CACHED": 5,
-          "CANCELED": 6}
+STATES = {
+    "UNKNOWN": 0,
+    "NEW": 1,
+    "RUNNING": 2,
+    "COMPLETE": 3,
+    "FAILED": 4,
+    "CACHED": 5,
+    "CANCELED": 6,
+}
 # Properties TFX declares on its artifact types; everything else is a custom property.
 DECLARED_ARTIFACT_PROPERTIES = {"span": int, "version": int, "split_names": str}
 
@@ -73,7 +85,10 @@ class MlmdWriter:
         self._types: dict[tuple[str, str], int] = {}
         self._contexts: dict[tuple[str, str], int] = {}
         self._times: dict[str, list[tuple[int, int, int]]] = {
-            "Execution": [], "Artifact": [], "Context": []}
+            "Execution": [],
+            "Artifact": [],
+            "Context": [],
+        }
         self._pending_artifacts: list[tuple[int, int]] = []  # (artifact id, create ms)
 
     def __enter__(self) -> MlmdWriter:
@@ -87,8 +102,11 @@ class MlmdWriter:
         key = (kind, name)
         if key not in self._types:
             pb = self._pb
-            cls = {"execution": pb.ExecutionType, "artifact": pb.ArtifactType,
-                   "context": pb.ContextType}[kind]
+            cls = {
+                "execution": pb.ExecutionType,
+                "artifact": pb.ArtifactType,
+                "context": pb.ContextType,
+            }[kind]
             t = cls(name=name)
             for prop, py_type in dict(properties).items():
                 t.properties[prop] = {int: pb.INT, float: pb.DOUBLE, str: pb.STRING}[py_type]
@@ -109,9 +127,15 @@ class MlmdWriter:
                 v.string_value = str(value)
 
     # -- nodes ------------------------------------------------------------------------------
-    def context(self, type_name: str, name: str, *, create_ms: int = 0,
-                custom: Mapping[str, PropertyValue] | None = None,
-                parent: int | None = None) -> int:
+    def context(
+        self,
+        type_name: str,
+        name: str,
+        *,
+        create_ms: int = 0,
+        custom: Mapping[str, PropertyValue] | None = None,
+        parent: int | None = None,
+    ) -> int:
         """Return the id of context (type_name, name), creating it on first use."""
         key = (type_name, name)
         if key not in self._contexts:
@@ -126,12 +150,17 @@ class MlmdWriter:
             self._times["Context"].append((cid, create_ms, create_ms))
             if parent is not None:
                 self.store.put_parent_contexts(
-                    [self._pb.ParentContext(child_id=cid, parent_id=parent)])
+                    [self._pb.ParentContext(child_id=cid, parent_id=parent)]
+                )
         return self._contexts[key]
 
-    def new_artifact(self, type_name: str, uri: str = "",
-                     custom: Mapping[str, PropertyValue] | None = None,
-                     **properties: PropertyValue) -> NewArtifact:
+    def new_artifact(
+        self,
+        type_name: str,
+        uri: str = "",
+        custom: Mapping[str, PropertyValue] | None = None,
+        **properties: PropertyValue,
+    ) -> NewArtifact:
         """Describe an output artifact; TFX's declared properties go in ``properties``."""
         return NewArtifact(type_name, uri, dict(properties), dict(custom or {}))
 
@@ -157,26 +186,39 @@ class MlmdWriter:
         """
         pb = self._pb
         execution = pb.Execution(
-            type_id=self._type_id("execution", type_name, {p: type(v) for p, v in
-                                                           (properties or {}).items()}),
-            last_known_state=STATES[state])
+            type_id=self._type_id(
+                "execution", type_name, {p: type(v) for p, v in (properties or {}).items()}
+            ),
+            last_known_state=STATES[state],
+        )
         self._set(execution.properties, properties or {})
         self._set(execution.custom_properties, custom or {})
         pairs: list[tuple[Any, Any]] = []
         out_keys: list[str] = []
         existing = self._artifacts_by_id(
-            [a for group in (inputs, outputs, internal_outputs) for ids in (group or {}).values()
-             for a in ids if isinstance(a, int)])
-        for event_type, group in ((INPUT, inputs), (OUTPUT, outputs),
-                                  (INTERNAL_OUTPUT, internal_outputs)):
+            [
+                a
+                for group in (inputs, outputs, internal_outputs)
+                for ids in (group or {}).values()
+                for a in ids
+                if isinstance(a, int)
+            ]
+        )
+        for event_type, group in (
+            (INPUT, inputs),
+            (OUTPUT, outputs),
+            (INTERNAL_OUTPUT, internal_outputs),
+        ):
             for key, items in (group or {}).items():
                 for index, item in enumerate(items):
                     if isinstance(item, NewArtifact):
                         artifact = self._make_artifact(item)
                     else:
                         artifact = existing[item]
-                    event = pb.Event(type=event_type, milliseconds_since_epoch=end_ms
-                                     if event_type != INPUT else start_ms)
+                    event = pb.Event(
+                        type=event_type,
+                        milliseconds_since_epoch=end_ms if event_type != INPUT else start_ms,
+                    )
                     event.path.steps.add().key = key
                     event.path.steps.add().index = index
                     pairs.append((artifact, event))
@@ -199,15 +241,21 @@ class MlmdWriter:
         return {a.id: a for a in self.store.get_artifacts_by_id(sorted(set(ids)))}
 
     def _make_artifact(self, spec: NewArtifact) -> Any:
-        declared = {k: DECLARED_ARTIFACT_PROPERTIES[k] for k in spec.properties
-                    if k in DECLARED_ARTIFACT_PROPERTIES}
+        declared = {
+            k: DECLARED_ARTIFACT_PROPERTIES[k]
+            for k in spec.properties
+            if k in DECLARED_ARTIFACT_PROPERTIES
+        }
         artifact = self._pb.Artifact(
-            type_id=self._type_id("artifact", spec.type_name, declared), uri=spec.uri,
-            state=spec.state)
+            type_id=self._type_id("artifact", spec.type_name, declared),
+            uri=spec.uri,
+            state=spec.state,
+        )
         self._set(artifact.properties, {k: v for k, v in spec.properties.items() if k in declared})
-        self._set(artifact.custom_properties,
-                  {**{k: v for k, v in spec.properties.items() if k not in declared},
-                   **spec.custom})
+        self._set(
+            artifact.custom_properties,
+            {**{k: v for k, v in spec.properties.items() if k not in declared}, **spec.custom},
+        )
         return artifact
 
     def set_artifact_state(self, artifact_id: int, state: int) -> None:
@@ -226,6 +274,144 @@ class MlmdWriter:
             start_ms = execution.create_time_since_epoch
         self._times["Execution"].append((execution_id, start_ms, end_ms))
 
+    def register_types(self, types: Sequence[TypeSpec]) -> list[int]:
+        """Register MLMD types in the given order (declared properties, base types).
+
+        Args:
+            types: the types, e.g. :data:`provenance.synth.tfx.TYPES`.
+
+        Returns:
+            The type ids, in the same order.
+        """
+        pb = self._pb
+        kinds = {
+            Kind.EXECUTION: ("execution", pb.ExecutionType),
+            Kind.ARTIFACT: ("artifact", pb.ArtifactType),
+            Kind.CONTEXT: ("context", pb.ContextType),
+        }
+        ids = []
+        for spec in types:
+            kind, cls = kinds[spec.kind]
+            t = cls(name=spec.name)
+            for prop, data_type in spec.properties:
+                t.properties[prop] = int(data_type)
+            if spec.base_type:
+                t.base_type = getattr(cls, spec.base_type.removeprefix("mlmd.").upper())
+            type_id = getattr(self.store, f"put_{kind}_type")(t, can_add_fields=True)
+            self._types[(kind, spec.name)] = type_id
+            ids.append(type_id)
+        return ids
+
+    def replay(self, log: PutLog, progress: Callable[[int, int], None] | None = None) -> None:
+        """Write a put log through the client, one ``put_execution`` per execution.
+
+        Contexts are created just before the first execution that uses them; each call's
+        artifacts and events follow the log's order, so the client assigns the log's ids
+        (checked: a mismatch raises, since the bulk writer relies on the same numbering).
+
+        Args:
+            log: the log (see :mod:`provenance.synth.log`); the store must hold no
+                executions, artifacts or contexts yet.
+            progress: called with (executions written, total) every 1,000 executions.
+
+        Raises:
+            RuntimeError: if the client assigned an id other than the log's.
+        """
+        import numpy as np
+
+        from provenance.synth.tfx import PROPERTY_NAMES, TYPES
+
+        pb = self._pb
+        type_ids = self.register_types(TYPES)
+        n = len(log.ex_type)
+        ev_at = np.searchsorted(log.ev_exec, np.arange(1, n + 2))
+        as_at = np.searchsorted(log.assoc_exec, np.arange(1, n + 2))
+        ep, ap = log.exec_props, log.art_props
+        ep_at = np.searchsorted(ep.owner, np.arange(1, n + 2))
+        ap_at = np.searchsorted(ap.owner, np.arange(1, len(log.art_type) + 2))
+        ep_str, ap_str = ep.string_value.to_pylist(), ap.string_value.to_pylist()
+        ctx_names = log.ctx_name.to_pylist()
+        uris = log.art_uri.to_pylist()
+        ctx_protos: dict[int, Any] = {}
+        created_ctx = created_art = 0
+        for i in range(n):
+            ctx_ids = [int(c) for c in log.assoc_ctx[as_at[i] : as_at[i + 1]]]
+            while created_ctx < max(ctx_ids):
+                j = created_ctx
+                parent = int(log.ctx_parent[j])
+                cid = self.context(
+                    TYPES[int(log.ctx_type[j])].name,
+                    ctx_names[j],
+                    create_ms=int(log.ctx_time[j]),
+                    parent=parent or None,
+                )
+                created_ctx += 1
+                if cid != created_ctx:
+                    raise RuntimeError(f"client gave context id {cid}, log has {created_ctx}")
+            missing = [c for c in ctx_ids if c not in ctx_protos]
+            if missing:
+                ctx_protos.update({c.id: c for c in self.store.get_contexts_by_id(missing)})
+            execution = pb.Execution(
+                type_id=type_ids[int(log.ex_type[i])], last_known_state=int(log.ex_state[i])
+            )
+            for r in range(ep_at[i], ep_at[i + 1]):
+                target = execution.custom_properties if ep.is_custom[r] else execution.properties
+                _set_property(
+                    target,
+                    PROPERTY_NAMES[ep.name[r]],
+                    int(ep.kind[r]),
+                    int(ep.int_value[r]),
+                    float(ep.double_value[r]),
+                    ep_str[r],
+                )
+            events = range(ev_at[i], ev_at[i + 1])
+            existing = self._artifacts_by_id(
+                [int(log.ev_art[e]) for e in events if log.ev_art[e] <= created_art]
+            )
+            pairs = []
+            for e in events:
+                aid = int(log.ev_art[e])
+                if aid <= created_art:
+                    artifact = existing[aid]
+                else:
+                    created_art += 1
+                    if aid != created_art:
+                        raise RuntimeError(f"log creates artifact {aid} out of order")
+                    k = aid - 1
+                    artifact = pb.Artifact(
+                        type_id=type_ids[int(log.art_type[k])], uri=uris[k], state=2
+                    )
+                    for r in range(ap_at[k], ap_at[k + 1]):
+                        target = (
+                            artifact.custom_properties if ap.is_custom[r] else artifact.properties
+                        )
+                        _set_property(
+                            target,
+                            PROPERTY_NAMES[ap.name[r]],
+                            int(ap.kind[r]),
+                            int(ap.int_value[r]),
+                            float(ap.double_value[r]),
+                            ap_str[r],
+                        )
+                event = pb.Event(
+                    type=int(log.ev_type[e]), milliseconds_since_epoch=int(log.ev_time[e])
+                )
+                event.path.steps.add().key = KEYS[log.ev_key[e]]
+                event.path.steps.add().index = int(log.ev_index[e])
+                pairs.append((artifact, event))
+            eid, aids, _ = self.store.put_execution(
+                execution, pairs, [ctx_protos[c] for c in ctx_ids]
+            )
+            if eid != i + 1 or list(aids) != [int(log.ev_art[e]) for e in events]:
+                raise RuntimeError(f"client ids diverge from the log at execution {i + 1}")
+            self._times["Execution"].append((eid, int(log.ex_start[i]), int(log.ex_end[i])))
+            if progress is not None and (i + 1) % 1000 == 0:
+                progress(i + 1, n)
+        # put_execution touches the update time of every artifact it is given: restamp all.
+        self._times["Artifact"].extend((k + 1, int(t), int(t)) for k, t in enumerate(log.art_time))
+        if progress is not None:
+            progress(n, n)
+
     def close(self) -> None:
         """Release the client and stamp the recorded create/update times into the store."""
         self.store = None  # the client closes its connection when released
@@ -234,7 +420,23 @@ class MlmdWriter:
                 con.executemany(
                     f"UPDATE {table} SET create_time_since_epoch = ?, "
                     "last_update_time_since_epoch = ? WHERE id = ?",
-                    [(start, end, node_id) for node_id, start, end in rows])
+                    [(start, end, node_id) for node_id, start, end in rows],
+                )
         con.close()
         for rows in self._times.values():
             rows.clear()
+
+
+def _set_property(
+    target: Any, name: str, kind: int, ival: int, dval: float, sval: str | None
+) -> None:
+    """Set one property value of a proto map from a put-log row."""
+    from provenance.synth.log import DOUBLE, INT
+
+    v = target[name]
+    if kind == INT:
+        v.int_value = ival
+    elif kind == DOUBLE:
+        v.double_value = dval
+    else:
+        v.string_value = sval or ""
