@@ -81,7 +81,6 @@ CREATE TABLE executions (
 CREATE TABLE artifacts (
     source_id     INTEGER NOT NULL,
     artifact_id   BIGINT NOT NULL,
-    pipeline_id   BIGINT,             -- pipeline context it is attributed to (smallest id)
     type_name     VARCHAR NOT NULL,   -- e.g. Examples, Model, PushedModel
     uri           VARCHAR,
     state         VARCHAR NOT NULL,   -- UNKNOWN PENDING LIVE MARKED_FOR_DELETION DELETED

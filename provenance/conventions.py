@@ -1,0 +1,159 @@
+"""How an orchestrator lays provenance out in MLMD, and how components map to categories.
+
+A :class:`Convention` says which context types hold pipelines, runs and nodes, and where a
+component's name lives (TFX: the execution type's class name; Kubeflow Pipelines v2: the
+``task_name`` property). A :class:`Mapping` adds the category rules (first match wins, user rules
+before the preset's) and the execution property that holds cost. Users extend both with a TOML
+file::
+
+    convention = "kfp"            # optional; detected from the store's context types
+    cost_property = "cpu_hours"   # optional; otherwise cost is duration in seconds
+
+    [categories]                  # glob on the component or the full type name -> category
+    "my-trainer" = "train"
+    "*Scorer" = "other"
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from provenance.errors import MappingError, did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MAPPING_KEYS = ("convention", "cost_property", "categories")
+CATEGORIES = ("ingest", "data_validation", "transform", "train", "model_validation", "deploy",
+              "other")
+
+# study.md, "Operator categories": TFX components by class name.
+TFX_RULES: tuple[tuple[str, str], ...] = (
+    ("*ExampleGen", "ingest"),
+    ("Importer", "ingest"),
+    ("StatisticsGen", "data_validation"),
+    ("SchemaGen", "data_validation"),
+    ("ImportSchemaGen", "data_validation"),
+    ("ExampleValidator", "data_validation"),
+    ("Transform", "transform"),
+    ("Trainer", "train"),
+    ("Tuner", "train"),
+    ("Evaluator", "model_validation"),
+    ("ModelValidator", "model_validation"),
+    ("InfraValidator", "model_validation"),
+    ("Pusher", "deploy"),
+)
+
+# Kubeflow task names are free text: match common words (user rules come first).
+KFP_RULES: tuple[tuple[str, str], ...] = (
+    *TFX_RULES,
+    ("*ingest*", "ingest"), ("*import*", "ingest"), ("*load*data*", "ingest"),
+    ("*valid*data*", "data_validation"), ("*data*valid*", "data_validation"),
+    ("*statistic*", "data_validation"), ("*schema*", "data_validation"),
+    ("*preprocess*", "transform"), ("*transform*", "transform"), ("*feature*", "transform"),
+    ("*tun*", "train"), ("*train*", "train"),
+    ("*eval*", "model_validation"), ("*valid*", "model_validation"),
+    ("*deploy*", "deploy"), ("*push*", "deploy"), ("*serve*", "deploy"),
+)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """Where an orchestrator keeps pipelines, runs, nodes and component names in MLMD."""
+
+    name: str
+    pipeline_context_types: tuple[str, ...]
+    run_context_types: tuple[str, ...]
+    node_context_types: tuple[str, ...]
+    component_property: str | None  # execution property naming the component, if any
+    rules: tuple[tuple[str, str], ...]
+
+
+CONVENTIONS = {
+    "tfx": Convention("tfx", ("pipeline",), ("pipeline_run",), ("node",), None, TFX_RULES),
+    "tfx_legacy": Convention("tfx_legacy", ("pipeline",), ("run",), ("component_run",), None,
+                             TFX_RULES),
+    "kfp": Convention("kfp", ("system.Pipeline",), ("system.PipelineRun",), (), "task_name",
+                      KFP_RULES),
+}
+
+
+def detect_convention(context_types: Iterable[str]) -> str:
+    """Name the convention a store follows, from the context type names it holds."""
+    types = set(context_types)
+    if types & {"system.Pipeline", "system.PipelineRun"}:
+        return "kfp"
+    if types & {"run", "component_run"} and not types & {"pipeline_run", "node"}:
+        return "tfx_legacy"
+    return "tfx"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Category rules, the cost property and an optional forced convention."""
+
+    rules: tuple[tuple[str, str], ...] = ()
+    cost_property: str | None = None
+    convention: str | None = None
+    origin: str = "defaults"
+
+    def categorize(self, component: str, type_name: str, convention: Convention) -> str:
+        """Category of a component: user rules, then the convention's, else ``other``."""
+        for pattern, category in (*self.rules, *convention.rules):
+            pattern = pattern.lower()
+            if fnmatch.fnmatchcase(component.lower(), pattern) or fnmatch.fnmatchcase(
+                    type_name.lower(), pattern):
+                return category
+        return "other"
+
+    def digest(self, convention: Convention) -> str:
+        """A hash of everything that decides categories and cost, to notice a changed mapping."""
+        body = json.dumps([self.rules, self.cost_property, convention.name])
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def with_convention(self, name: str) -> Mapping:
+        return replace(self, convention=name)
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    """Read a mapping TOML file; ``None`` gives the defaults.
+
+    Raises:
+        MappingError: unreadable file, unknown key, category or convention.
+    """
+    if path is None:
+        return Mapping()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise MappingError(f"mapping file {path} does not exist") from err
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise MappingError(f"cannot read mapping file {path}: {err}") from err
+    for key in data:
+        if key not in MAPPING_KEYS:
+            raise MappingError(f"{path}: unknown key {key!r}; valid keys are "
+                               f"{', '.join(MAPPING_KEYS)}.{did_you_mean(key, MAPPING_KEYS)}")
+    convention = data.get("convention")
+    if convention is not None and convention not in CONVENTIONS:
+        raise MappingError(f"{path}: unknown convention {convention!r}; valid conventions are "
+                           f"{', '.join(CONVENTIONS)}.{did_you_mean(str(convention), CONVENTIONS)}")
+    rules = []
+    for pattern, category in dict(data.get("categories", {})).items():
+        if category not in CATEGORIES:
+            raise MappingError(
+                f"{path}: component {pattern!r} maps to unknown category {category!r}; valid "
+                f"categories are {', '.join(CATEGORIES)}.{did_you_mean(str(category), CATEGORIES)}")
+        rules.append((str(pattern), str(category)))
+    cost = data.get("cost_property")
+    if cost is not None and not isinstance(cost, str):
+        raise MappingError(f"{path}: cost_property must be a property name, got {cost!r}")
+    return Mapping(tuple(rules), cost, convention, origin=str(path))

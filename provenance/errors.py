@@ -1,0 +1,64 @@
+"""Errors raised while opening stores and ingesting provenance.
+
+Every message says what was received, what was expected, and how to fix it; the CLI prints it
+on one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MlprovError(Exception):
+    """Base class of every error mlprov raises on purpose."""
+
+
+class SourceNotFoundError(MlprovError):
+    """The source path does not exist."""
+
+
+class NotAnMlmdStoreError(MlprovError):
+    """The source exists but is not an ML Metadata store (or not SQLite at all)."""
+
+
+class UnsupportedSchemaVersionError(MlprovError):
+    """The source's MLMD schema version (or the canonical store's version) is not supported."""
+
+
+class CorruptSourceError(MlprovError):
+    """The source is truncated or damaged and cannot be read completely."""
+
+
+class UnknownSourceError(MlprovError):
+    """The source string names a kind of source mlprov cannot read."""
+
+
+class MalformedRecordError(MlprovError):
+    """A source record breaks the provenance model (e.g. an event naming a missing execution)."""
+
+    def __init__(self, source: str, table: str, record_ids: Iterable[object], problem: str,
+                 count: int) -> None:
+        ids = ", ".join(str(i) for i in list(record_ids)[:5])
+        super().__init__(
+            f"{source}: {count} {table} record(s) {problem} (first: {ids}); "
+            "rerun with --strict warn or --strict skip to load the rest and report them")
+        self.source, self.table, self.problem, self.count = source, table, problem, count
+
+
+class MappingError(MlprovError):
+    """The user's mapping file is unreadable or names something invalid."""
+
+
+class ClientUnavailableError(MlprovError):
+    """The ml-metadata client is needed for this source but is not installed."""
+
+
+class StoreError(MlprovError):
+    """The canonical DuckDB store is missing, locked, of another version, or lacks a stage."""
+
+
+def did_you_mean(received: str, valid: Iterable[str]) -> str:
+    """Return ' Did you mean X?' for the closest valid value, or '' when none is close."""
+    match = difflib.get_close_matches(received, list(valid), n=1, cutoff=0.5)
+    return f" Did you mean {match[0]!r}?" if match else ""

@@ -1,0 +1,123 @@
+"""The canonical provenance store: one DuckDB file every stage reads and writes.
+
+Example:
+    >>> from provenance.store import ProvenanceStore
+    >>> with ProvenanceStore.open(":memory:") as store:
+    ...     store.count("executions")
+    0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from provenance.errors import StoreError
+from provenance.sql import scalar
+
+SCHEMA_VERSION = 1
+
+
+def _schema_sql() -> str:
+    return resources.files("provenance").joinpath("schema.sql").read_text()
+
+
+class ProvenanceStore:
+    """An open canonical store; owns its DuckDB connection. Use :meth:`open`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+        self.con = con
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False,
+             create: bool = True) -> ProvenanceStore:
+        """Open (and, unless ``read_only``, create) the store at ``path``.
+
+        Args:
+            path: a DuckDB file, or ``":memory:"``.
+            read_only: open without write access; the file must already exist.
+            create: create the file when missing; when False a missing file is an error.
+
+        Raises:
+            StoreError: the file is missing, locked by another process, not a DuckDB file, or
+                of another schema version.
+        """
+        path = str(path)
+        if path != ":memory:" and not Path(path).exists() and (read_only or not create):
+            raise StoreError(f"no mlprov database at {path}; create one with "
+                             f"'mlprov ingest SOURCE --db {path}' (or 'mlprov demo')")
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as err:
+            raise StoreError(f"cannot open {path}: {err}. Is another mlprov process using it? "
+                             "If it is not a DuckDB file, pass another --db") from err
+        except duckdb.Error as err:
+            raise StoreError(f"cannot open {path} as a DuckDB database: {err}") from err
+        store = cls(con, path)
+        try:
+            store._check_schema(read_only)
+        except BaseException:
+            con.close()
+            raise
+        return store
+
+    def _check_schema(self, read_only: bool) -> None:
+        tables = {r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()}
+        if "mlprov_meta" not in tables:
+            if tables:
+                raise StoreError(f"{self.path} is a DuckDB database but not an mlprov store "
+                                 f"(it has tables {sorted(tables)[:5]}); pass another --db")
+            if read_only:
+                raise StoreError(f"{self.path} is empty; ingest a source into it first")
+            with self.transaction():
+                self.con.execute(_schema_sql())
+                self.con.execute("INSERT INTO mlprov_meta VALUES ('schema_version', ?)",
+                                 [str(SCHEMA_VERSION)])
+            return
+        value = scalar(self.con, "SELECT value FROM mlprov_meta WHERE key = 'schema_version'")
+        version = int(value) if value is not None else None
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has mlprov schema version {version}; this mlprov reads version "
+                f"{SCHEMA_VERSION}. Re-ingest the source into a new --db file")
+
+    def __enter__(self) -> ProvenanceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run a block in one transaction: it commits whole or, on any error, not at all."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run a query and return a DataFrame."""
+        return self.con.execute(sql, params or []).df()
+
+    def count(self, table: str) -> int:
+        """Number of rows in a canonical table."""
+        return int(scalar(self.con, f'SELECT count(*) FROM "{table}"'))
+
+    def has_table(self, table: str) -> bool:
+        return bool(scalar(self.con, "SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_name = ?", [table]))
