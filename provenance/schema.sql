@@ -100,7 +100,7 @@ CREATE TABLE events (
     artifact_id   BIGINT NOT NULL,
     type          VARCHAR NOT NULL,   -- INPUT OUTPUT INTERNAL_INPUT INTERNAL_OUTPUT
                                       -- DECLARED_INPUT DECLARED_OUTPUT PENDING_OUTPUT UNKNOWN
-    direction     VARCHAR NOT NULL,   -- 'input' or 'output' (of the execution)
+    direction     VARCHAR NOT NULL,   -- 'input', 'output' (of the execution) or 'unknown'
     key           VARCHAR,            -- input/output key, e.g. examples, model, baseline_model
     idx           INTEGER,            -- position under that key
     time          TIMESTAMP
@@ -173,3 +173,12 @@ CREATE TABLE context_properties (
     string_value  VARCHAR,
     bool_value    BOOLEAN
 );
+
+-- The cost of each execution as study.md fixes it: the source's cost property when present,
+-- else its duration in seconds; cache hits cost nothing. cost_unit names what the figure is.
+CREATE VIEW execution_costs AS
+SELECT x.source_id, x.execution_id,
+       CASE WHEN x.state = 'CACHED' THEN 0.0
+            ELSE coalesce(x.cost, x.duration_s, 0.0) END AS cost,
+       CASE WHEN x.cost IS NOT NULL THEN s.cost_property ELSE 'seconds' END AS cost_unit
+FROM executions x JOIN sources s USING (source_id);

@@ -1,0 +1,54 @@
+"""The ``mlprov`` command line: a thin layer over the library.
+
+Each command lives in its own module and is imported only when it runs, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+import click
+
+# command name -> "module:function"
+COMMANDS = {
+    "demo": "analysis.cli.report:demo",
+    "ingest": "analysis.cli.ingest:ingest",
+    "info": "analysis.cli.ingest:info",
+    "export": "analysis.cli.ingest:export",
+    "synth": "analysis.cli.synth:synth",
+    "graphlets": "analysis.cli.graphlets:graphlets",
+    "graphlet": "analysis.cli.graphlets:graphlet",
+    "report": "analysis.cli.report:report",
+    "prune": "analysis.cli.prune:prune",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, target in COMMANDS.items()
+                if importlib.util.find_spec(target.split(":")[0]) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.list_commands(ctx):
+            return None
+        module, attr = COMMANDS[cmd_name].split(":")
+        command: Any = getattr(importlib.import_module(module), attr)
+        return command  # type: ignore[no-any-return]
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="mlprov")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """mlprov: where your ML pipeline compute goes, and how much never reaches production.
+
+    Ingest MLMD provenance into a DuckDB file, cut it into model graphlets (the work around each
+    training run), measure the compute that never led to a deployed model, and simulate
+    policies that skip it. Start with 'mlprov demo'.
+    """
+    ctx.obj = {"debug": debug}

@@ -1,0 +1,101 @@
+"""What every command shares: error mapping, output formats, progress, the --db option."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USAGE = 2  # bad input, with a one-line message
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one line on stderr and exit code 2 (tracebacks under --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from provenance.errors import MlprovError
+
+        try:
+            return fn(*args, **kwargs)
+        except MlprovError as err:
+            ctx = click.get_current_context(silent=True)
+            if ctx and ctx.find_root().obj and ctx.find_root().obj.get("debug"):
+                raise
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_USAGE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def db_option(fn: F) -> F:
+    """``--db PATH``: the canonical store."""
+    return click.option("--db", "db", default="prov.duckdb", show_default=True,
+                        type=click.Path(dir_okay=False),
+                        help="The mlprov DuckDB database.")(fn)
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    """``--format``: how to print results."""
+    def decorate(fn: F) -> F:
+        return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
+                            show_default=True, help="Output format.")(fn)
+    return decorate
+
+
+def render(data: Any, fmt: str, title: str | None = None) -> None:
+    """Print a DataFrame, a list of dicts or a dict as a table, JSON or CSV."""
+    import pandas as pd
+
+    if fmt == "json":
+        if isinstance(data, pd.DataFrame):
+            data = json.loads(data.to_json(orient="records", date_format="iso"))
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    frame = data if isinstance(data, pd.DataFrame) else (
+        pd.DataFrame(data) if isinstance(data, list)
+        else pd.DataFrame({"field": list(data), "value": [str(v) for v in data.values()]}))
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), justify="right" if frame[column].dtype.kind in "iuf"
+                         else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_cell(v) for v in row])
+    Console().print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return "" if value is None else str(value)
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[str, int], None]]:
+    """A progress callback that draws on a terminal and stays silent in a pipe or with --quiet."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda stage, done: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(label)
+
+        def update(stage: str, done: int) -> None:
+            bar.update(task, description=f"{label}: {stage} {done:,}")
+
+        yield update

@@ -1,0 +1,37 @@
+-- Model graphlets: the unit of analysis (study.md, "Model graphlet"). Written by
+-- graphlets.build_graphlets; read by analysis/. Rebuilt per pipeline, idempotently.
+
+-- key: (source_id, graphlet_id)
+CREATE TABLE IF NOT EXISTS graphlets (
+    source_id             INTEGER NOT NULL,
+    graphlet_id           BIGINT NOT NULL,     -- = the anchoring training execution's id
+    pipeline_id           BIGINT,
+    trainer_execution_id  BIGINT NOT NULL,
+    trainer_state         VARCHAR NOT NULL,    -- COMPLETE, FAILED, RUNNING, ...
+    model_type            VARCHAR,             -- trainer property model_type, when recorded
+    start_time            TIMESTAMP,           -- earliest member execution start
+    train_time            TIMESTAMP,           -- trainer start: the pruning decision point
+    end_time              TIMESTAMP,           -- latest member execution end
+    deployed              BOOLEAN NOT NULL,    -- a deploy execution in it pushed (pushed = 1)
+    in_flight             BOOLEAN NOT NULL,    -- trainer still RUNNING/NEW: not counted as waste
+    push_time             TIMESTAMP,           -- when the push happened
+    input_spans           BIGINT[],            -- spans of the Examples in its upstream, sorted
+    window_size           INTEGER,             -- number of distinct input spans
+    span_overlap          DOUBLE,              -- |spans ∩ previous graphlet's spans| / |spans|
+    n_executions          INTEGER NOT NULL,
+    n_artifacts           INTEGER NOT NULL,
+    depth                 INTEGER,             -- longest execution path inside the graphlet
+    own_cost              DOUBLE NOT NULL,     -- sum of member executions' costs
+    split_cost            DOUBLE NOT NULL,     -- each shared execution's cost split equally
+    cost_unit             VARCHAR NOT NULL     -- see the execution_costs view
+);
+
+-- key: (source_id, graphlet_id, node_kind, node_id)
+CREATE TABLE IF NOT EXISTS graphlet_members (
+    source_id    INTEGER NOT NULL,
+    graphlet_id  BIGINT NOT NULL,
+    node_kind    VARCHAR NOT NULL,   -- 'execution' or 'artifact'
+    node_id      BIGINT NOT NULL,
+    role         VARCHAR NOT NULL,   -- upstream, anchor, downstream, side, boundary
+    shared_by    INTEGER NOT NULL    -- how many graphlets contain this node
+);
