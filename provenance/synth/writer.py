@@ -111,7 +111,7 @@ class MlmdWriter:
             for prop, py_type in dict(properties).items():
                 t.properties[prop] = {int: pb.INT, float: pb.DOUBLE, str: pb.STRING}[py_type]
             put = getattr(self.store, f"put_{kind}_type")
-            self._types[key] = put(t, can_add_fields=True)
+            self._types[key] = put(t, can_add_fields=True, can_omit_fields=True)
         return self._types[key]
 
     def _set(self, target: Any, props: Mapping[str, PropertyValue]) -> None:
@@ -297,7 +297,7 @@ class MlmdWriter:
                 t.properties[prop] = int(data_type)
             if spec.base_type:
                 t.base_type = getattr(cls, spec.base_type.removeprefix("mlmd.").upper())
-            type_id = getattr(self.store, f"put_{kind}_type")(t, can_add_fields=True)
+            type_id = getattr(self.store, f"put_{kind}_type")(t, can_add_fields=True, can_omit_fields=True)
             self._types[(kind, spec.name)] = type_id
             ids.append(type_id)
         return ids

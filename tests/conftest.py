@@ -1,0 +1,45 @@
+"""Fixtures shared by every test package: stores built from the committed MLMD fixtures."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provenance.ingest import ingest
+from provenance.store import ProvenanceStore
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+CANONICAL = ("contexts", "context_properties", "context_parents", "context_executions",
+             "context_artifacts", "artifacts", "artifact_properties", "executions",
+             "execution_properties", "events", "pipelines", "pipeline_runs")
+
+
+def needs_client() -> None:
+    """Skip the calling test where the ml-metadata client cannot be installed (Python >= 3.12)."""
+    pytest.importorskip("ml_metadata", reason="ml-metadata has no wheels for this Python")
+
+
+def canonical_rows(store: ProvenanceStore) -> dict[str, list[tuple]]:
+    """Every canonical table's rows, sorted, for exact comparisons."""
+    return {t: sorted(store.con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            for t in CANONICAL}
+
+
+@pytest.fixture
+def tfx_copy(tmp_path: Path) -> Path:
+    """A private copy of the committed TFX-shaped MLMD store."""
+    target = tmp_path / "metadata.sqlite"
+    shutil.copy(FIXTURES / "tfx_small.sqlite", target)
+    return target
+
+
+@pytest.fixture
+def tfx_store() -> Iterator[ProvenanceStore]:
+    """An in-memory canonical store holding the committed TFX fixture."""
+    with ProvenanceStore.open(":memory:") as store:
+        ingest(store, str(FIXTURES / "tfx_small.sqlite"))
+        yield store
