@@ -84,10 +84,11 @@ def _cell(value: Any) -> str:
 
 
 @contextmanager
-def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[str, int], None]]:
-    """A progress callback that draws on a terminal and stays silent in a pipe or with --quiet."""
+def progress_bar(label: str, quiet: bool) -> Iterator[Callable[..., None]]:
+    """A progress callback ``(stage, done[, total])`` that draws on a terminal and stays silent
+    in a pipe or with --quiet."""
     if quiet or not sys.stderr.isatty():
-        yield lambda stage, done: None
+        yield lambda *args: None
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -95,7 +96,8 @@ def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[str, int], None]
                   transient=True) as bar:
         task = bar.add_task(label)
 
-        def update(stage: str, done: int) -> None:
-            bar.update(task, description=f"{label}: {stage} {done:,}")
+        def update(stage: str, done: int, total: int | None = None) -> None:
+            of = f" of {total:,}" if total else ""
+            bar.update(task, description=f"{label}: {stage} {done:,}{of}")
 
         yield update
