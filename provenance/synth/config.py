@@ -41,7 +41,7 @@ class SynthConfig:
             raise ValueError("cadences must be positive and weights non-negative")
         if not 0.0 <= self.full_life_share <= 1.0:
             raise ValueError(f"full_life_share must be in [0, 1], got {self.full_life_share}")
-        self.start_ms  # validates the date
+        _ = self.start_ms  # validates the date
 
     @property
     def start_ms(self) -> int:
@@ -61,11 +61,11 @@ class SynthConfig:
 #: (3,000 pipelines, 120 days, ~450,000 trainer executions).
 PRESETS: dict[str, SynthConfig] = {
     "sample": SynthConfig(
-        pipelines=24,
+        pipelines=20,
         days=60,
-        seed=7,
-        cadence_hours=(6.0, 12.0, 24.0, 48.0, 168.0),
-        cadence_weights=(0.05, 0.1, 0.3, 0.25, 0.3),
+        seed=17,
+        cadence_hours=(24.0, 48.0, 168.0),
+        cadence_weights=(0.3, 0.3, 0.4),
     ),
     "paper": SynthConfig(pipelines=3000, days=120, seed=2021),
 }

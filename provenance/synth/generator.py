@@ -38,7 +38,7 @@ Pipelines
 
 Data and model quality
     - each span has two latent feature means: a Gaussian random walk with sd 0.05 per
-      sqrt(day), plus, with probability 0.12 per span, a shock N(0, 0.5) per feature; stds
+      sqrt(day), plus, with probability 0.2 per span, a shock N(0, 0.5) per feature; stds
       follow a slower walk. ExampleStatistics carry them as custom properties
       ``feature_{0,1}_{mean,std}`` (plus sampling noise 1/sqrt(n)) and ``num_examples``.
     - a model trained on spans S has skill = base(type) (dnn 0.80, linear 0.76, boosted 0.78)
@@ -49,7 +49,7 @@ Data and model quality
       2.5 x excess spread) + N(0, 0.002), where excess spread is the spans' spread around
       their mean beyond 0.6 x walk sd x sqrt(|S|) (so shocks inside the window hurt).
     - the Evaluator blesses iff metric >= baseline's metric on the same span + delta, delta
-      uniform in (-0.007, 0) per pipeline, and metric >= base(type) - 0.2; without a baseline
+      uniform in (-0.008, -0.001) per pipeline, and metric >= base(type) - 0.2; without a baseline
       only the floor applies. InfraValidator rejects with probability 0.03. The Pusher always
       runs; PushedModel ``pushed`` = 1 iff blessed by both.
 

@@ -52,7 +52,7 @@ MODEL_TYPES = ("dnn", "linear", "boosted_trees")
 MODEL_TYPE_WEIGHTS = (0.5, 0.3, 0.2)
 # -- data --------------------------------------------------------------------------------------
 WALK_SIGMA_PER_DAY = 0.05  # latent feature means: Gaussian random walk, per sqrt(day)
-SHOCK_PER_SPAN = 0.12  # probability that a span brings an abrupt shift
+SHOCK_PER_SPAN = 0.2  # probability that a span brings an abrupt shift
 SHOCK_SIGMA = 0.5
 # -- model quality ------------------------------------------------------------------------------
 BASE_QUALITY = {"dnn": 0.80, "linear": 0.76, "boosted_trees": 0.78}
@@ -66,7 +66,7 @@ CONFIG_CHANGES_PER_DAY = 1 / 21
 CODE_EFFECT = (-0.004, 0.008)  # mean, sd of a code / hyperparameter change's effect
 STRUCTURE_PENALTY = (0.03, 0.08)  # uniform range of the penalty right after a change
 STRUCTURE_DECAY = 2.0  # trainings
-THRESHOLD_RANGE = (-0.007, 0.0)  # Evaluator change threshold delta per pipeline
+THRESHOLD_RANGE = (-0.008, -0.001)  # Evaluator change threshold delta per pipeline
 FLOOR_BELOW_BASE = 0.2
 P_INFRA_REJECT = 0.03
 # -- failures, retries ----------------------------------------------------------------------
@@ -468,8 +468,8 @@ class PipelineSim:
         ex = rec.execution(node, COMPLETE, start, end, att.run)
         self._events(ex, inputs, INPUT)
         produced: dict[int, list[int]] = {}
-        for key, type_name in outputs:
-            k = KEY[key]
+        for out_key, type_name in outputs:
+            k = KEY[out_key]
             a = rec.artifact(_T[type_name], node, k)
             rec.event(ex, a, OUTPUT, k, 0)
             rec.art_prop(a, PROP["tfx_version"], TFX_VERSION)

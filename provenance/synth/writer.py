@@ -74,14 +74,15 @@ class MlmdWriter:
 
     def __init__(self, path: str | Path) -> None:
         from ml_metadata.metadata_store import metadata_store
-        from ml_metadata.proto import metadata_store_pb2 as pb
+        from ml_metadata.proto import metadata_store_pb2
 
+        pb: Any = metadata_store_pb2  # generated protobuf module, no type stubs
         self._pb = pb
         self.path = str(path)
         config = pb.ConnectionConfig()
         config.sqlite.filename_uri = self.path
         config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-        self.store = metadata_store.MetadataStore(config)
+        self.store: Any = metadata_store.MetadataStore(config)
         self._types: dict[tuple[str, str], int] = {}
         self._contexts: dict[tuple[str, str], int] = {}
         self._times: dict[str, list[tuple[int, int, int]]] = {
@@ -98,7 +99,7 @@ class MlmdWriter:
         self.close()
 
     # -- types ------------------------------------------------------------------------------
-    def _type_id(self, kind: str, name: str, properties: Mapping[str, type] = ()) -> int:
+    def _type_id(self, kind: str, name: str, properties: Mapping[str, type] | None = None) -> int:
         key = (kind, name)
         if key not in self._types:
             pb = self._pb
@@ -108,7 +109,7 @@ class MlmdWriter:
                 "context": pb.ContextType,
             }[kind]
             t = cls(name=name)
-            for prop, py_type in dict(properties).items():
+            for prop, py_type in dict(properties or {}).items():
                 t.properties[prop] = {int: pb.INT, float: pb.DOUBLE, str: pb.STRING}[py_type]
             put = getattr(self.store, f"put_{kind}_type")
             self._types[key] = put(t, can_add_fields=True, can_omit_fields=True)
@@ -297,7 +298,9 @@ class MlmdWriter:
                 t.properties[prop] = int(data_type)
             if spec.base_type:
                 t.base_type = getattr(cls, spec.base_type.removeprefix("mlmd.").upper())
-            type_id = getattr(self.store, f"put_{kind}_type")(t, can_add_fields=True, can_omit_fields=True)
+            type_id = getattr(self.store, f"put_{kind}_type")(
+                t, can_add_fields=True, can_omit_fields=True
+            )
             self._types[(kind, spec.name)] = type_id
             ids.append(type_id)
         return ids
