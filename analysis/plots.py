@@ -1,0 +1,138 @@
+"""Figures of the report, drawn from the analyses' DataFrames.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects rendered by the Agg canvas: no
+pyplot, no global state, no display needed. Each function takes the frame an analysis returns;
+tests check the data behind a figure, and :func:`png_base64` embeds it in HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+WIDTH, HEIGHT = 7.0, 3.6
+COLORS = {
+    "deployed": "#2b8a3e",
+    "wasted": "#c92a2a",
+    "in_flight": "#868e96",
+    "orphan": "#e8590c",
+    "bar": "#1c7ed6",
+}
+
+
+def _figure(height: float = HEIGHT) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(WIDTH, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _empty(ax: Axes, what: str) -> None:
+    ax.text(
+        0.5,
+        0.5,
+        f"no {what} in this range",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        color="#868e96",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def cdf(values: pd.Series, *, xlabel: str, title: str, log: bool = False) -> Figure:
+    """The empirical CDF of ``values`` (NaN dropped): share of items at or below x."""
+    fig, ax = _figure()
+    data = np.sort(values.dropna().astype(float).to_numpy())
+    if log:
+        data = data[data > 0]
+    if len(data) == 0:
+        _empty(ax, "data")
+    else:
+        ax.step(data, np.arange(1, len(data) + 1) / len(data), where="post", color=COLORS["bar"])
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("share at or below")
+        if log:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return fig
+
+
+def compute_share(usage: pd.DataFrame, unit: str) -> Figure:
+    """Horizontal bars: share of cost per category (from ``component_usage(by="category")``)."""
+    fig, ax = _figure()
+    table = usage.sort_values("cost_share")
+    if table.empty:
+        _empty(ax, "executions")
+    else:
+        ax.barh(table["category"], table["cost_share"] * 100, color=COLORS["bar"])
+        ax.set_xlabel(f"share of total cost ({unit}), %")
+    ax.set_title("Compute share by operator category")
+    return fig
+
+
+def waste_over_time(weekly: pd.DataFrame, unit: str) -> Figure:
+    """Stacked weekly bars of cost: deployed, wasted, in flight (from ``waste_by_week``)."""
+    fig, ax = _figure()
+    if weekly.empty:
+        _empty(ax, "executions")
+    else:
+        weeks = weekly["week"].dt.strftime("%Y-%m-%d")
+        wasted = weekly["wasted_cost"].to_numpy(float)
+        flight = weekly["in_flight_cost"].to_numpy(float)
+        deployed = weekly["total_cost"].to_numpy(float) - wasted - flight
+        ax.bar(weeks, deployed, color=COLORS["deployed"], label="reached a deployed model")
+        ax.bar(weeks, wasted, bottom=deployed, color=COLORS["wasted"], label="wasted")
+        ax.bar(
+            weeks, flight, bottom=deployed + wasted, color=COLORS["in_flight"], label="in flight"
+        )
+        ax.set_ylabel(unit)
+        ax.set_xlabel("week starting (UTC)")
+        ax.legend(loc="upper left", fontsize="small")
+        ax.tick_params(axis="x", labelrotation=60, labelsize="small")
+    ax.set_title("Cost per week by outcome")
+    return fig
+
+
+def top_wasteful(by_pipeline: pd.DataFrame, unit: str) -> Figure:
+    """Horizontal bars: wasted cost of the top pipelines (from ``waste_by_pipeline(top=n)``)."""
+    table = by_pipeline.iloc[::-1]
+    fig, ax = _figure(max(HEIGHT, 0.3 * len(table) + 1.2))
+    if table.empty:
+        _empty(ax, "pipelines")
+    else:
+        names = table["pipeline"].fillna("(no pipeline)")
+        ax.barh(names, table["wasted_cost"], color=COLORS["wasted"])
+        ax.set_xlabel(f"wasted cost ({unit})")
+        ax.tick_params(axis="y", labelsize="small")
+    ax.set_title("Pipelines with the most wasted compute")
+    return fig
+
+
+def span_overlap(windows: pd.DataFrame) -> Figure:
+    """Histogram of the share of a graphlet's input spans its predecessor also read."""
+    fig, ax = _figure()
+    values = windows["span_overlap"].dropna().astype(float)
+    if values.empty:
+        _empty(ax, "consecutive graphlets with input spans")
+    else:
+        ax.hist(values, bins=[i / 10 for i in range(11)], color=COLORS["bar"], edgecolor="white")
+        ax.set_xlabel("share of input spans shared with the previous graphlet")
+        ax.set_ylabel("graphlets")
+    ax.set_title("Input overlap between consecutive graphlets")
+    return fig
+
+
+def png_base64(fig: Figure, dpi: int = 110) -> str:
+    """The figure as a base64-encoded PNG, for a ``data:image/png;base64,`` URL."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

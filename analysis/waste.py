@@ -1,0 +1,303 @@
+"""Wasted computation: the cost of executions that never reached a deployed model.
+
+Definitions are study.md's "Cost and waste": an execution is *wasted* when it is a member of no
+deployed graphlet, except that work whose only graphlets are still in flight (trainer RUNNING)
+is counted on its own line and not as waste. Orphans (executions in no graphlet) are part of the
+waste and also reported alone. Every cost figure is in the summary's ``cost_unit``; the scope
+arguments are described in :mod:`analysis.frames`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from analysis.frames import (
+    Scope,
+    cost_unit,
+    execution_frame,
+    graphlet_frame,
+    share,
+)
+from provenance.store import ProvenanceStore
+
+
+@dataclass(frozen=True)
+class WasteSummary:
+    """The headline waste figures of one scope. Costs are in ``cost_unit``; shares in [0, 1]
+    (NaN when their denominator is zero).
+
+    Attributes:
+        cost_unit: the unit of every cost (the cost property, e.g. ``cpu_hours``, or seconds).
+        since, until: the scope's range of execution start times (None: open).
+        first_start, last_end: the first start and last end of the executions in scope.
+        pipelines: pipelines with executions in scope.
+        executions: executions in scope.
+        total_cost: their cost.
+        deployed_cost: cost of executions in at least one deployed graphlet.
+        wasted_cost: cost of executions in no deployed graphlet (orphans included, in-flight
+            work excluded).
+        wasted_share: wasted_cost / total_cost: the headline.
+        orphan_executions, orphan_cost, orphan_share: executions in no graphlet.
+        in_flight_cost: cost of work whose only graphlets are still training (not waste).
+        graphlets: graphlets trained in scope.
+        pushed_graphlets, unpushed_graphlets, in_flight_graphlets: their outcomes.
+        unpushed_share: unpushed / (pushed + unpushed) graphlets; in-flight ones are left out.
+        unpushed_split_cost: split cost of the unpushed graphlets (shared work divided equally).
+        graphlet_split_cost: split cost of all graphlets in scope.
+        other_unit_executions: executions with a non-zero cost in another unit (they lack the
+            cost property), left out of every cost figure.
+    """
+
+    cost_unit: str
+    since: datetime | None
+    until: datetime | None
+    first_start: datetime | None
+    last_end: datetime | None
+    pipelines: int
+    executions: int
+    total_cost: float
+    deployed_cost: float
+    wasted_cost: float
+    wasted_share: float
+    orphan_executions: int
+    orphan_cost: float
+    orphan_share: float
+    in_flight_cost: float
+    graphlets: int
+    pushed_graphlets: int
+    unpushed_graphlets: int
+    in_flight_graphlets: int
+    unpushed_share: float
+    unpushed_split_cost: float
+    graphlet_split_cost: float
+    other_unit_executions: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready values (datetimes as ISO strings)."""
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+
+
+def waste_summary(
+    store: ProvenanceStore,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pipelines: Iterable[str] | None = None,
+    unit: str | None = None,
+) -> WasteSummary:
+    """The headline waste figures of the executions and graphlets in scope.
+
+    Args:
+        store: a store with graphlets built.
+        since, until, pipelines, unit: the scope and cost unit (see :mod:`analysis.frames`).
+
+    Returns:
+        A :class:`WasteSummary`; costs in its ``cost_unit``.
+
+    Raises:
+        StoreError: graphlets have not been built.
+    """
+    scope = Scope.of(since, until, pipelines)
+    unit = cost_unit(store, scope, unit)
+    ex = execution_frame(store, scope, unit)
+    gr = graphlet_frame(store, scope, unit)
+    by_status = ex.groupby("status")["cost"].sum()
+    total = float(ex["cost"].sum())
+    wasted = float(ex.loc[ex["wasted"], "cost"].sum())
+    orphans = ex["status"] == "orphan"
+    outcomes = gr["outcome"].value_counts()
+    pushed, unpushed = int(outcomes.get("pushed", 0)), int(outcomes.get("unpushed", 0))
+    return WasteSummary(
+        cost_unit=unit,
+        since=scope.since,
+        until=scope.until,
+        first_start=_timestamp(ex["start_time"].min()),
+        last_end=_timestamp(ex["end_time"].max()),
+        pipelines=int(ex["pipeline"].nunique()),
+        executions=len(ex),
+        total_cost=total,
+        deployed_cost=float(by_status.get("deployed", 0.0)),
+        wasted_cost=wasted,
+        wasted_share=share(wasted, total),
+        orphan_executions=int(orphans.sum()),
+        orphan_cost=float(ex.loc[orphans, "cost"].sum()),
+        orphan_share=share(float(ex.loc[orphans, "cost"].sum()), total),
+        in_flight_cost=float(by_status.get("in_flight", 0.0)),
+        graphlets=len(gr),
+        pushed_graphlets=pushed,
+        unpushed_graphlets=unpushed,
+        in_flight_graphlets=int(outcomes.get("in_flight", 0)),
+        unpushed_share=share(unpushed, pushed + unpushed),
+        unpushed_split_cost=float(gr.loc[gr["outcome"] == "unpushed", "split_cost"].sum()),
+        graphlet_split_cost=float(gr["split_cost"].sum()),
+        other_unit_executions=int(ex["other_unit"].sum()),
+    )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+
+def _waste_table(ex: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Cost by status under ``keys``: total, wasted, orphan, in-flight, shares."""
+    ex = ex.assign(
+        wasted_cost=ex["cost"].where(ex["wasted"], 0.0),
+        orphan_cost=ex["cost"].where(ex["status"] == "orphan", 0.0),
+        in_flight_cost=ex["cost"].where(ex["status"] == "in_flight", 0.0),
+    )
+    table = (
+        ex.groupby(keys, dropna=False)
+        .agg(
+            executions=("execution_id", "size"),
+            total_cost=("cost", "sum"),
+            wasted_cost=("wasted_cost", "sum"),
+            orphan_cost=("orphan_cost", "sum"),
+            in_flight_cost=("in_flight_cost", "sum"),
+        )
+        .reset_index()
+    )
+    total = float(ex["cost"].sum())
+    table["wasted_share"] = table["wasted_cost"] / table["total_cost"].where(
+        table["total_cost"] != 0
+    )
+    table["share_of_total"] = table["total_cost"] / total if total else float("nan")
+    table["share_of_waste"] = (
+        table["wasted_cost"] / table["wasted_cost"].sum()
+        if table["wasted_cost"].sum()
+        else float("nan")
+    )
+    return table
+
+
+def waste_by_pipeline(
+    store: ProvenanceStore,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pipelines: Iterable[str] | None = None,
+    unit: str | None = None,
+    top: int | None = None,
+) -> pd.DataFrame:
+    """Waste per pipeline, most wasted cost first.
+
+    Returns:
+        One row per pipeline (None: executions of no pipeline): executions, total_cost,
+        wasted_cost, orphan_cost, in_flight_cost (in the cost unit), wasted_share (of the
+        pipeline's cost), share_of_total (of all cost), share_of_waste (of all waste),
+        graphlets, unpushed_graphlets, unpushed_share; the first ``top`` rows when given.
+    """
+    scope = Scope.of(since, until, pipelines)
+    unit = cost_unit(store, scope, unit)
+    table = _waste_table(execution_frame(store, scope, unit), ["pipeline"])
+    gr = graphlet_frame(store, scope, unit)
+    outcomes = gr.groupby("pipeline").agg(
+        graphlets=("graphlet_id", "size"),
+        unpushed_graphlets=("outcome", lambda o: int((o == "unpushed").sum())),
+        finished_graphlets=("outcome", lambda o: int((o != "in_flight").sum())),
+    )
+    table = table.merge(outcomes, how="left", left_on="pipeline", right_index=True)
+    table[["graphlets", "unpushed_graphlets", "finished_graphlets"]] = (
+        table[["graphlets", "unpushed_graphlets", "finished_graphlets"]].fillna(0).astype(int)
+    )
+    table["unpushed_share"] = table["unpushed_graphlets"] / table["finished_graphlets"].where(
+        table["finished_graphlets"] > 0
+    )
+    table = table.drop(columns="finished_graphlets").sort_values(
+        ["wasted_cost", "pipeline"], ascending=[False, True], ignore_index=True
+    )
+    return table.head(top) if top is not None else table
+
+
+def waste_by_category(
+    store: ProvenanceStore,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pipelines: Iterable[str] | None = None,
+    unit: str | None = None,
+    by: str = "category",
+) -> pd.DataFrame:
+    """Waste per operator category (``by="category"``) or per component (``by="component"``).
+
+    Returns:
+        One row per category or (category, component), largest cost first: executions,
+        total_cost, wasted_cost, orphan_cost, in_flight_cost (cost unit), wasted_share,
+        share_of_total (these add up to 1), share_of_waste.
+
+    Raises:
+        ValueError: ``by`` is neither ``category`` nor ``component``.
+    """
+    if by not in ("category", "component"):
+        raise ValueError(f"by must be 'category' or 'component', got {by!r}")
+    scope = Scope.of(since, until, pipelines)
+    unit = cost_unit(store, scope, unit)
+    keys = ["category"] if by == "category" else ["category", "component"]
+    table = _waste_table(execution_frame(store, scope, unit), keys)
+    return table.sort_values(
+        ["total_cost", *keys], ascending=[False] + [True] * len(keys), ignore_index=True
+    )
+
+
+def waste_by_week(
+    store: ProvenanceStore,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pipelines: Iterable[str] | None = None,
+    unit: str | None = None,
+) -> pd.DataFrame:
+    """Waste per calendar week (Monday 00:00 UTC) of execution start.
+
+    Returns:
+        One row per week with executions: week (its Monday), executions, total_cost,
+        wasted_cost, orphan_cost, in_flight_cost (cost unit), wasted_share.
+    """
+    scope = Scope.of(since, until, pipelines)
+    unit = cost_unit(store, scope, unit)
+    ex = execution_frame(store, scope, unit)
+    ex["week"] = ex["start_time"].dt.to_period("W-SUN").dt.start_time
+    table = _waste_table(ex, ["week"])
+    return table.drop(columns=["share_of_total", "share_of_waste"]).sort_values(
+        "week", ignore_index=True
+    )
+
+
+def graphlet_outcomes(
+    store: ProvenanceStore,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pipelines: Iterable[str] | None = None,
+    unit: str | None = None,
+) -> pd.DataFrame:
+    """Every graphlet trained in scope with its outcome and cost.
+
+    Returns:
+        One row per graphlet, by pipeline and train time: pipeline, graphlet_id,
+        trainer_execution_id, trainer_state, model_type, train_time, push_time, outcome
+        (pushed, unpushed, in_flight), own_cost and split_cost (cost unit), n_executions.
+    """
+    scope = Scope.of(since, until, pipelines)
+    unit = cost_unit(store, scope, unit)
+    gr = graphlet_frame(store, scope, unit)
+    return gr[
+        [
+            "pipeline",
+            "source_id",
+            "graphlet_id",
+            "trainer_execution_id",
+            "trainer_state",
+            "model_type",
+            "train_time",
+            "push_time",
+            "outcome",
+            "own_cost",
+            "split_cost",
+            "n_executions",
+        ]
+    ]
