@@ -1,0 +1,217 @@
+-- Inputs of the pruning simulation (analysis/pruning_features.py, analysis/pruning.py).
+--
+-- Everything here is read per graphlet or per pipeline in one pass; the time ordering that keeps
+-- features honest (only what is known at the decision point) is applied in pandas afterwards.
+-- The decision point of a graphlet is its train_time (the trainer's start).
+
+-- name: decisions
+-- One row per graphlet: when its decision is taken and, for scoring only, what happened. An
+-- outcome becomes known when the push happens, or, for a graphlet that did not push, when its
+-- last member execution ended; an in-flight graphlet's outcome is never known.
+SELECT g.source_id, g.graphlet_id, coalesce(g.pipeline_id, -1) AS pipeline_id,
+       g.trainer_execution_id, coalesce(g.model_type, 'unknown') AS model_type, g.train_time,
+       g.deployed, g.in_flight, g.push_time, g.end_time,
+       CASE WHEN g.in_flight THEN NULL
+            WHEN g.deployed THEN coalesce(g.push_time, g.end_time)
+            ELSE g.end_time END AS known_time,
+       g.input_spans, g.span_overlap, g.cost_unit
+FROM graphlets g
+WHERE g.train_time IS NOT NULL
+ORDER BY g.source_id, pipeline_id, g.train_time, g.graphlet_id;
+
+-- name: windows
+-- The training window of each graphlet: the spans of the Examples the trainer reads, seen
+-- through the Transform that produced them when there is one. (A graphlet's input_spans also
+-- hold spans reached through other upstream work, e.g. a Tuner that ran on an older window.)
+WITH trainer_examples AS (
+    SELECT g.source_id, g.graphlet_id, e.artifact_id
+    FROM graphlets g
+    JOIN events e ON e.source_id = g.source_id AND e.execution_id = g.trainer_execution_id
+    JOIN artifacts a ON a.source_id = e.source_id AND a.artifact_id = e.artifact_id
+    WHERE e.direction = 'input' AND a.type_name = 'Examples'
+),
+transformed AS (
+    SELECT DISTINCT t.source_id, t.graphlet_id, t.artifact_id, i.artifact_id AS raw_id
+    FROM trainer_examples t
+    JOIN events o ON o.source_id = t.source_id AND o.artifact_id = t.artifact_id
+                 AND o.type = 'OUTPUT'
+    JOIN executions x ON x.source_id = o.source_id AND x.execution_id = o.execution_id
+    JOIN events i ON i.source_id = x.source_id AND i.execution_id = x.execution_id
+                 AND i.direction = 'input'
+    JOIN artifacts r ON r.source_id = i.source_id AND r.artifact_id = i.artifact_id
+    WHERE x.category = 'transform' AND r.type_name = 'Examples'
+),
+window_examples AS (
+    SELECT source_id, graphlet_id, raw_id AS artifact_id FROM transformed
+    UNION
+    SELECT t.source_id, t.graphlet_id, t.artifact_id
+    FROM trainer_examples t
+    WHERE NOT EXISTS (SELECT 1 FROM transformed f WHERE f.source_id = t.source_id
+                      AND f.graphlet_id = t.graphlet_id AND f.artifact_id = t.artifact_id)
+)
+SELECT w.source_id, w.graphlet_id, list_sort(list(DISTINCT a.span)) AS window_spans
+FROM window_examples w
+JOIN artifacts a ON a.source_id = w.source_id AND a.artifact_id = w.artifact_id
+WHERE a.span IS NOT NULL
+GROUP BY w.source_id, w.graphlet_id;
+
+-- name: statistics
+-- Numeric summaries on statistics artifacts (TFX ExampleStatistics custom properties such as
+-- feature_0_mean, num_examples), per pipeline and span, with the time they became available.
+SELECT DISTINCT x.source_id, coalesce(x.pipeline_id, -1) AS pipeline_id, a.artifact_id, a.span,
+       coalesce(x.end_time, a.create_time) AS available_time, p.name,
+       coalesce(p.double_value, CAST(p.int_value AS DOUBLE)) AS value
+FROM artifacts a
+JOIN events o ON o.source_id = a.source_id AND o.artifact_id = a.artifact_id AND o.type = 'OUTPUT'
+JOIN executions x ON x.source_id = o.source_id AND x.execution_id = o.execution_id
+JOIN artifact_properties p ON p.source_id = a.source_id AND p.artifact_id = a.artifact_id
+WHERE a.type_name = 'ExampleStatistics' AND a.span IS NOT NULL AND x.state = 'COMPLETE'
+  AND p.name NOT IN ('span', 'version')
+  AND coalesce(p.double_value, CAST(p.int_value AS DOUBLE)) IS NOT NULL;
+
+-- name: anomalies
+-- Validation anomalies in each graphlet's data (upstream and side members, finished before the
+-- decision): artifacts carrying a numeric property named like '%anomal%' that is positive.
+-- has_counts is false when the store records no such property at all (the count is unknown).
+WITH counted AS (
+    SELECT DISTINCT source_id, artifact_id FROM artifact_properties
+    WHERE lower(name) LIKE '%anomal%'
+      AND coalesce(double_value, CAST(int_value AS DOUBLE)) IS NOT NULL
+),
+positive AS (
+    SELECT DISTINCT source_id, artifact_id FROM artifact_properties
+    WHERE lower(name) LIKE '%anomal%'
+      AND coalesce(double_value, CAST(int_value AS DOUBLE)) > 0
+)
+SELECT g.source_id, g.graphlet_id,
+       count(DISTINCT p.artifact_id) AS anomalies,
+       (SELECT count(*) FROM counted) > 0 AS has_counts
+FROM graphlets g
+LEFT JOIN graphlet_members m ON m.source_id = g.source_id AND m.graphlet_id = g.graphlet_id
+     AND m.node_kind = 'artifact' AND m.role IN ('upstream', 'side')
+LEFT JOIN artifacts a ON a.source_id = m.source_id AND a.artifact_id = m.node_id
+     AND a.create_time <= g.train_time
+LEFT JOIN positive p ON p.source_id = a.source_id AND p.artifact_id = a.artifact_id
+GROUP BY g.source_id, g.graphlet_id;
+
+-- name: validation_failures
+-- Failed data-validation executions, for "failures since the previous decision".
+SELECT source_id, coalesce(pipeline_id, -1) AS pipeline_id, coalesce(end_time, start_time) AS time
+FROM executions
+WHERE category = 'data_validation' AND state = 'FAILED'
+  AND coalesce(end_time, start_time) IS NOT NULL;
+
+-- name: fingerprints
+-- What each graphlet's configuration looked like at its decision point, as hashes compared with
+-- the previous graphlet's: the trainer's properties (the cost property and per-run bookkeeping
+-- excluded), the Transform that fed it, the schema it read, and the shape of its upstream.
+WITH excluded AS (
+    SELECT source_id, coalesce(cost_property, '') AS cost_property FROM sources
+),
+props AS (
+    SELECT p.source_id, p.execution_id,
+           string_agg(p.name || '=' || coalesce(p.string_value, CAST(p.int_value AS VARCHAR),
+                                                CAST(p.double_value AS VARCHAR),
+                                                CAST(p.bool_value AS VARCHAR), ''),
+                      '|' ORDER BY p.name, p.is_custom) AS body
+    FROM execution_properties p JOIN excluded s USING (source_id)
+    WHERE p.name <> s.cost_property
+      AND p.name NOT IN ('span', 'input_fingerprint', 'pipeline_run_id', 'run_id', 'pod_name',
+                         'cached_execution_id', 'parent_dag_id', 'display_name')
+    GROUP BY p.source_id, p.execution_id
+),
+trainer_inputs AS (
+    SELECT g.source_id, g.graphlet_id, e.artifact_id, e.key, a.type_name, a.uri
+    FROM graphlets g
+    JOIN events e ON e.source_id = g.source_id AND e.execution_id = g.trainer_execution_id
+    JOIN artifacts a ON a.source_id = e.source_id AND a.artifact_id = e.artifact_id
+    WHERE e.direction = 'input'
+),
+transform AS (
+    SELECT t.source_id, t.graphlet_id,
+           md5(string_agg(DISTINCT coalesce(pr.body, x.type_name), '#')) AS transform_hash
+    FROM trainer_inputs t
+    JOIN events o ON o.source_id = t.source_id AND o.artifact_id = t.artifact_id
+                 AND o.type = 'OUTPUT'
+    JOIN executions x ON x.source_id = o.source_id AND x.execution_id = o.execution_id
+    LEFT JOIN props pr ON pr.source_id = x.source_id AND pr.execution_id = x.execution_id
+    WHERE x.category = 'transform'
+    GROUP BY t.source_id, t.graphlet_id
+),
+schema_props AS (
+    SELECT source_id, artifact_id,
+           string_agg(name || '=' || coalesce(string_value, CAST(int_value AS VARCHAR),
+                                              CAST(double_value AS VARCHAR), ''),
+                      '|' ORDER BY name) AS body
+    FROM artifact_properties
+    WHERE name NOT IN ('span', 'version', 'split_names', 'tfx_version', 'is_external')
+    GROUP BY source_id, artifact_id
+),
+-- A schema SchemaGen infers anew per span records nothing about its content; an imported one
+-- (ImportSchemaGen, Importer) changes exactly when a new file is imported.
+schema AS (
+    SELECT t.source_id, t.graphlet_id,
+           md5(string_agg(DISTINCT x.component || ':' || coalesce(sp.body, '')
+                          || CASE WHEN x.component IN ('ImportSchemaGen', 'Importer')
+                                  THEN ':' || coalesce(t.uri, '') ELSE '' END, '#'))
+               AS schema_hash
+    FROM trainer_inputs t
+    JOIN events o ON o.source_id = t.source_id AND o.artifact_id = t.artifact_id
+                 AND o.type = 'OUTPUT'
+    JOIN executions x ON x.source_id = o.source_id AND x.execution_id = o.execution_id
+    LEFT JOIN schema_props sp ON sp.source_id = t.source_id AND sp.artifact_id = t.artifact_id
+    WHERE t.type_name = 'Schema'
+    GROUP BY t.source_id, t.graphlet_id
+),
+shape AS (
+    SELECT m.source_id, m.graphlet_id,
+           string_agg(DISTINCT x.component, ',' ORDER BY x.component) AS upstream_components
+    FROM graphlet_members m
+    JOIN executions x ON x.source_id = m.source_id AND x.execution_id = m.node_id
+    WHERE m.node_kind = 'execution' AND m.role IN ('upstream', 'anchor')
+    GROUP BY m.source_id, m.graphlet_id
+),
+keys AS (
+    SELECT source_id, graphlet_id,
+           string_agg(DISTINCT coalesce(key, type_name), ',' ORDER BY coalesce(key, type_name))
+               AS input_keys
+    FROM trainer_inputs
+    GROUP BY source_id, graphlet_id
+)
+SELECT g.source_id, g.graphlet_id,
+       md5(coalesce(pr.body, '')) AS config_hash,
+       tr.transform_hash,
+       sc.schema_hash,
+       md5(coalesce(sh.upstream_components, '') || '|' || coalesce(k.input_keys, ''))
+           AS structure_hash
+FROM graphlets g
+LEFT JOIN props pr ON pr.source_id = g.source_id AND pr.execution_id = g.trainer_execution_id
+LEFT JOIN transform tr ON tr.source_id = g.source_id AND tr.graphlet_id = g.graphlet_id
+LEFT JOIN schema sc ON sc.source_id = g.source_id AND sc.graphlet_id = g.graphlet_id
+LEFT JOIN shape sh ON sh.source_id = g.source_id AND sh.graphlet_id = g.graphlet_id
+LEFT JOIN keys k ON k.source_id = g.source_id AND k.graphlet_id = g.graphlet_id;
+
+-- name: members
+-- Execution memberships: skipping a graphlet saves its anchor and downstream executions (the
+-- upstream has already run when the decision is taken).
+SELECT source_id, graphlet_id, node_id AS execution_id,
+       role IN ('anchor', 'downstream') AS after_decision
+FROM graphlet_members
+WHERE node_kind = 'execution';
+
+-- name: executions
+-- Every execution's cost, when it started, and whether it is waste: a member of no deployed
+-- graphlet (orphans included). Members of in-flight graphlets are not waste yet.
+WITH marks AS (
+    SELECT m.source_id, m.node_id AS execution_id, bool_or(g.deployed) AS deployed,
+           bool_or(g.in_flight) AS in_flight
+    FROM graphlet_members m
+    JOIN graphlets g ON g.source_id = m.source_id AND g.graphlet_id = m.graphlet_id
+    WHERE m.node_kind = 'execution'
+    GROUP BY m.source_id, m.node_id
+)
+SELECT c.source_id, c.execution_id, c.cost, c.cost_unit, x.start_time,
+       NOT coalesce(k.deployed, FALSE) AND NOT coalesce(k.in_flight, FALSE) AS wasted
+FROM execution_costs c
+JOIN executions x ON x.source_id = c.source_id AND x.execution_id = c.execution_id
+LEFT JOIN marks k ON k.source_id = c.source_id AND k.execution_id = c.execution_id;
