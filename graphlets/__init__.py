@@ -1,0 +1,34 @@
+"""Model graphlets: the piece of the provenance graph around one training run (study.md).
+
+Build them once per store (incrementally afterwards), then read the ``graphlets`` and
+``graphlet_members`` tables or load one graphlet for display::
+
+    from provenance.store import ProvenanceStore
+    from graphlets import build_graphlets, load_graphlet
+
+    with ProvenanceStore.open("prov.duckdb") as store:
+        report = build_graphlets(store)
+        view = load_graphlet(store, 42)
+"""
+
+from graphlets.build import BuildReport, build_graphlets, ensure_schema
+from graphlets.load import (
+    GraphletView,
+    graphlet_summary,
+    list_graphlets,
+    load_graphlet,
+    to_networkx,
+)
+from graphlets.rules import GraphletRules
+
+__all__ = [
+    "BuildReport",
+    "GraphletRules",
+    "GraphletView",
+    "build_graphlets",
+    "ensure_schema",
+    "graphlet_summary",
+    "list_graphlets",
+    "load_graphlet",
+    "to_networkx",
+]

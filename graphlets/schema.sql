@@ -35,3 +35,14 @@ CREATE TABLE IF NOT EXISTS graphlet_members (
     role         VARCHAR NOT NULL,   -- upstream, anchor, downstream, side, boundary
     shared_by    INTEGER NOT NULL    -- how many graphlets contain this node
 );
+
+-- What each pipeline's last build saw, so the next build redoes only pipelines whose
+-- provenance (fingerprint) or rules changed.
+-- key: (source_id, pipeline_key)
+CREATE TABLE IF NOT EXISTS graphlet_builds (
+    source_id     INTEGER NOT NULL,
+    pipeline_key  BIGINT NOT NULL,    -- pipeline_id, or -1 for executions in no pipeline
+    fingerprint   UBIGINT NOT NULL,   -- hash of the pipeline's executions, events, pushes
+    rules_hash    VARCHAR NOT NULL,   -- GraphletRules.digest() the graphlets were cut with
+    ingest_id     INTEGER             -- the latest ingest when it was built
+);

@@ -1,0 +1,380 @@
+-- Named queries of the graphlet builder (graphlets/build.py). All work is set-at-a-time over
+-- every pipeline in scope at once: edges are keyed by (source_id, pkey), pkey being the
+-- pipeline id (-1 for executions in no pipeline), so walks never leave their pipeline.
+-- Parameters come from GraphletRules (graphlets/rules.py). No semicolons in comments: blocks
+-- are split on them.
+
+-- name: fingerprints
+-- One fingerprint per pipeline over everything a graphlet depends on: executions (state,
+-- times, cost, category), their events, the artifacts those touch, the push property and
+-- the trainers' model_type. A changed fingerprint means the pipeline is rebuilt.
+WITH xs AS (
+    SELECT source_id, coalesce(pipeline_id, -1) AS pkey, count(*) AS n,
+           bit_xor(hash(execution_id, state, category, component, start_time, end_time,
+                        cost, duration_s)) AS h
+    FROM executions GROUP BY ALL
+), es AS (
+    SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey, count(*) AS n,
+           bit_xor(hash(e.execution_id, e.artifact_id, e.type, e.key, a.create_time,
+                        a.type_name, a.span)) AS h
+    FROM events e
+    JOIN executions x USING (source_id, execution_id)
+    LEFT JOIN artifacts a ON a.source_id = e.source_id AND a.artifact_id = e.artifact_id
+    GROUP BY ALL
+), ps AS (
+    SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey,
+           bit_xor(hash(p.artifact_id, p.name, p.int_value, p.bool_value, p.double_value)) AS h
+    FROM artifact_properties p
+    JOIN events e ON e.source_id = p.source_id AND e.artifact_id = p.artifact_id
+                 AND e.direction = 'output'
+    JOIN executions x ON x.source_id = e.source_id AND x.execution_id = e.execution_id
+    WHERE p.name = $pushed_property
+    GROUP BY ALL
+), ms AS (
+    SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey,
+           bit_xor(hash(p.execution_id, p.string_value)) AS h
+    FROM execution_properties p
+    JOIN executions x USING (source_id, execution_id)
+    WHERE p.name = 'model_type'
+    GROUP BY ALL
+)
+SELECT xs.source_id, xs.pkey,
+       hash(xs.n, xs.h, coalesce(es.n, 0), coalesce(es.h, 0), coalesce(ps.h, 0),
+            coalesce(ms.h, 0)) AS fingerprint
+FROM xs
+LEFT JOIN es USING (source_id, pkey)
+LEFT JOIN ps USING (source_id, pkey)
+LEFT JOIN ms USING (source_id, pkey);
+
+-- name: prepare
+-- Executions in scope, and the producing / consuming edges between them and artifacts.
+CREATE OR REPLACE TEMP TABLE gl_x AS
+SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey, x.pipeline_id,
+       x.execution_id AS x, x.category, x.component, x.state, x.start_time, x.end_time,
+       x.category = $anchor_category AS train_cat,
+       x.category = $anchor_category
+           AND NOT list_contains($non_anchor_components, x.component) AS trainer
+FROM executions x
+SEMI JOIN gl_scope s ON s.source_id = x.source_id AND s.pkey = coalesce(x.pipeline_id, -1);
+
+CREATE OR REPLACE TEMP TABLE gl_prod AS
+SELECT DISTINCT e.source_id, x.pkey, e.artifact_id AS a, x.x, x.start_time AS t, x.trainer,
+       x.train_cat, x.state = 'CACHED' AS cached, x.category, x.end_time
+FROM events e JOIN gl_x x ON x.source_id = e.source_id AND x.x = e.execution_id
+WHERE list_contains($producing_events, e.type);
+
+-- Artifacts a trainer produced: models, where the upstream walk stops (warm start).
+CREATE OR REPLACE TEMP TABLE gl_boundary AS
+SELECT DISTINCT source_id, pkey, a FROM gl_prod WHERE trainer AND $stop_at_warm_start_models;
+
+-- Whether a producer is followed upstream: without follow_cached_to_original_producer the
+-- original producer of an artifact a cache hit re-published is left out.
+CREATE OR REPLACE TEMP TABLE gl_recached AS
+SELECT DISTINCT source_id, pkey, a FROM gl_prod WHERE cached;
+
+CREATE OR REPLACE TEMP TABLE gl_cons AS
+SELECT e.source_id, x.pkey, e.artifact_id AS a, x.x, min(e.key) AS key, x.start_time AS t,
+       x.category, x.train_cat,
+       bool_and(e.key IS NULL) AS keyless
+FROM events e JOIN gl_x x ON x.source_id = e.source_id AND x.x = e.execution_id
+WHERE list_contains($consuming_events, e.type)
+GROUP BY ALL;
+
+-- name: edges
+-- Execution-to-execution edges (consumer x read an artifact producer p wrote), with what the
+-- upstream walk needs to know about each.
+CREATE OR REPLACE TEMP TABLE gl_edge AS
+SELECT c.source_id, c.pkey, c.x, p.x AS p, p.train_cat AS p_train, c.train_cat AS x_train,
+       (NOT $causal_producers OR p.t IS NULL OR c.t IS NULL OR p.t <= c.t) AS causal,
+       c.category <> 'ingest'
+           AND b.a IS NULL
+           AND ($follow_cached OR p.cached OR r.a IS NULL) AS walk_up
+FROM gl_cons c
+JOIN gl_prod p ON p.source_id = c.source_id AND p.pkey = c.pkey AND p.a = c.a
+LEFT JOIN gl_boundary b ON b.source_id = c.source_id AND b.pkey = c.pkey AND b.a = c.a
+LEFT JOIN gl_recached r ON r.source_id = c.source_id AND r.pkey = c.pkey AND r.a = c.a
+WHERE p.x <> c.x;
+
+-- name: newest
+-- For executions reading models through keyless events: the graphlet (trainer) of the newest
+-- such model. They join only that graphlet downstream.
+CREATE OR REPLACE TEMP TABLE gl_newest AS
+WITH models AS (
+    SELECT source_id, pkey, a, min(x) FILTER (WHERE NOT cached) AS anchor
+    FROM gl_prod WHERE trainer GROUP BY ALL
+)
+SELECT c.source_id, c.pkey, c.x, m.anchor
+FROM gl_cons c
+JOIN models m ON m.source_id = c.source_id AND m.pkey = c.pkey AND m.a = c.a
+LEFT JOIN artifacts ar ON ar.source_id = c.source_id AND ar.artifact_id = c.a
+WHERE c.keyless AND $newest_rule
+QUALIFY row_number() OVER (PARTITION BY c.source_id, c.pkey, c.x
+                           ORDER BY ar.create_time DESC NULLS LAST, c.a DESC) = 1;
+
+-- name: upstream
+-- Walk backwards from every anchor at once. clean: reached without passing through another
+-- execution of the training category (a Tuner), i.e. on the anchor's own data path.
+CREATE OR REPLACE TEMP TABLE gl_up AS
+WITH RECURSIVE up(source_id, pkey, g, x, clean) AS (
+    SELECT source_id, pkey, x, x, true FROM gl_x WHERE trainer AND state <> 'CACHED'
+    UNION
+    SELECT u.source_id, u.pkey, u.g, e.p, u.clean AND NOT e.p_train
+    FROM up u
+    JOIN gl_edge e ON e.source_id = u.source_id AND e.pkey = u.pkey AND e.x = u.x
+    WHERE e.walk_up AND e.causal
+)
+SELECT source_id, pkey, g, x, bool_or(clean) AS clean FROM up GROUP BY ALL;
+
+-- name: downstream
+-- Walk forwards from every anchor at once, through consumers and their outputs.
+CREATE OR REPLACE TEMP TABLE gl_dn AS
+WITH RECURSIVE dn(source_id, pkey, g, x) AS (
+    SELECT source_id, pkey, x, x FROM gl_x WHERE trainer AND state <> 'CACHED'
+    UNION
+    SELECT d.source_id, d.pkey, d.g, c.x
+    FROM dn d
+    JOIN gl_prod p ON p.source_id = d.source_id AND p.pkey = d.pkey AND p.x = d.x
+    JOIN gl_cons c ON c.source_id = p.source_id AND c.pkey = p.pkey AND c.a = p.a
+    LEFT JOIN gl_newest n ON n.source_id = c.source_id AND n.pkey = c.pkey AND n.x = c.x
+    WHERE c.x <> d.g
+      AND NOT ($exclude_other_trainers AND c.train_cat)
+      AND (c.key IS NULL OR NOT list_contains($excluded_keys, c.key))
+      AND (n.x IS NULL OR n.anchor = d.g)
+)
+SELECT * FROM dn;
+
+-- name: members
+-- Members so far, one role each: executions anchor > upstream > downstream, artifacts
+-- boundary > upstream > downstream. Artifacts: the inputs of the anchor and of upstream
+-- executions (ingest executions are roots: their inputs are not walked), and the outputs of
+-- the anchor and of downstream executions.
+CREATE OR REPLACE TEMP TABLE gl_mx AS
+SELECT source_id, pkey, g, x, CASE WHEN x = g THEN 'anchor' ELSE 'upstream' END AS role
+FROM gl_up
+UNION ALL
+SELECT source_id, pkey, g, x, 'downstream' FROM gl_dn d
+WHERE x <> g
+  AND NOT EXISTS (SELECT 1 FROM gl_up u WHERE u.source_id = d.source_id AND u.pkey = d.pkey
+                  AND u.g = d.g AND u.x = d.x);
+
+CREATE OR REPLACE TEMP TABLE gl_ma AS
+WITH raw AS (
+    SELECT u.source_id, u.pkey, u.g, c.a,
+           CASE WHEN b.a IS NOT NULL THEN 1 ELSE 2 END AS rank, u.clean
+    FROM gl_up u
+    JOIN gl_cons c ON c.source_id = u.source_id AND c.pkey = u.pkey AND c.x = u.x
+    LEFT JOIN gl_boundary b ON b.source_id = c.source_id AND b.pkey = c.pkey AND b.a = c.a
+    WHERE c.category <> 'ingest'
+    UNION ALL
+    SELECT d.source_id, d.pkey, d.g, p.a, 3, false
+    FROM gl_dn d
+    JOIN gl_prod p ON p.source_id = d.source_id AND p.pkey = d.pkey AND p.x = d.x
+)
+SELECT source_id, pkey, g, a,
+       ['boundary', 'upstream', 'downstream'][min(rank)] AS role,
+       bool_or(clean AND rank = 2) AS clean
+FROM raw GROUP BY ALL;
+
+-- name: side_candidates
+-- Executions that may join a graphlet as a side branch: they read at least one artifact, are
+-- not training runs (under exclude_other_trainers) and feed no training execution.
+CREATE OR REPLACE TEMP TABLE gl_feeds AS
+WITH RECURSIVE f(source_id, pkey, x) AS (
+    SELECT source_id, pkey, p FROM gl_edge WHERE x_train AND causal
+    UNION
+    SELECT e.source_id, e.pkey, e.p
+    FROM f JOIN gl_edge e ON e.source_id = f.source_id AND e.pkey = f.pkey AND e.x = f.x
+    WHERE e.causal
+)
+SELECT * FROM f;
+
+CREATE OR REPLACE TEMP TABLE gl_cand AS
+SELECT c.source_id, c.pkey, c.x, count(DISTINCT c.a) AS n_in
+FROM gl_cons c
+WHERE NOT ($exclude_other_trainers AND c.train_cat)
+  AND NOT EXISTS (SELECT 1 FROM gl_feeds f WHERE f.source_id = c.source_id
+                  AND f.pkey = c.pkey AND f.x = c.x)
+GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE gl_new_art AS SELECT source_id, pkey, g, a FROM gl_ma
+WHERE role <> 'boundary';
+
+-- name: side_step
+-- One round of side branches: candidates reading an artifact that joined last round whose
+-- every input is a non-boundary artifact of the graphlet join it, with their outputs.
+CREATE OR REPLACE TEMP TABLE gl_side AS
+WITH trig AS (
+    SELECT DISTINCT n.source_id, n.pkey, n.g, c.x
+    FROM gl_new_art n
+    JOIN gl_cons c ON c.source_id = n.source_id AND c.pkey = n.pkey AND c.a = n.a
+    SEMI JOIN gl_cand k ON k.source_id = c.source_id AND k.pkey = c.pkey AND k.x = c.x
+), fresh AS (
+    SELECT * FROM trig t
+    WHERE NOT EXISTS (SELECT 1 FROM gl_mx m WHERE m.source_id = t.source_id
+                      AND m.pkey = t.pkey AND m.g = t.g AND m.x = t.x)
+), hits AS (
+    SELECT t.source_id, t.pkey, t.g, t.x, count(DISTINCT c.a) AS n
+    FROM fresh t
+    JOIN gl_cons c ON c.source_id = t.source_id AND c.pkey = t.pkey AND c.x = t.x
+    JOIN gl_ma m ON m.source_id = c.source_id AND m.pkey = c.pkey AND m.g = t.g
+                AND m.a = c.a AND m.role <> 'boundary'
+    GROUP BY ALL
+)
+SELECT h.source_id, h.pkey, h.g, h.x
+FROM hits h JOIN gl_cand k USING (source_id, pkey, x)
+WHERE h.n = k.n_in;
+
+INSERT INTO gl_mx SELECT source_id, pkey, g, x, 'side' FROM gl_side;
+
+CREATE OR REPLACE TEMP TABLE gl_new_art AS
+SELECT DISTINCT s.source_id, s.pkey, s.g, p.a
+FROM gl_side s
+JOIN gl_prod p ON p.source_id = s.source_id AND p.pkey = s.pkey AND p.x = s.x
+WHERE NOT EXISTS (SELECT 1 FROM gl_ma m WHERE m.source_id = s.source_id AND m.pkey = s.pkey
+                  AND m.g = s.g AND m.a = p.a);
+
+INSERT INTO gl_ma SELECT source_id, pkey, g, a, 'side', false FROM gl_new_art;
+
+-- name: clear
+-- Remove what an earlier build wrote for the pipelines in scope.
+DELETE FROM graphlet_members m
+WHERE EXISTS (SELECT 1 FROM graphlets g JOIN gl_scope s
+                  ON s.source_id = g.source_id AND s.pkey = coalesce(g.pipeline_id, -1)
+              WHERE g.source_id = m.source_id AND g.graphlet_id = m.graphlet_id);
+
+DELETE FROM graphlets g
+WHERE EXISTS (SELECT 1 FROM gl_scope s
+              WHERE s.source_id = g.source_id AND s.pkey = coalesce(g.pipeline_id, -1));
+
+DELETE FROM graphlet_builds b
+WHERE EXISTS (SELECT 1 FROM gl_scope s
+              WHERE s.source_id = b.source_id AND s.pkey = b.pipeline_key);
+
+-- name: write_members
+INSERT INTO graphlet_members
+SELECT source_id, g, 'execution', x, role,
+       count(*) OVER (PARTITION BY source_id, pkey, x)
+FROM gl_mx;
+
+INSERT INTO graphlet_members
+SELECT source_id, g, 'artifact', a, role,
+       count(*) OVER (PARTITION BY source_id, pkey, a)
+FROM gl_ma;
+
+-- name: write_graphlets
+-- One row per anchor. Depth: the longest chain of member executions linked through member
+-- artifacts (a recursion keyed by node keeps each node's longest distance). Deployed: a
+-- member deploy execution wrote an artifact with pushed_property = 1, the push time being
+-- the earliest end of any deploy execution that wrote that artifact (a cache hit
+-- re-publishing it is the same push), or, under deploy_on_complete, a COMPLETE member deploy
+-- execution none of whose outputs carries the property.
+CREATE OR REPLACE TEMP TABLE gl_medge AS
+SELECT DISTINCT m.source_id, m.pkey, m.g, m.x, c.x AS y
+FROM gl_mx m
+JOIN gl_prod p ON p.source_id = m.source_id AND p.pkey = m.pkey AND p.x = m.x
+JOIN gl_ma a ON a.source_id = p.source_id AND a.pkey = p.pkey AND a.g = m.g AND a.a = p.a
+JOIN gl_cons c ON c.source_id = p.source_id AND c.pkey = p.pkey AND c.a = p.a
+JOIN gl_mx n ON n.source_id = c.source_id AND n.pkey = c.pkey AND n.g = m.g AND n.x = c.x
+WHERE c.x <> m.x;
+
+CREATE OR REPLACE TEMP TABLE gl_depth AS
+WITH RECURSIVE lvl(source_id, pkey, g, x, d) USING KEY (source_id, pkey, g, x) AS (
+    SELECT source_id, pkey, g, x, 1 FROM gl_mx
+    UNION
+    SELECT l.source_id, l.pkey, l.g, e.y, l.d + 1
+    FROM lvl l
+    JOIN gl_medge e ON e.source_id = l.source_id AND e.pkey = l.pkey AND e.g = l.g
+                   AND e.x = l.x
+    WHERE l.d < 10000
+)
+SELECT source_id, pkey, g, max(d) AS depth FROM lvl GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE gl_pushed AS
+WITH flagged AS (
+    SELECT source_id, artifact_id AS a,
+           max(coalesce(int_value, bool_value::INTEGER, double_value)) = 1 AS pushed
+    FROM artifact_properties WHERE name = $pushed_property GROUP BY ALL
+), first_push AS (
+    SELECT p.source_id, p.pkey, p.a, min(p.end_time) AS t
+    FROM gl_prod p WHERE p.category = $deploy_category GROUP BY ALL
+), by_property AS (
+    SELECT m.source_id, m.pkey, m.g, min(fp.t) AS t, bool_or(f.pushed) AS pushed
+    FROM gl_mx m
+    JOIN gl_prod p ON p.source_id = m.source_id AND p.pkey = m.pkey AND p.x = m.x
+    JOIN flagged f ON f.source_id = p.source_id AND f.a = p.a
+    JOIN first_push fp ON fp.source_id = p.source_id AND fp.pkey = p.pkey AND fp.a = p.a
+    WHERE p.category = $deploy_category AND f.pushed
+    GROUP BY ALL
+), by_rule AS (
+    SELECT m.source_id, m.pkey, m.g, min(x.end_time) AS t, true AS pushed
+    FROM gl_mx m
+    JOIN gl_x x ON x.source_id = m.source_id AND x.x = m.x
+    WHERE $deploy_on_complete AND x.category = $deploy_category AND x.state = 'COMPLETE'
+      AND NOT EXISTS (SELECT 1 FROM gl_prod p JOIN flagged f
+                          ON f.source_id = p.source_id AND f.a = p.a
+                      WHERE p.source_id = m.source_id AND p.pkey = m.pkey AND p.x = m.x)
+    GROUP BY ALL
+)
+SELECT source_id, pkey, g, min(t) AS push_time
+FROM (SELECT * FROM by_property UNION ALL SELECT * FROM by_rule)
+GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE gl_spans AS
+SELECT m.source_id, m.pkey, m.g, list_sort(list_distinct(list(ar.span))) AS spans
+FROM gl_ma m
+JOIN artifacts ar ON ar.source_id = m.source_id AND ar.artifact_id = m.a
+WHERE m.clean AND ar.type_name = 'Examples' AND ar.span IS NOT NULL
+GROUP BY ALL;
+
+INSERT INTO graphlets
+WITH shares AS (
+    SELECT m.source_id, m.pkey, m.g, x.start_time, x.end_time, c.cost, c.cost_unit,
+           c.cost / count(*) OVER (PARTITION BY m.source_id, m.pkey, m.x) AS share
+    FROM gl_mx m
+    JOIN gl_x x ON x.source_id = m.source_id AND x.x = m.x
+    JOIN execution_costs c ON c.source_id = m.source_id AND c.execution_id = m.x
+), agg AS (
+    SELECT source_id, pkey, g, min(start_time) AS start_time, max(end_time) AS end_time,
+           count(*) AS n_executions, sum(cost) AS own_cost, sum(share) AS split_cost,
+           CASE WHEN count(DISTINCT cost_unit) = 1 THEN min(cost_unit)
+                ELSE string_agg(DISTINCT cost_unit, '+' ORDER BY cost_unit) END AS cost_unit
+    FROM shares GROUP BY ALL
+), arts AS (
+    SELECT source_id, pkey, g, count(*) AS n_artifacts FROM gl_ma GROUP BY ALL
+), model_types AS (
+    SELECT source_id, execution_id AS g, min(string_value) AS model_type
+    FROM execution_properties WHERE name = 'model_type' GROUP BY ALL
+), rows AS (
+    SELECT t.source_id, t.x AS graphlet_id, t.pipeline_id, t.x AS trainer_execution_id,
+           t.state AS trainer_state, mt.model_type, a.start_time, t.start_time AS train_time,
+           a.end_time, pu.g IS NOT NULL AS deployed, t.state IN ('RUNNING', 'NEW') AS in_flight,
+           pu.push_time, coalesce(sp.spans, []::BIGINT[]) AS input_spans,
+           len(coalesce(sp.spans, []::BIGINT[])) AS window_size,
+           a.n_executions, coalesce(ar.n_artifacts, 0) AS n_artifacts, d.depth, a.own_cost,
+           a.split_cost, a.cost_unit
+    FROM gl_x t
+    JOIN agg a ON a.source_id = t.source_id AND a.pkey = t.pkey AND a.g = t.x
+    LEFT JOIN arts ar ON ar.source_id = t.source_id AND ar.pkey = t.pkey AND ar.g = t.x
+    LEFT JOIN gl_depth d ON d.source_id = t.source_id AND d.pkey = t.pkey AND d.g = t.x
+    LEFT JOIN gl_pushed pu ON pu.source_id = t.source_id AND pu.pkey = t.pkey AND pu.g = t.x
+    LEFT JOIN gl_spans sp ON sp.source_id = t.source_id AND sp.pkey = t.pkey AND sp.g = t.x
+    LEFT JOIN model_types mt ON mt.source_id = t.source_id AND mt.g = t.x
+    WHERE t.trainer AND t.state <> 'CACHED'
+)
+SELECT source_id, graphlet_id, pipeline_id, trainer_execution_id, trainer_state, model_type,
+       start_time, train_time, end_time, deployed, in_flight, push_time, input_spans,
+       window_size,
+       CASE WHEN window_size > 0 AND prev IS NOT NULL
+            THEN len(list_intersect(input_spans, prev)) / window_size END AS span_overlap,
+       n_executions, n_artifacts, depth, own_cost, split_cost, cost_unit
+FROM (
+    SELECT *, lag(CASE WHEN window_size > 0 THEN input_spans END) OVER (
+        PARTITION BY source_id, pipeline_id ORDER BY train_time, graphlet_id) AS prev
+    FROM rows
+);
+
+-- name: orphans
+-- Executions of the pipelines in scope that belong to no graphlet.
+SELECT count(*) FROM gl_x x
+WHERE NOT EXISTS (SELECT 1 FROM gl_mx m WHERE m.source_id = x.source_id AND m.pkey = x.pkey
+                  AND m.x = x.x);

@@ -1,0 +1,22 @@
+"""Errors the graphlet stage raises; all are :class:`provenance.errors.MlprovError`, so the CLI
+prints them on one line and exits with code 2."""
+
+from __future__ import annotations
+
+from provenance.errors import MlprovError
+
+
+class GraphletError(MlprovError):
+    """Base class of the graphlet stage's errors."""
+
+
+class UnknownPipelineError(GraphletError):
+    """A pipeline name that no ingested source holds."""
+
+
+class UnknownGraphletError(GraphletError):
+    """A graphlet id that is not in the store (or is ambiguous across sources)."""
+
+
+class NotBuiltError(GraphletError):
+    """Graphlets are asked for but were never built in this store."""

@@ -1,0 +1,225 @@
+"""Read built graphlets: a listing, a summary, and one graphlet with its edges for display.
+
+Example:
+    >>> from provenance.store import ProvenanceStore
+    >>> from graphlets import build_graphlets, graphlet_summary
+    >>> with ProvenanceStore.open(":memory:") as store:
+    ...     _ = build_graphlets(store)
+    ...     graphlet_summary(store).graphlets
+    0
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from graphlets.errors import NotBuiltError, UnknownGraphletError
+from graphlets.rules import GraphletRules
+from provenance.sql import named_queries
+from provenance.store import ProvenanceStore
+
+_SQL = named_queries("graphlets", "load.sql")
+
+
+@dataclass(frozen=True)
+class GraphletSummary:
+    """Counts over built graphlets.
+
+    Attributes:
+        graphlets: graphlets in the selection.
+        deployed: graphlets that pushed a model.
+        in_flight: graphlets whose trainer is still RUNNING or NEW (neither pushed nor waste).
+        not_deployed: finished graphlets that did not push.
+        pipelines: pipelines with at least one graphlet.
+    """
+
+    graphlets: int
+    deployed: int
+    in_flight: int
+    not_deployed: int
+    pipelines: int
+
+    @property
+    def deployed_share(self) -> float | None:
+        """Deployed graphlets over finished ones (in-flight graphlets are left out)."""
+        finished = self.graphlets - self.in_flight
+        return self.deployed / finished if finished else None
+
+
+@dataclass(frozen=True, eq=False)
+class GraphletView:
+    """One graphlet, ready to print or draw.
+
+    Attributes:
+        source_id: the source the graphlet belongs to.
+        graphlet_id: its id (the anchoring training execution's id).
+        info: its ``graphlets`` row plus ``pipeline`` (the pipeline's name).
+        members: one row per member: node_kind, node_id, role, shared_by, label (component or
+            artifact type), category, state, span, pushed, cost, start_time, end_time.
+        edges: events between members: execution_id, artifact_id, type, direction, key.
+    """
+
+    source_id: int
+    graphlet_id: int
+    info: dict[str, Any]
+    members: pd.DataFrame = field(repr=False)
+    edges: pd.DataFrame = field(repr=False)
+
+
+def _run(store: ProvenanceStore, name: str, params: dict[str, Any]) -> pd.DataFrame:
+    used = set(re.findall(r"\$(\w+)", _SQL[name]))
+    return store.con.execute(_SQL[name], {k: v for k, v in params.items() if k in used}).df()
+
+
+def _require_built(store: ProvenanceStore) -> None:
+    if not store.has_table("graphlets"):
+        raise NotBuiltError(
+            f"{store.path} has no graphlets yet; build them with "
+            f"'mlprov graphlets --db {store.path}' or build_graphlets(store)"
+        )
+
+
+def _selection(pipelines: Iterable[str] | None) -> dict[str, Any]:
+    names = list(pipelines) if pipelines is not None else []
+    return {"all_pipelines": pipelines is None, "pipelines": names or [""]}
+
+
+def list_graphlets(store: ProvenanceStore, pipelines: Iterable[str] | None = None) -> pd.DataFrame:
+    """Built graphlets, one row each, ordered by pipeline and training time.
+
+    Args:
+        store: an open store whose graphlets were built.
+        pipelines: pipeline names to keep; all when None.
+
+    Returns:
+        A DataFrame: graphlet_id, source_id, pipeline, trainer_state, model_type, train_time,
+        deployed, in_flight, push_time, window_size, span_overlap, n_executions, n_artifacts,
+        depth, own_cost, split_cost, cost_unit.
+
+    Raises:
+        NotBuiltError: the store has no graphlet tables.
+    """
+    _require_built(store)
+    return _run(store, "list", _selection(pipelines))
+
+
+def graphlet_summary(
+    store: ProvenanceStore, pipelines: Iterable[str] | None = None
+) -> GraphletSummary:
+    """Count graphlets, deployed ones and in-flight ones.
+
+    Args:
+        store: an open store.
+        pipelines: pipeline names to count; all when None.
+
+    Returns:
+        A :class:`GraphletSummary` (all zero when nothing was built).
+    """
+    if not store.has_table("graphlets"):
+        return GraphletSummary(0, 0, 0, 0, 0)
+    row = _run(store, "summary", _selection(pipelines)).iloc[0]
+    return GraphletSummary(
+        *(int(row[c]) for c in ("graphlets", "deployed", "in_flight", "not_deployed", "pipelines"))
+    )
+
+
+def load_graphlet(
+    store: ProvenanceStore,
+    graphlet_id: int,
+    source_id: int | None = None,
+    *,
+    rules: GraphletRules | None = None,
+) -> GraphletView:
+    """Load one graphlet's members and the events between them.
+
+    Args:
+        store: an open store whose graphlets were built.
+        graphlet_id: the graphlet (= its training execution's id).
+        source_id: the source, needed only when several sources have that id.
+        rules: the rules it was built with (for the push property's name); defaults.
+
+    Returns:
+        A :class:`GraphletView`.
+
+    Raises:
+        NotBuiltError: the store has no graphlet tables.
+        UnknownGraphletError: no such graphlet, or the id is ambiguous without ``source_id``.
+    """
+    _require_built(store)
+    rules = rules or GraphletRules()
+    header = _run(store, "header", {"graphlet_id": graphlet_id, "source_id": source_id})
+    if header.empty:
+        raise UnknownGraphletError(
+            f"no graphlet {graphlet_id}{'' if source_id is None else f' in source {source_id}'};"
+            " list them with 'mlprov graphlets' (graphlet ids are training execution ids)"
+        )
+    if len(header) > 1:
+        raise UnknownGraphletError(
+            f"graphlet {graphlet_id} exists in sources {', '.join(map(str, header.source_id))};"
+            " pass a source id (--source)"
+        )
+    info = {str(k): _plain(v) for k, v in header.iloc[0].to_dict().items()}
+    sid = int(info["source_id"])
+    params = {
+        "source_id": sid,
+        "graphlet_id": graphlet_id,
+        "pushed_property": rules.pushed_property,
+    }
+    return GraphletView(
+        sid, graphlet_id, info, _run(store, "members", params), _run(store, "edges", params)
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy / pandas scalars into plain Python values (None for missing)."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+        return [_plain(v) for v in value] if isinstance(value, list) else value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def node_key(kind: str, node_id: int) -> str:
+    """The networkx node name of a member: ``x<id>`` for executions, ``a<id>`` for artifacts."""
+    return f"{'x' if kind == 'execution' else 'a'}{node_id}"
+
+
+def to_networkx(view: GraphletView) -> nx.DiGraph:
+    """One graphlet as a DiGraph (small graphs only: pictures and checks, not analysis).
+
+    Nodes are ``x<id>`` (executions) and ``a<id>`` (artifacts) carrying every member column
+    as attributes; edges run execution -> artifact (outputs) and artifact -> execution
+    (inputs) with the event ``type`` and ``key``.
+
+    Args:
+        view: a loaded graphlet.
+
+    Returns:
+        The graph, with ``graph["deployed"]`` and ``graph["graphlet_id"]`` set.
+    """
+    g = nx.DiGraph(graphlet_id=view.graphlet_id, deployed=bool(view.info.get("deployed")))
+    for row in view.members.to_dict("records"):
+        g.add_node(
+            node_key(row["node_kind"], int(row["node_id"])),
+            **{str(k): _plain(v) for k, v in row.items()},
+        )
+    for row in view.edges.to_dict("records"):
+        x, a = (
+            node_key("execution", int(row["execution_id"])),
+            node_key("artifact", int(row["artifact_id"])),
+        )
+        src, dst = (x, a) if row["direction"] == "output" else (a, x)
+        g.add_edge(src, dst, type=row["type"], key=_plain(row["key"]))
+    return g
