@@ -32,8 +32,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MAPPING_KEYS = ("convention", "cost_property", "categories")
-CATEGORIES = ("ingest", "data_validation", "transform", "train", "model_validation", "deploy",
-              "other")
+CATEGORIES = (
+    "ingest",
+    "data_validation",
+    "transform",
+    "train",
+    "model_validation",
+    "deploy",
+    "other",
+)
 
 # study.md, "Operator categories": TFX components by class name.
 TFX_RULES: tuple[tuple[str, str], ...] = (
@@ -55,13 +62,23 @@ TFX_RULES: tuple[tuple[str, str], ...] = (
 # Kubeflow task names are free text: match common words (user rules come first).
 KFP_RULES: tuple[tuple[str, str], ...] = (
     *TFX_RULES,
-    ("*ingest*", "ingest"), ("*import*", "ingest"), ("*load*data*", "ingest"),
-    ("*valid*data*", "data_validation"), ("*data*valid*", "data_validation"),
-    ("*statistic*", "data_validation"), ("*schema*", "data_validation"),
-    ("*preprocess*", "transform"), ("*transform*", "transform"), ("*feature*", "transform"),
-    ("*tun*", "train"), ("*train*", "train"),
-    ("*eval*", "model_validation"), ("*valid*", "model_validation"),
-    ("*deploy*", "deploy"), ("*push*", "deploy"), ("*serve*", "deploy"),
+    ("*ingest*", "ingest"),
+    ("*import*", "ingest"),
+    ("*load*data*", "ingest"),
+    ("*valid*data*", "data_validation"),
+    ("*data*valid*", "data_validation"),
+    ("*statistic*", "data_validation"),
+    ("*schema*", "data_validation"),
+    ("*preprocess*", "transform"),
+    ("*transform*", "transform"),
+    ("*feature*", "transform"),
+    ("*tun*", "train"),
+    ("*train*", "train"),
+    ("*eval*", "model_validation"),
+    ("*valid*", "model_validation"),
+    ("*deploy*", "deploy"),
+    ("*push*", "deploy"),
+    ("*serve*", "deploy"),
 )
 
 
@@ -79,10 +96,12 @@ class Convention:
 
 CONVENTIONS = {
     "tfx": Convention("tfx", ("pipeline",), ("pipeline_run",), ("node",), None, TFX_RULES),
-    "tfx_legacy": Convention("tfx_legacy", ("pipeline",), ("run",), ("component_run",), None,
-                             TFX_RULES),
-    "kfp": Convention("kfp", ("system.Pipeline",), ("system.PipelineRun",), (), "task_name",
-                      KFP_RULES),
+    "tfx_legacy": Convention(
+        "tfx_legacy", ("pipeline",), ("run",), ("component_run",), None, TFX_RULES
+    ),
+    "kfp": Convention(
+        "kfp", ("system.Pipeline",), ("system.PipelineRun",), (), "task_name", KFP_RULES
+    ),
 }
 
 
@@ -110,7 +129,8 @@ class Mapping:
         for pattern, category in (*self.rules, *convention.rules):
             pattern = pattern.lower()
             if fnmatch.fnmatchcase(component.lower(), pattern) or fnmatch.fnmatchcase(
-                    type_name.lower(), pattern):
+                type_name.lower(), pattern
+            ):
                 return category
         return "other"
 
@@ -140,18 +160,23 @@ def load_mapping(path: str | Path | None) -> Mapping:
         raise MappingError(f"cannot read mapping file {path}: {err}") from err
     for key in data:
         if key not in MAPPING_KEYS:
-            raise MappingError(f"{path}: unknown key {key!r}; valid keys are "
-                               f"{', '.join(MAPPING_KEYS)}.{did_you_mean(key, MAPPING_KEYS)}")
+            raise MappingError(
+                f"{path}: unknown key {key!r}; valid keys are "
+                f"{', '.join(MAPPING_KEYS)}.{did_you_mean(key, MAPPING_KEYS)}"
+            )
     convention = data.get("convention")
     if convention is not None and convention not in CONVENTIONS:
-        raise MappingError(f"{path}: unknown convention {convention!r}; valid conventions are "
-                           f"{', '.join(CONVENTIONS)}.{did_you_mean(str(convention), CONVENTIONS)}")
+        raise MappingError(
+            f"{path}: unknown convention {convention!r}; valid conventions are "
+            f"{', '.join(CONVENTIONS)}.{did_you_mean(str(convention), CONVENTIONS)}"
+        )
     rules = []
     for pattern, category in dict(data.get("categories", {})).items():
         if category not in CATEGORIES:
             raise MappingError(
                 f"{path}: component {pattern!r} maps to unknown category {category!r}; valid "
-                f"categories are {', '.join(CATEGORIES)}.{did_you_mean(str(category), CATEGORIES)}")
+                f"categories are {', '.join(CATEGORIES)}.{did_you_mean(str(category), CATEGORIES)}"
+            )
         rules.append((str(pattern), str(category)))
     cost = data.get("cost_property")
     if cost is not None and not isinstance(cost, str):

@@ -37,12 +37,14 @@ class UnknownSourceError(MlprovError):
 class MalformedRecordError(MlprovError):
     """A source record breaks the provenance model (e.g. an event naming a missing execution)."""
 
-    def __init__(self, source: str, table: str, record_ids: Iterable[object], problem: str,
-                 count: int) -> None:
+    def __init__(
+        self, source: str, table: str, record_ids: Iterable[object], problem: str, count: int
+    ) -> None:
         ids = ", ".join(str(i) for i in list(record_ids)[:5])
         super().__init__(
             f"{source}: {count} {table} record(s) {problem} (first: {ids}); "
-            "rerun with --strict warn or --strict skip to load the rest and report them")
+            "rerun with --strict warn or --strict skip to load the rest and report them"
+        )
         self.source, self.table, self.problem, self.count = source, table, problem, count
 
 

@@ -33,8 +33,12 @@ READERS: dict[str, tuple[type, Callable[..., ReadResult]]] = {
     "mlmd_sql": (mlmd_sql.Config, mlmd_sql.read),
     "mlmd_client": (mlmd_client.Config, mlmd_client.read),
 }
-URL_SCHEMES = {"grpc": "mlmd_client", "mysql": "mlmd_client", "postgresql": "mlmd_client",
-               "sqlite": "mlmd_sql"}
+URL_SCHEMES = {
+    "grpc": "mlmd_client",
+    "mysql": "mlmd_client",
+    "postgresql": "mlmd_client",
+    "sqlite": "mlmd_sql",
+}
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,18 @@ def parse_source(text: str, kind: str | None = None) -> Source:
         UnknownSourceError: an unknown URL scheme or reader kind.
     """
     if kind is not None and kind not in READERS:
-        raise UnknownSourceError(f"unknown source kind {kind!r}; valid kinds are "
-                                 f"{', '.join(READERS)}.{did_you_mean(kind, READERS)}")
+        raise UnknownSourceError(
+            f"unknown source kind {kind!r}; valid kinds are "
+            f"{', '.join(READERS)}.{did_you_mean(kind, READERS)}"
+        )
     scheme, sep, rest = text.partition("://")
     if sep:
         if scheme not in URL_SCHEMES:
             raise UnknownSourceError(
                 f"unknown source scheme {scheme!r} in {text!r}; valid sources are an MLMD SQLite "
                 f"path or a {', '.join(s + '://' for s in URL_SCHEMES)} URL."
-                f"{did_you_mean(scheme, URL_SCHEMES)}")
+                f"{did_you_mean(scheme, URL_SCHEMES)}"
+            )
         if scheme == "sqlite":
             text = rest
         kind = kind or URL_SCHEMES[scheme]
@@ -103,13 +110,30 @@ class LoadReport:
 
 
 _SQL = named_queries("provenance", "canonicalize.sql")
-_CANONICAL = ("contexts", "context_properties", "context_parents", "context_executions",
-              "context_artifacts", "artifacts", "artifact_properties", "executions",
-              "execution_properties", "events", "pipelines", "pipeline_runs")
+_CANONICAL = (
+    "contexts",
+    "context_properties",
+    "context_parents",
+    "context_executions",
+    "context_artifacts",
+    "artifacts",
+    "artifact_properties",
+    "executions",
+    "execution_properties",
+    "events",
+    "pipelines",
+    "pipeline_runs",
+)
 
 
-def ingest(store: ProvenanceStore, source: str | Source, *, mapping: Mapping | None = None,
-           strict: Strictness = "raise", progress: Progress | None = None) -> LoadReport:
+def ingest(
+    store: ProvenanceStore,
+    source: str | Source,
+    *,
+    mapping: Mapping | None = None,
+    strict: Strictness = "raise",
+    progress: Progress | None = None,
+) -> LoadReport:
     """Load everything new or changed in ``source`` since its last ingest, in one transaction.
 
     Args:
@@ -137,8 +161,11 @@ def ingest(store: ProvenanceStore, source: str | Source, *, mapping: Mapping | N
         sid, marks, previous = _source_row(con, src)
         _, reader = READERS[src.kind]
         read = reader(src.config, con, marks, progress or (lambda table, rows: None))
-        convention = CONVENTIONS[mapping.convention or (previous or {}).get("convention")
-                                 or detect_convention(_context_types(con))]
+        convention = CONVENTIONS[
+            mapping.convention
+            or (previous or {}).get("convention")
+            or detect_convention(_context_types(con))
+        ]
         digest = mapping.digest(convention)
         if previous and previous["mapping_hash"] != digest and marks:
             # Categories or cost were decided by another mapping: re-read every node.
@@ -150,67 +177,120 @@ def ingest(store: ProvenanceStore, source: str | Source, *, mapping: Mapping | N
         written = {t: _count_source(con, t, sid) - before[t] for t in _CANONICAL}
         _save_source(con, sid, src, convention.name, digest, mapping.cost_property, read.marks)
         report = LoadReport(
-            source=src.location, kind=src.kind, convention=convention.name,
-            incremental=bool(marks), rows_read=read.rows_read, rows_written=written,
-            skipped=tuple(skipped), seconds=round(time.perf_counter() - started, 3),
+            source=src.location,
+            kind=src.kind,
+            convention=convention.name,
+            incremental=bool(marks),
+            rows_read=read.rows_read,
+            rows_written=written,
+            skipped=tuple(skipped),
+            seconds=round(time.perf_counter() - started, 3),
             empty=not any(read.rows_read.get(t) for t in ("Execution", "Artifact", "Context"))
             and not marks,
-            warnings=tuple(f"{s.table}: {s.count} {s.reason}" for s in skipped
-                           if strict == "warn"))
+            warnings=tuple(f"{s.table}: {s.count} {s.reason}" for s in skipped if strict == "warn"),
+        )
         con.execute(
             "INSERT INTO ingest_runs SELECT coalesce(max(ingest_id), 0) + 1, ?, ?, ?, ?, ? "
             "FROM ingest_runs",
-            [sid, started_at, datetime.now(timezone.utc).replace(tzinfo=None),
-             report.total_read, json.dumps(report.to_dict())])
+            [
+                sid,
+                started_at,
+                datetime.now(timezone.utc).replace(tzinfo=None),
+                report.total_read,
+                json.dumps(report.to_dict()),
+            ],
+        )
         for table in STAGING_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table}")
     return report
 
 
-def _source_row(con: duckdb.DuckDBPyConnection, src: Source
-                ) -> tuple[int, dict[str, Mark], dict[str, Any] | None]:
-    row = first_row(con, "SELECT source_id, convention, mapping_hash FROM sources "
-                    "WHERE location = ?", [src.location])
+def _source_row(
+    con: duckdb.DuckDBPyConnection, src: Source
+) -> tuple[int, dict[str, Mark], dict[str, Any] | None]:
+    row = first_row(
+        con,
+        "SELECT source_id, convention, mapping_hash FROM sources WHERE location = ?",
+        [src.location],
+    )
     if row is None:
         return int(scalar(con, "SELECT coalesce(max(source_id), 0) + 1 FROM sources")), {}, None
-    marks = {table: Mark(max_id, max_update) for table, max_id, max_update in con.execute(
-        "SELECT source_table, max_id, max_update_ms FROM watermarks WHERE source_id = ?",
-        [row[0]]).fetchall()}
+    marks = {
+        table: Mark(max_id, max_update)
+        for table, max_id, max_update in con.execute(
+            "SELECT source_table, max_id, max_update_ms FROM watermarks WHERE source_id = ?",
+            [row[0]],
+        ).fetchall()
+    }
     return int(row[0]), marks, {"convention": row[1], "mapping_hash": row[2]}
 
 
 def _context_types(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT name FROM stg_types WHERE type_kind = 2 UNION "
-        "SELECT DISTINCT type_name FROM contexts").fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM stg_types WHERE type_kind = 2 UNION "
+            "SELECT DISTINCT type_name FROM contexts"
+        ).fetchall()
+    ]
 
 
-def _check_references(con: duckdb.DuckDBPyConnection, sid: int, location: str,
-                      strict: Strictness) -> list[Skipped]:
+def _check_references(
+    con: duckdb.DuckDBPyConnection, sid: int, location: str, strict: Strictness
+) -> list[Skipped]:
     """Find staged records that name nodes the store does not have; raise or drop them."""
     skipped = []
     checks = (
-        ("Event", "name a missing execution or artifact", "orphan_events", "stg_events",
-         ("execution_id", "artifact_id")),
-        ("Association", "name a missing context or execution", "orphan_associations",
-         "stg_associations", ("context_id", "execution_id")),
-        ("Attribution", "name a missing context or artifact", "orphan_attributions",
-         "stg_attributions", ("context_id", "artifact_id")),
+        (
+            "Event",
+            "name a missing execution or artifact",
+            "orphan_events",
+            "stg_events",
+            ("execution_id", "artifact_id"),
+        ),
+        (
+            "Association",
+            "name a missing context or execution",
+            "orphan_associations",
+            "stg_associations",
+            ("context_id", "execution_id"),
+        ),
+        (
+            "Attribution",
+            "name a missing context or artifact",
+            "orphan_attributions",
+            "stg_attributions",
+            ("context_id", "artifact_id"),
+        ),
     )
     params = {"sid": sid}
     untyped = con.execute(_SQL["untyped_nodes"]).fetchall()
     if untyped:
         if strict == "raise":
-            raise MalformedRecordError(location, untyped[0][0], [r[1] for r in untyped],
-                                       "name a type the store does not define", len(untyped))
+            raise MalformedRecordError(
+                location,
+                untyped[0][0],
+                [r[1] for r in untyped],
+                "name a type the store does not define",
+                len(untyped),
+            )
         for table in ("Execution", "Artifact", "Context"):
             ids = [r[1] for r in untyped if r[0] == table]
             if ids:
-                staging = {"Execution": "stg_executions", "Artifact": "stg_artifacts",
-                           "Context": "stg_contexts"}[table]
+                staging = {
+                    "Execution": "stg_executions",
+                    "Artifact": "stg_artifacts",
+                    "Context": "stg_contexts",
+                }[table]
                 con.execute(f"DELETE FROM {staging} WHERE id IN (SELECT unnest(?))", [ids])
-                skipped.append(Skipped(table, "name a type the store does not define",
-                                       len(ids), tuple(map(str, ids[:5]))))
+                skipped.append(
+                    Skipped(
+                        table,
+                        "name a type the store does not define",
+                        len(ids),
+                        tuple(map(str, ids[:5])),
+                    )
+                )
     for table, problem, query, staging, cols in checks:
         bad = con.execute(_SQL[query], params).fetchall()
         if not bad:
@@ -219,15 +299,18 @@ def _check_references(con: duckdb.DuckDBPyConnection, sid: int, location: str,
         if strict == "raise":
             raise MalformedRecordError(location, table, examples, problem, len(bad))
         con.register("bad_rows", pa.table({c: [r[i] for r in bad] for i, c in enumerate(cols)}))
-        con.execute(f"DELETE FROM {staging} WHERE ({cols[0]}, {cols[1]}) IN "
-                    f"(SELECT ({cols[0]}, {cols[1]}) FROM bad_rows)")
+        con.execute(
+            f"DELETE FROM {staging} WHERE ({cols[0]}, {cols[1]}) IN "
+            f"(SELECT ({cols[0]}, {cols[1]}) FROM bad_rows)"
+        )
         con.unregister("bad_rows")
         skipped.append(Skipped(table, problem, len(bad), tuple(examples[:5])))
     return skipped
 
 
-def _canonicalize(con: duckdb.DuckDBPyConnection, sid: int, convention: Any,
-                  mapping: Mapping) -> None:
+def _canonicalize(
+    con: duckdb.DuckDBPyConnection, sid: int, convention: Any, mapping: Mapping
+) -> None:
     params: dict[str, Any] = {
         "sid": sid,
         "pipeline_types": list(convention.pipeline_context_types),
@@ -245,22 +328,30 @@ def _canonicalize(con: duckdb.DuckDBPyConnection, sid: int, convention: Any,
     run("upsert_contexts")
     run("append_edges")
     run("upsert_artifacts")
-    con.execute("CREATE OR REPLACE TEMP TABLE stg_affected AS SELECT id FROM stg_executions "
-                "UNION SELECT execution_id FROM stg_associations")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE stg_affected AS SELECT id FROM stg_executions "
+        "UNION SELECT execution_id FROM stg_associations"
+    )
     run("execution_contexts")
     run("execution_base")
     components = con.execute(_SQL["execution_components"]).fetchall()
-    con.register("categories", pa.table({
-        "component": [c for c, _ in components], "type_name": [t for _, t in components],
-        "category": [mapping.categorize(c, t, convention) for c, t in components]}))
+    con.register(
+        "categories",
+        pa.table(
+            {
+                "component": [c for c, _ in components],
+                "type_name": [t for _, t in components],
+                "category": [mapping.categorize(c, t, convention) for c, t in components],
+            }
+        ),
+    )
     con.execute("CREATE OR REPLACE TEMP TABLE stg_categories AS SELECT * FROM categories")
     con.unregister("categories")
     run("upsert_executions")
     run("refresh_execution_contexts")
     run("append_events")
     run("refresh_pipelines")
-    for table in ("stg_affected", "stg_execution_contexts", "stg_execution_base",
-                  "stg_categories"):
+    for table in ("stg_affected", "stg_execution_contexts", "stg_execution_base", "stg_categories"):
         con.execute(f"DROP TABLE {table}")
 
 
@@ -268,11 +359,22 @@ def _count_source(con: duckdb.DuckDBPyConnection, table: str, sid: int) -> int:
     return int(scalar(con, f"SELECT count(*) FROM {table} WHERE source_id = ?", [sid]))
 
 
-def _save_source(con: duckdb.DuckDBPyConnection, sid: int, src: Source, convention: str,
-                 digest: str, cost_property: str | None, marks: dict[str, Mark]) -> None:
+def _save_source(
+    con: duckdb.DuckDBPyConnection,
+    sid: int,
+    src: Source,
+    convention: str,
+    digest: str,
+    cost_property: str | None,
+    marks: dict[str, Mark],
+) -> None:
     con.execute("DELETE FROM sources WHERE source_id = ?", [sid])
-    con.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)",
-                [sid, src.kind, src.location, convention, digest, cost_property])
+    con.execute(
+        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)",
+        [sid, src.kind, src.location, convention, digest, cost_property],
+    )
     for table, mark in marks.items():
-        con.execute("INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?)",
-                    [sid, table, mark.max_id, mark.max_update_ms])
+        con.execute(
+            "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?)",
+            [sid, table, mark.max_id, mark.max_update_ms],
+        )

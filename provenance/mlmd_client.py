@@ -50,7 +50,8 @@ def _open_store(config: Config) -> Any:
         raise ClientUnavailableError(
             "reading this source needs the ml-metadata client, which is not installed (it has "
             "wheels for Python 3.9-3.11 on Linux): pip install 'ml-metadata==1.17.1'; "
-            "SQLite stores can be read without it") from err
+            "SQLite stores can be read without it"
+        ) from err
     if isinstance(config.url, Path):
         from provenance.mlmd_sql import check_file
 
@@ -61,8 +62,9 @@ def _open_store(config: Config) -> Any:
         return metadata_store.MetadataStore(conn)
     parts = urlsplit(config.url)
     if parts.scheme == "grpc":
-        client = pb.MetadataStoreClientConfig(host=parts.hostname or "localhost",
-                                              port=parts.port or 8080)
+        client = pb.MetadataStoreClientConfig(
+            host=parts.hostname or "localhost", port=parts.port or 8080
+        )
         client.channel_arguments.max_receive_message_length = MAX_MESSAGE_BYTES
         return metadata_store.MetadataStore(client)
     conn = pb.ConnectionConfig()
@@ -82,8 +84,9 @@ def _open_store(config: Config) -> Any:
     return metadata_store.MetadataStore(conn)
 
 
-def read(config: Config, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark],
-         progress: Progress) -> ReadResult:
+def read(
+    config: Config, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark], progress: Progress
+) -> ReadResult:
     """Stage every node past ``marks`` and every edge of the store into ``con``."""
     try:
         store = _open_store(config)
@@ -91,28 +94,45 @@ def read(config: Config, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark],
     except MlprovError:
         raise
     except Exception as err:  # the client raises its own errors.* types and RuntimeError
-        raise MlprovError(f"cannot read {config.location} through the ml-metadata client: "
-                          f"{err}") from err
+        raise MlprovError(
+            f"cannot read {config.location} through the ml-metadata client: {err}"
+        ) from err
 
 
-def _read(store: Any, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark],
-          progress: Progress) -> ReadResult:
+def _read(
+    store: Any, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark], progress: Progress
+) -> ReadResult:
     result = ReadResult(schema_version=10)
-    types = [(t.id, t.name, kind) for kind, get in (
-        (0, store.get_execution_types), (1, store.get_artifact_types),
-        (2, store.get_context_types)) for t in get()]
+    types = [
+        (t.id, t.name, kind)
+        for kind, get in (
+            (0, store.get_execution_types),
+            (1, store.get_artifact_types),
+            (2, store.get_context_types),
+        )
+        for t in get()
+    ]
     _stage(con, "stg_types", ["id", "name", "type_kind"], types)
     result.rows_read["Type"] = len(types)
-    nodes = {"Context": store.get_contexts(), "Artifact": store.get_artifacts(),
-             "Execution": store.get_executions()}
+    nodes = {
+        "Context": store.get_contexts(),
+        "Artifact": store.get_artifacts(),
+        "Execution": store.get_executions(),
+    }
     for table in NODE_TABLES:
         everything = nodes[table]
         result.marks[table] = Mark(
             max((n.id for n in everything), default=0),
-            max((n.last_update_time_since_epoch for n in everything), default=0))
+            max((n.last_update_time_since_epoch for n in everything), default=0),
+        )
         old = marks.get(table)
-        changed = [n for n in everything if old is None or n.id > (old.max_id or 0)
-                   or n.last_update_time_since_epoch >= (old.max_update_ms or 0)]
+        changed = [
+            n
+            for n in everything
+            if old is None
+            or n.id > (old.max_id or 0)
+            or n.last_update_time_since_epoch >= (old.max_update_ms or 0)
+        ]
         _stage_nodes(con, table, changed, result)
         progress(table, len(changed))
     contexts = nodes["Context"]
@@ -124,16 +144,23 @@ def _read(store: Any, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark],
     _stage(con, "stg_associations", ["context_id", "execution_id"], associations)
     _stage(con, "stg_attributions", ["context_id", "artifact_id"], attributions)
     _stage(con, "stg_parent_contexts", ["context_id", "parent_context_id"], parents)
-    result.rows_read.update(Association=len(associations), Attribution=len(attributions),
-                            ParentContext=len(parents))
+    result.rows_read.update(
+        Association=len(associations), Attribution=len(attributions), ParentContext=len(parents)
+    )
     ids = sorted(e.id for e in nodes["Execution"])
     events = []
     for start in range(0, len(ids), EVENT_CHUNK):
-        events += store.get_events_by_execution_ids(ids[start:start + EVENT_CHUNK])
+        events += store.get_events_by_execution_ids(ids[start : start + EVENT_CHUNK])
         progress("Event", len(events))
-    _stage(con, "stg_events", ["execution_id", "artifact_id", "type", "ms", "key", "idx"],
-           [(e.execution_id, e.artifact_id, e.type, e.milliseconds_since_epoch, *_path(e))
-            for e in events])
+    _stage(
+        con,
+        "stg_events",
+        ["execution_id", "artifact_id", "type", "ms", "key", "idx"],
+        [
+            (e.execution_id, e.artifact_id, e.type, e.milliseconds_since_epoch, *_path(e))
+            for e in events
+        ],
+    )
     result.rows_read["Event"] = len(events)
     return result
 
@@ -144,25 +171,44 @@ def _path(event: Any) -> tuple[str | None, int | None]:
     return key, index
 
 
-_PROPERTY_TABLE = {"Execution": ("stg_execution_props", "ExecutionProperty"),
-                   "Artifact": ("stg_artifact_props", "ArtifactProperty"),
-                   "Context": ("stg_context_props", "ContextProperty")}
+_PROPERTY_TABLE = {
+    "Execution": ("stg_execution_props", "ExecutionProperty"),
+    "Artifact": ("stg_artifact_props", "ArtifactProperty"),
+    "Context": ("stg_context_props", "ContextProperty"),
+}
 
 
-def _stage_nodes(con: duckdb.DuckDBPyConnection, table: str, nodes: list[Any],
-                 result: ReadResult) -> None:
+def _stage_nodes(
+    con: duckdb.DuckDBPyConnection, table: str, nodes: list[Any], result: ReadResult
+) -> None:
     times = [(n.create_time_since_epoch, n.last_update_time_since_epoch) for n in nodes]
     if table == "Execution":
-        _stage(con, "stg_executions", ["id", "type_id", "state", "name", "create_ms",
-                                       "update_ms"],
-               [(n.id, n.type_id, n.last_known_state, n.name, *t) for n, t in zip(nodes, times)])
+        _stage(
+            con,
+            "stg_executions",
+            ["id", "type_id", "state", "name", "create_ms", "update_ms"],
+            [
+                (n.id, n.type_id, n.last_known_state, n.name, *t)
+                for n, t in zip(nodes, times, strict=True)
+            ],
+        )
     elif table == "Artifact":
-        _stage(con, "stg_artifacts", ["id", "type_id", "uri", "state", "name", "create_ms",
-                                      "update_ms"],
-               [(n.id, n.type_id, n.uri, n.state, n.name, *t) for n, t in zip(nodes, times)])
+        _stage(
+            con,
+            "stg_artifacts",
+            ["id", "type_id", "uri", "state", "name", "create_ms", "update_ms"],
+            [
+                (n.id, n.type_id, n.uri, n.state, n.name, *t)
+                for n, t in zip(nodes, times, strict=True)
+            ],
+        )
     else:
-        _stage(con, "stg_contexts", ["id", "type_id", "name", "create_ms", "update_ms"],
-               [(n.id, n.type_id, n.name, *t) for n, t in zip(nodes, times)])
+        _stage(
+            con,
+            "stg_contexts",
+            ["id", "type_id", "name", "create_ms", "update_ms"],
+            [(n.id, n.type_id, n.name, *t) for n, t in zip(nodes, times, strict=True)],
+        )
     result.rows_read[table] = len(nodes)
     staging, source_table = _PROPERTY_TABLE[table]
     rows, unloadable = [], []
@@ -172,22 +218,41 @@ def _stage_nodes(con: duckdb.DuckDBPyConnection, table: str, nodes: list[Any],
                 kind = value.WhichOneof("value")
                 if kind in ("int_value", "double_value", "string_value", "bool_value"):
                     typed = [None, None, None, None]
-                    typed[("int_value", "double_value", "string_value",
-                           "bool_value").index(kind)] = getattr(value, kind)
+                    typed[
+                        ("int_value", "double_value", "string_value", "bool_value").index(kind)
+                    ] = getattr(value, kind)
                     rows.append((n.id, name, is_custom, *typed))
                 else:
                     unloadable.append(n.id)
-    _stage(con, staging, ["owner_id", "name", "is_custom", "int_value", "double_value",
-                          "string_value", "bool_value"], rows)
+    _stage(
+        con,
+        staging,
+        [
+            "owner_id",
+            "name",
+            "is_custom",
+            "int_value",
+            "double_value",
+            "string_value",
+            "bool_value",
+        ],
+        rows,
+    )
     result.rows_read[source_table] = len(rows)
     if unloadable:
-        result.skipped.append(Skipped(source_table,
-                                      "proto or byte value (not used by the analysis)",
-                                      len(unloadable), (str(min(unloadable)),)))
+        result.skipped.append(
+            Skipped(
+                source_table,
+                "proto or byte value (not used by the analysis)",
+                len(unloadable),
+                (str(min(unloadable)),),
+            )
+        )
 
 
-def _stage(con: duckdb.DuckDBPyConnection, table: str, columns: list[str],
-           rows: Iterable[tuple[Any, ...]]) -> None:
+def _stage(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
     rows = list(rows)
     if not rows:
         return

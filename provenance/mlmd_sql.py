@@ -13,9 +13,11 @@ coalesced value per kind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -26,8 +28,8 @@ from provenance.errors import (
     SourceNotFoundError,
     UnsupportedSchemaVersionError,
 )
-from provenance.sql import scalar
 from provenance.readers import Mark, Progress, ReadResult, Skipped
+from provenance.sql import scalar
 
 SUPPORTED_SCHEMA_VERSIONS = (10,)
 BATCH_ROWS = 65_536
@@ -52,15 +54,19 @@ def check_file(path: Path) -> None:
         SourceNotFoundError, NotAnMlmdStoreError, CorruptSourceError.
     """
     if not path.exists():
-        raise SourceNotFoundError(f"{path} does not exist; pass the path of an MLMD SQLite "
-                                  "file (TFX writes it as metadata.sqlite or metadata.db)")
+        raise SourceNotFoundError(
+            f"{path} does not exist; pass the path of an MLMD SQLite "
+            "file (TFX writes it as metadata.sqlite or metadata.db)"
+        )
     if path.is_dir():
         raise NotAnMlmdStoreError(f"{path} is a directory; pass the MLMD SQLite file inside it")
     with path.open("rb") as f:
         header = f.read(100)
     if not header.startswith(_SQLITE_MAGIC):
-        raise NotAnMlmdStoreError(f"{path} is not a SQLite file; pass an MLMD SQLite file, or a "
-                                  "grpc://, mysql:// or postgresql:// URL for other stores")
+        raise NotAnMlmdStoreError(
+            f"{path} is not a SQLite file; pass an MLMD SQLite file, or a "
+            "grpc://, mysql:// or postgresql:// URL for other stores"
+        )
     if len(header) == 100:
         page_size = int.from_bytes(header[16:18], "big")
         page_size = 65536 if page_size == 1 else page_size
@@ -68,14 +74,29 @@ def check_file(path: Path) -> None:
         if pages and path.stat().st_size < page_size * pages:
             raise CorruptSourceError(
                 f"{path} is truncated: its header promises {page_size * pages} bytes but the "
-                f"file has {path.stat().st_size}; copy the store again")
+                f"file has {path.stat().st_size}; copy the store again"
+            )
     else:
         raise CorruptSourceError(f"{path} is truncated ({len(header)} bytes); copy it again")
 
 
 # The source queries. :lo/:hi bound ids, :since is the node watermark on update time.
+# On a first read the filters only bound ids, and '+col' keeps SQLite on a plain table scan
+# instead of an index walk with a lookup per row (several times slower for whole tables).
 _NODE_FILTER = "WHERE (id > :lo AND id <= :hi) OR last_update_time_since_epoch >= :since"
 _EDGE_FILTER = "WHERE id > :lo AND id <= :hi"
+_FIRST_READ_FILTERS = {
+    **{
+        f"{owner} IN (SELECT id FROM {node} {_NODE_FILTER})": f"+{owner} <= :hi"
+        for owner, node in (
+            ("context_id", "Context"),
+            ("artifact_id", "Artifact"),
+            ("execution_id", "Execution"),
+        )
+    },
+    _NODE_FILTER: "WHERE id <= :hi",
+    "WHERE event_id > :lo": "WHERE +event_id > :lo",
+}
 _PROPS = """
 SELECT {owner}, name, is_custom_property,
        CASE WHEN int_value IS NOT NULL THEN 1 WHEN double_value IS NOT NULL THEN 2
@@ -90,56 +111,103 @@ SELECT {owner}, name, is_custom_property::BOOLEAN,
        CASE WHEN kind = 3 THEN s END, CASE WHEN kind = 6 THEN i <> 0 END
 FROM src WHERE kind <> 0"""
 
-# (staging table, source table, source query, DuckDB select over `src`)
+# (staging table, source table, source query, DuckDB select over `src`); events and their
+# paths land in raw tables first and are joined by _EVENTS_STAGE.
 _READS: tuple[tuple[str, str, str, str], ...] = (
     ("stg_types", "Type", "SELECT id, name, type_kind FROM Type", "SELECT * FROM src"),
-    ("stg_contexts", "Context",
-     f"SELECT id, type_id, name, create_time_since_epoch, last_update_time_since_epoch "
-     f"FROM Context {_NODE_FILTER}", "SELECT * FROM src"),
-    ("stg_context_props", "ContextProperty",
-     _PROPS.format(owner="context_id", table="ContextProperty", node="Context",
-                   node_filter=_NODE_FILTER),
-     _PROPS_STAGE.format(owner="context_id")),
-    ("stg_artifacts", "Artifact",
-     f"SELECT id, type_id, ifnull(uri, ''), ifnull(state, 0), ifnull(name, ''), "
-     f"create_time_since_epoch, last_update_time_since_epoch FROM Artifact {_NODE_FILTER}",
-     "SELECT * FROM src"),
-    ("stg_artifact_props", "ArtifactProperty",
-     _PROPS.format(owner="artifact_id", table="ArtifactProperty", node="Artifact",
-                   node_filter=_NODE_FILTER),
-     _PROPS_STAGE.format(owner="artifact_id")),
-    ("stg_executions", "Execution",
-     f"SELECT id, type_id, ifnull(last_known_state, 0), ifnull(name, ''), "
-     f"create_time_since_epoch, last_update_time_since_epoch FROM Execution {_NODE_FILTER}",
-     "SELECT * FROM src"),
-    ("stg_execution_props", "ExecutionProperty",
-     _PROPS.format(owner="execution_id", table="ExecutionProperty", node="Execution",
-                   node_filter=_NODE_FILTER),
-     _PROPS_STAGE.format(owner="execution_id")),
-    ("stg_associations", "Association",
-     f"SELECT context_id, execution_id FROM Association {_EDGE_FILTER}", "SELECT * FROM src"),
-    ("stg_attributions", "Attribution",
-     f"SELECT context_id, artifact_id FROM Attribution {_EDGE_FILTER}", "SELECT * FROM src"),
-    ("stg_parent_contexts", "ParentContext",
-     "SELECT context_id, parent_context_id FROM ParentContext", "SELECT * FROM src"),
+    (
+        "stg_contexts",
+        "Context",
+        f"SELECT id, type_id, name, create_time_since_epoch, last_update_time_since_epoch "
+        f"FROM Context {_NODE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_context_props",
+        "ContextProperty",
+        _PROPS.format(
+            owner="context_id", table="ContextProperty", node="Context", node_filter=_NODE_FILTER
+        ),
+        _PROPS_STAGE.format(owner="context_id"),
+    ),
+    (
+        "stg_artifacts",
+        "Artifact",
+        f"SELECT id, type_id, ifnull(uri, ''), ifnull(state, 0), ifnull(name, ''), "
+        f"create_time_since_epoch, last_update_time_since_epoch FROM Artifact {_NODE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_artifact_props",
+        "ArtifactProperty",
+        _PROPS.format(
+            owner="artifact_id", table="ArtifactProperty", node="Artifact", node_filter=_NODE_FILTER
+        ),
+        _PROPS_STAGE.format(owner="artifact_id"),
+    ),
+    (
+        "stg_executions",
+        "Execution",
+        f"SELECT id, type_id, ifnull(last_known_state, 0), ifnull(name, ''), "
+        f"create_time_since_epoch, last_update_time_since_epoch FROM Execution {_NODE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_execution_props",
+        "ExecutionProperty",
+        _PROPS.format(
+            owner="execution_id",
+            table="ExecutionProperty",
+            node="Execution",
+            node_filter=_NODE_FILTER,
+        ),
+        _PROPS_STAGE.format(owner="execution_id"),
+    ),
+    (
+        "stg_associations",
+        "Association",
+        f"SELECT context_id, execution_id FROM Association {_EDGE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_attributions",
+        "Attribution",
+        f"SELECT context_id, artifact_id FROM Attribution {_EDGE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_parent_contexts",
+        "ParentContext",
+        "SELECT context_id, parent_context_id FROM ParentContext",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_raw_events",
+        "Event",
+        "SELECT id, artifact_id, execution_id, type, ifnull(milliseconds_since_epoch, 0) "
+        f"FROM Event {_EDGE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_raw_paths",
+        "EventPath",
+        "SELECT event_id, is_index_step, step_index, ifnull(step_key, ''), rowid "
+        "FROM EventPath WHERE event_id > :lo AND event_id <= :hi",
+        "SELECT * FROM src",
+    ),
 )
 
-# Events and their paths are read separately and joined in DuckDB: the first key step and the
-# first index step of each event's path (TFX writes exactly one of each).
-_EVENTS_SQL = ("SELECT id, artifact_id, execution_id, type, "
-               f"ifnull(milliseconds_since_epoch, 0) FROM Event {_EDGE_FILTER}")
-_PATHS_SQL = ("SELECT event_id, is_index_step, step_index, ifnull(step_key, ''), rowid "
-              "FROM EventPath WHERE event_id > :lo AND event_id <= :hi")
+# The first key step and the first index step of each event's path (TFX writes one of each).
 _EVENTS_STAGE = """
 INSERT INTO stg_events
 SELECT e.id_execution, e.id_artifact, e.type, e.ms, p.key, p.idx
 FROM (SELECT #1 AS id, #2 AS id_artifact, #3 AS id_execution, #4 AS type, #5 AS ms
-      FROM src_events) e
+      FROM stg_raw_events) e
 LEFT JOIN (
     SELECT #1 AS event_id,
            arg_min(NULLIF(#4, ''), #5) FILTER (WHERE #2 = 0) AS key,
            arg_min(#3, #5) FILTER (WHERE #2 = 1) AS idx
-    FROM src_paths GROUP BY #1
+    FROM stg_raw_paths GROUP BY #1
 ) p ON p.event_id = e.id"""
 
 _BOUNDS_SQL = """
@@ -150,14 +218,14 @@ SELECT (SELECT max(id) FROM Execution), (SELECT max(last_update_time_since_epoch
        (SELECT max(id) FROM Attribution)"""
 
 
-def _connect(path: Path):  # type: ignore[no-untyped-def]
+def _connect(path: Path) -> Any:
     import adbc_driver_sqlite.dbapi
 
     uri = path.resolve().as_uri() + "?mode=ro"
     return adbc_driver_sqlite.dbapi.connect(uri)
 
 
-def _schema_version(cur, path: Path) -> int:  # type: ignore[no-untyped-def]
+def _schema_version(cur: Any, path: Path) -> int:
     try:
         cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         tables = {r[0] for r in cur.fetchall()}
@@ -167,7 +235,8 @@ def _schema_version(cur, path: Path) -> int:  # type: ignore[no-untyped-def]
         missing = "MLMDEnv" if tables else "any table"
         raise NotAnMlmdStoreError(
             f"{path} is a SQLite file but not an ML Metadata store (it lacks {missing}); "
-            "pass the metadata store your pipeline writes, e.g. TFX's metadata.sqlite")
+            "pass the metadata store your pipeline writes, e.g. TFX's metadata.sqlite"
+        )
     cur.execute("SELECT max(schema_version) FROM MLMDEnv")
     (version,) = cur.fetchone()
     if version not in SUPPORTED_SCHEMA_VERSIONS:
@@ -175,26 +244,14 @@ def _schema_version(cur, path: Path) -> int:  # type: ignore[no-untyped-def]
             f"{path} has MLMD schema version {version}; mlprov reads version "
             f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))} (ml-metadata 1.14 to 1.17). "
             "Upgrade the store with the ml-metadata client "
-            "(MetadataStore(config, enable_upgrade_migration=True)) on a copy, then ingest it")
+            "(MetadataStore(config, enable_upgrade_migration=True)) on a copy, then ingest it"
+        )
     return int(version)
 
 
-def _batches(cur, table: str, progress: Progress) -> pa.RecordBatchReader:  # type: ignore[no-untyped-def]
-    reader = cur.fetch_record_batch()
-    counted = 0
-
-    def counting() -> Iterator[pa.RecordBatch]:
-        nonlocal counted
-        for batch in reader:
-            counted += batch.num_rows
-            progress(table, counted)
-            yield batch
-
-    return pa.RecordBatchReader.from_batches(reader.schema, counting())
-
-
-def read(config: Config, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark],
-         progress: Progress) -> ReadResult:
+def read(
+    config: Config, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark], progress: Progress
+) -> ReadResult:
     """Stage every row of the store past ``marks`` into ``con``'s staging tables.
 
     Raises:
@@ -211,52 +268,80 @@ def read(config: Config, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark],
     except Exception as err:
         raise CorruptSourceError(f"cannot open {path} read-only: {err}") from err
     try:
+        options = {adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
         cur = conn.cursor()
-        cur.adbc_statement.set_options(**{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value:
-                                          str(BATCH_ROWS)})
         result.schema_version = _schema_version(cur, path)
         cur.execute(_BOUNDS_SQL)
         bounds = [b if b is not None else 0 for b in cur.fetchone()]
-        new = {"Execution": Mark(bounds[0], bounds[1]), "Artifact": Mark(bounds[2], bounds[3]),
-               "Context": Mark(bounds[4], bounds[5]), "Event": Mark(bounds[6]),
-               "Association": Mark(bounds[7]), "Attribution": Mark(bounds[8])}
+        new = {
+            "Execution": Mark(bounds[0], bounds[1]),
+            "Artifact": Mark(bounds[2], bounds[3]),
+            "Context": Mark(bounds[4], bounds[5]),
+            "Event": Mark(bounds[6]),
+            "Association": Mark(bounds[7]),
+            "Attribution": Mark(bounds[8]),
+        }
 
         def params(table: str) -> dict[str, int]:
-            node = {"ContextProperty": "Context", "ArtifactProperty": "Artifact",
-                    "ExecutionProperty": "Execution", "EventPath": "Event"}.get(table, table)
+            node = {
+                "ContextProperty": "Context",
+                "ArtifactProperty": "Artifact",
+                "ExecutionProperty": "Execution",
+                "EventPath": "Event",
+            }.get(table, table)
             old = marks.get(node, Mark())
             # First read: no filter on update time (2**62 matches nothing, ids cover it all).
             since = old.max_update_ms if old.max_id is not None else 2**62
-            return {"lo": old.max_id if old.max_id is not None else -1,
-                    "hi": new[node].max_id if node in new else 0,
-                    "since": since if since is not None else 2**62}
+            return {
+                "lo": old.max_id if old.max_id is not None else -1,
+                "hi": (new[node].max_id or 0) if node in new else 0,
+                "since": since if since is not None else 2**62,
+            }
 
-        def stage(sql: str, table: str, view: str) -> None:
-            cur.execute(_bind(sql, params(table)))
-            con.register(view, _batches(cur, table, progress))
-
-        for staging, table, sql, select in _READS:
-            stage(sql, table, "src")
+        def fetch(sql: str) -> pa.Table:
+            fetch_cur = conn.cursor()
             try:
-                con.execute(f"INSERT INTO {staging} {select}")
+                fetch_cur.adbc_statement.set_options(**options)
+                fetch_cur.execute(sql)
+                return fetch_cur.fetch_arrow_table()
             finally:
-                con.unregister("src")
-            result.rows_read[table] = _count(con, staging)
-        stage(_EVENTS_SQL, "Event", "src_events")
-        con.execute("CREATE OR REPLACE TEMP TABLE stg_raw_events AS SELECT * FROM src_events")
-        con.unregister("src_events")
-        stage(_PATHS_SQL, "EventPath", "src_paths")
-        con.execute(_EVENTS_STAGE.replace("src_events", "stg_raw_events"))
-        con.unregister("src_paths")
-        result.rows_read["Event"] = _count(con, "stg_raw_events")
-        con.execute("DROP TABLE stg_raw_events")
+                fetch_cur.close()
+
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE stg_raw_events (id BIGINT, artifact_id BIGINT, "
+            "execution_id BIGINT, type INTEGER, ms BIGINT)"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE stg_raw_paths (event_id BIGINT, "
+            "is_index_step INTEGER, step_index INTEGER, step_key VARCHAR, seq BIGINT)"
+        )
+        # SQLite reads the next table on a second thread while DuckDB loads this one; at most
+        # two tables are in memory at once.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(fetch, _bind(_READS[0][2], params(_READS[0][1])))
+            for i, (staging, table, _, select) in enumerate(_READS):
+                batch = pending.result()
+                if i + 1 < len(_READS):
+                    _, next_table, next_sql, _ = _READS[i + 1]
+                    pending = pool.submit(fetch, _bind(next_sql, params(next_table)))
+                con.register("src", batch)
+                try:
+                    con.execute(f"INSERT INTO {staging} {select}")
+                finally:
+                    con.unregister("src")
+                result.rows_read[table] = _count(con, staging)
+                progress(table, result.rows_read[table])
+                del batch
+        con.execute(_EVENTS_STAGE)
+        con.execute("DROP TABLE stg_raw_events; DROP TABLE stg_raw_paths")
         result.skipped.extend(_unloadable_properties(cur, params))
     except duckdb.Error:
         raise
     except Exception as err:  # the driver reports damage only when a page is read
         if "malformed" in str(err) or "not a database" in str(err) or "corrupt" in str(err):
-            raise CorruptSourceError(f"{path} is damaged: {err}; copy the store again "
-                                     "or restore it from a backup") from err
+            raise CorruptSourceError(
+                f"{path} is damaged: {err}; copy the store again or restore it from a backup"
+            ) from err
         raise
     finally:
         conn.close()
@@ -266,6 +351,9 @@ def read(config: Config, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark],
 
 def _bind(sql: str, params: dict[str, int]) -> str:
     """Put integer bounds into a query (the driver binds only positional parameters)."""
+    if params["lo"] < 0:
+        for incremental, first in _FIRST_READ_FILTERS.items():
+            sql = sql.replace(incremental, first)
     for name, value in params.items():
         sql = sql.replace(f":{name}", str(int(value)))
     return sql
@@ -275,18 +363,27 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(scalar(con, f"SELECT count(*) FROM {table}"))
 
 
-def _unloadable_properties(cur, params) -> list[Skipped]:  # type: ignore[no-untyped-def]
+def _unloadable_properties(cur: Any, params: Callable[[str], dict[str, int]]) -> list[Skipped]:
     """Properties held only as protos or bytes: not used by any analysis, counted here."""
     skipped = []
-    for table, owner, node in (("ExecutionProperty", "execution_id", "Execution"),
-                               ("ArtifactProperty", "artifact_id", "Artifact"),
-                               ("ContextProperty", "context_id", "Context")):
+    for table, owner, node in (
+        ("ExecutionProperty", "execution_id", "Execution"),
+        ("ArtifactProperty", "artifact_id", "Artifact"),
+        ("ContextProperty", "context_id", "Context"),
+    ):
         cur.execute(
             f"SELECT count(*), min({owner}) FROM {table} WHERE int_value IS NULL AND "
             "double_value IS NULL AND string_value IS NULL AND bool_value IS NULL AND "
-            f"{owner} IN (SELECT id FROM {node} {_bind(_NODE_FILTER, params(table))})")
+            f"{owner} IN (SELECT id FROM {node} {_bind(_NODE_FILTER, params(table))})"
+        )
         count, first = cur.fetchone()
         if count:
-            skipped.append(Skipped(table, "proto or byte value (not used by the analysis)",
-                                   int(count), (str(first),)))
+            skipped.append(
+                Skipped(
+                    table,
+                    "proto or byte value (not used by the analysis)",
+                    int(count),
+                    (str(first),),
+                )
+            )
     return skipped

@@ -33,9 +33,19 @@ CREATE OR REPLACE TEMP TABLE stg_attributions (context_id BIGINT, artifact_id BI
 CREATE OR REPLACE TEMP TABLE stg_parent_contexts (context_id BIGINT, parent_context_id BIGINT);
 """
 
-STAGING_TABLES = ("stg_types", "stg_executions", "stg_artifacts", "stg_contexts",
-                  "stg_execution_props", "stg_artifact_props", "stg_context_props", "stg_events",
-                  "stg_associations", "stg_attributions", "stg_parent_contexts")
+STAGING_TABLES = (
+    "stg_types",
+    "stg_executions",
+    "stg_artifacts",
+    "stg_contexts",
+    "stg_execution_props",
+    "stg_artifact_props",
+    "stg_context_props",
+    "stg_events",
+    "stg_associations",
+    "stg_attributions",
+    "stg_parent_contexts",
+)
 
 # The MLMD node tables whose rows change in place; everything else is append-only.
 NODE_TABLES = ("Execution", "Artifact", "Context")

@@ -36,8 +36,9 @@ class ProvenanceStore:
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False,
-             create: bool = True) -> ProvenanceStore:
+    def open(
+        cls, path: str | Path, *, read_only: bool = False, create: bool = True
+    ) -> ProvenanceStore:
         """Open (and, unless ``read_only``, create) the store at ``path``.
 
         Args:
@@ -51,13 +52,17 @@ class ProvenanceStore:
         """
         path = str(path)
         if path != ":memory:" and not Path(path).exists() and (read_only or not create):
-            raise StoreError(f"no mlprov database at {path}; create one with "
-                             f"'mlprov ingest SOURCE --db {path}' (or 'mlprov demo')")
+            raise StoreError(
+                f"no mlprov database at {path}; create one with "
+                f"'mlprov ingest SOURCE --db {path}' (or 'mlprov demo')"
+            )
         try:
             con = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as err:
-            raise StoreError(f"cannot open {path}: {err}. Is another mlprov process using it? "
-                             "If it is not a DuckDB file, pass another --db") from err
+            raise StoreError(
+                f"cannot open {path}: {err}. Is another mlprov process using it? "
+                "If it is not a DuckDB file, pass another --db"
+            ) from err
         except duckdb.Error as err:
             raise StoreError(f"cannot open {path} as a DuckDB database: {err}") from err
         store = cls(con, path)
@@ -69,26 +74,33 @@ class ProvenanceStore:
         return store
 
     def _check_schema(self, read_only: bool) -> None:
-        tables = {r[0] for r in self.con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()}
+        tables = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
         if "mlprov_meta" not in tables:
             if tables:
-                raise StoreError(f"{self.path} is a DuckDB database but not an mlprov store "
-                                 f"(it has tables {sorted(tables)[:5]}); pass another --db")
+                raise StoreError(
+                    f"{self.path} is a DuckDB database but not an mlprov store "
+                    f"(it has tables {sorted(tables)[:5]}); pass another --db"
+                )
             if read_only:
                 raise StoreError(f"{self.path} is empty; ingest a source into it first")
             with self.transaction():
                 self.con.execute(_schema_sql())
-                self.con.execute("INSERT INTO mlprov_meta VALUES ('schema_version', ?)",
-                                 [str(SCHEMA_VERSION)])
+                self.con.execute(
+                    "INSERT INTO mlprov_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                )
             return
         value = scalar(self.con, "SELECT value FROM mlprov_meta WHERE key = 'schema_version'")
         version = int(value) if value is not None else None
         if version != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has mlprov schema version {version}; this mlprov reads version "
-                f"{SCHEMA_VERSION}. Re-ingest the source into a new --db file")
+                f"{SCHEMA_VERSION}. Re-ingest the source into a new --db file"
+            )
 
     def __enter__(self) -> ProvenanceStore:
         return self
@@ -119,5 +131,10 @@ class ProvenanceStore:
         return int(scalar(self.con, f'SELECT count(*) FROM "{table}"'))
 
     def has_table(self, table: str) -> bool:
-        return bool(scalar(self.con, "SELECT count(*) FROM information_schema.tables "
-                           "WHERE table_name = ?", [table]))
+        return bool(
+            scalar(
+                self.con,
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                [table],
+            )
+        )

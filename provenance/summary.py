@@ -11,10 +11,22 @@ from typing import Any
 from provenance.sql import first_row
 from provenance.store import ProvenanceStore
 
-CANONICAL_TABLES = ("sources", "ingest_runs", "pipelines", "pipeline_runs", "executions",
-                    "execution_properties", "artifacts", "artifact_properties", "events",
-                    "contexts", "context_properties", "context_executions",
-                    "context_artifacts", "context_parents")
+CANONICAL_TABLES = (
+    "sources",
+    "ingest_runs",
+    "pipelines",
+    "pipeline_runs",
+    "executions",
+    "execution_properties",
+    "artifacts",
+    "artifact_properties",
+    "events",
+    "contexts",
+    "context_properties",
+    "context_executions",
+    "context_artifacts",
+    "context_parents",
+)
 
 
 def store_info(store: ProvenanceStore) -> dict[str, Any]:
@@ -25,19 +37,28 @@ def store_info(store: ProvenanceStore) -> dict[str, Any]:
         ...     store_info(s)["executions"]
         0
     """
-    counts = {t: store.count(t) for t in ("pipelines", "pipeline_runs", "executions",
-                                           "artifacts", "events", "contexts")}
-    first, last = first_row(store.con, "SELECT min(start_time), max(end_time) FROM executions"
-                            ) or (None, None)
+    counts = {
+        t: store.count(t)
+        for t in ("pipelines", "pipeline_runs", "executions", "artifacts", "events", "contexts")
+    }
+    first, last = first_row(store.con, "SELECT min(start_time), max(end_time) FROM executions") or (
+        None,
+        None,
+    )
     sources = store.df("SELECT source_id, kind, location, convention FROM sources")
     categories = store.df(
         "SELECT category, count(*) AS executions, "
         "round(sum(duration_s) / 3600, 2) AS hours FROM executions "
-        "GROUP BY category ORDER BY executions DESC")
-    return {"database": store.path, "sources": sources.to_dict("records"), **counts,
-            "first_execution": str(first) if first else None,
-            "last_execution": str(last) if last else None,
-            "categories": categories.to_dict("records")}
+        "GROUP BY category ORDER BY executions DESC"
+    )
+    return {
+        "database": store.path,
+        "sources": sources.to_dict("records"),
+        **counts,
+        "first_execution": str(first) if first else None,
+        "last_execution": str(last) if last else None,
+        "categories": categories.to_dict("records"),
+    }
 
 
 def export_parquet(store: ProvenanceStore, out_dir: str | Path) -> list[Path]:
@@ -48,8 +69,7 @@ def export_parquet(store: ProvenanceStore, out_dir: str | Path) -> list[Path]:
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tables = [t for t in (*CANONICAL_TABLES, "graphlets", "graphlet_members")
-              if store.has_table(t)]
+    tables = [t for t in (*CANONICAL_TABLES, "graphlets", "graphlet_members") if store.has_table(t)]
     tmp = Path(tempfile.mkdtemp(prefix=".mlprov-export-", dir=out))
     try:
         for table in tables:

@@ -37,16 +37,29 @@ def handle_errors(fn: F) -> F:
 
 def db_option(fn: F) -> F:
     """``--db PATH``: the canonical store."""
-    return click.option("--db", "db", default="prov.duckdb", show_default=True,
-                        type=click.Path(dir_okay=False),
-                        help="The mlprov DuckDB database.")(fn)
+    return click.option(
+        "--db",
+        "db",
+        default="prov.duckdb",
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="The mlprov DuckDB database.",
+    )(fn)
 
 
 def format_option(*choices: str) -> Callable[[F], F]:
     """``--format``: how to print results."""
+
     def decorate(fn: F) -> F:
-        return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
-                            show_default=True, help="Output format.")(fn)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(choices),
+            default=choices[0],
+            show_default=True,
+            help="Output format.",
+        )(fn)
+
     return decorate
 
 
@@ -59,9 +72,15 @@ def render(data: Any, fmt: str, title: str | None = None) -> None:
             data = json.loads(data.to_json(orient="records", date_format="iso"))
         click.echo(json.dumps(data, indent=2, default=str))
         return
-    frame = data if isinstance(data, pd.DataFrame) else (
-        pd.DataFrame(data) if isinstance(data, list)
-        else pd.DataFrame({"field": list(data), "value": [str(v) for v in data.values()]}))
+    frame = (
+        data
+        if isinstance(data, pd.DataFrame)
+        else (
+            pd.DataFrame(data)
+            if isinstance(data, list)
+            else pd.DataFrame({"field": list(data), "value": [str(v) for v in data.values()]})
+        )
+    )
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
         return
@@ -70,8 +89,9 @@ def render(data: Any, fmt: str, title: str | None = None) -> None:
 
     table = Table(title=title, show_lines=False)
     for column in frame.columns:
-        table.add_column(str(column), justify="right" if frame[column].dtype.kind in "iuf"
-                         else "left")
+        table.add_column(
+            str(column), justify="right" if frame[column].dtype.kind in "iuf" else "left"
+        )
     for row in frame.itertuples(index=False):
         table.add_row(*[_cell(v) for v in row])
     Console().print(table)
@@ -92,8 +112,9 @@ def progress_bar(label: str, quiet: bool) -> Iterator[Callable[..., None]]:
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+    ) as bar:
         task = bar.add_task(label)
 
         def update(stage: str, done: int, total: int | None = None) -> None:

@@ -10,17 +10,29 @@ from analysis.cli.common import db_option, format_option, handle_errors, progres
 @click.command()
 @click.argument("source")
 @db_option
-@click.option("--mapping", type=click.Path(dir_okay=False),
-              help="TOML file: category rules, cost_property, convention.")
-@click.option("--strict", type=click.Choice(["raise", "warn", "skip"]), default="raise",
-              show_default=True, help="What to do with records naming missing nodes.")
-@click.option("--kind", type=click.Choice(["mlmd_sql", "mlmd_client"]),
-              help="Force a reader (default: SQL for files, the client for URLs).")
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False),
+    help="TOML file: category rules, cost_property, convention.",
+)
+@click.option(
+    "--strict",
+    type=click.Choice(["raise", "warn", "skip"]),
+    default="raise",
+    show_default=True,
+    help="What to do with records naming missing nodes.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["mlmd_sql", "mlmd_client"]),
+    help="Force a reader (default: SQL for files, the client for URLs).",
+)
 @format_option("table", "json")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
-def ingest(source: str, db: str, mapping: str | None, strict: str, kind: str | None,
-           fmt: str, quiet: bool) -> None:
+def ingest(
+    source: str, db: str, mapping: str | None, strict: str, kind: str | None, fmt: str, quiet: bool
+) -> None:
     """Load provenance from SOURCE into the database, incrementally and atomically.
 
     SOURCE is an MLMD SQLite file (read-only, never modified) or a grpc://host:port,
@@ -35,8 +47,13 @@ def ingest(source: str, db: str, mapping: str | None, strict: str, kind: str | N
     src = parse_source(source, kind)
     rules = load_mapping(mapping)
     with ProvenanceStore.open(db) as store, progress_bar("reading", quiet) as progress:
-        report = run_ingest(store, src, mapping=rules, strict=strict,  # type: ignore[arg-type]
-                            progress=progress)
+        report = run_ingest(
+            store,
+            src,
+            mapping=rules,
+            strict=strict,  # type: ignore[arg-type]
+            progress=progress,
+        )
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     if fmt == "json":
@@ -45,13 +62,17 @@ def ingest(source: str, db: str, mapping: str | None, strict: str, kind: str | N
     rows = [{"table": t, "rows written": n} for t, n in report.rows_written.items()]
     render(rows, "table", title=f"{report.source} ({report.convention}) -> {db}")
     for skip in report.skipped:
-        click.echo(f"skipped {skip.count} {skip.table} rows: {skip.reason} "
-                   f"(e.g. {', '.join(skip.examples)})")
+        click.echo(
+            f"skipped {skip.count} {skip.table} rows: {skip.reason} "
+            f"(e.g. {', '.join(skip.examples)})"
+        )
     rate = report.total_read / report.seconds if report.seconds else 0
     if report.empty:
         click.echo("the source store is empty: it holds no executions, artifacts or contexts")
-    click.echo(f"read {report.total_read:,} rows in {report.seconds:.2f} s "
-               f"({rate:,.0f} rows/s){' (incremental)' if report.incremental else ''}")
+    click.echo(
+        f"read {report.total_read:,} rows in {report.seconds:.2f} s "
+        f"({rate:,.0f} rows/s){' (incremental)' if report.incremental else ''}"
+    )
 
 
 @click.command()
@@ -68,16 +89,21 @@ def info(db: str, fmt: str) -> None:
     if fmt == "json":
         render(summary, "json")
         return
-    render({k: v for k, v in summary.items() if not isinstance(v, list | dict)}, "table",
-           title=db)
+    render({k: v for k, v in summary.items() if not isinstance(v, list | dict)}, "table", title=db)
     render(summary["categories"], "table", title="executions by category")
 
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet",
-              show_default=True, help="File format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet"]),
+    default="parquet",
+    show_default=True,
+    help="File format.",
+)
 @handle_errors
 def export(out_dir: str, db: str, fmt: str) -> None:
     """Write every canonical table to OUT_DIR as one Parquet file each."""

@@ -24,8 +24,7 @@ def test_ingest_info_export(tmp_path: Path) -> None:
     code, out, _ = run("ingest", str(FIXTURES / "tfx_small.sqlite"), "--db", db)
     assert code == 0
     assert "executions" in out and "rows/s" in out
-    code, out, _ = run("ingest", str(FIXTURES / "tfx_small.sqlite"), "--db", db,
-                       "--format", "json")
+    code, out, _ = run("ingest", str(FIXTURES / "tfx_small.sqlite"), "--db", db, "--format", "json")
     report = json.loads(out)
     assert code == 0 and report["incremental"] and report["rows_written"]["executions"] == 0
     code, out, _ = run("info", "--db", db, "--format", "json")
@@ -79,18 +78,22 @@ def _orphan_event(tmp: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda tmp: tmp / "missing.sqlite", "does not exist; pass the path of an MLMD SQLite"),
-    (lambda tmp: FIXTURES / "stores.py", "is not a SQLite file"),
-    (_not_mlmd, "is a SQLite file but not an ML Metadata store"),
-    (_old_schema, "has MLMD schema version 7; mlprov reads version 10"),
-    (_truncated, "is truncated"),
-    (_corrupt, "is damaged"),
-    (_orphan_event, "1 Event record(s) name a missing execution or artifact"),
-    (lambda tmp: "ftp://host/store", "unknown source scheme 'ftp'"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp / "missing.sqlite", "does not exist; pass the path of an MLMD SQLite"),
+        (lambda tmp: FIXTURES / "stores.py", "is not a SQLite file"),
+        (_not_mlmd, "is a SQLite file but not an ML Metadata store"),
+        (_old_schema, "has MLMD schema version 7; mlprov reads version 10"),
+        (_truncated, "is truncated"),
+        (_corrupt, "is damaged"),
+        (_orphan_event, "1 Event record(s) name a missing execution or artifact"),
+        (lambda tmp: "ftp://host/store", "unknown source scheme 'ftp'"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_leaves_db_unchanged(
-        tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, make, message: str
+) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "prov.duckdb"
     assert run("ingest", str(FIXTURES / "kfp_small.sqlite"), "--db", str(db))[0] == 0
     with ProvenanceStore.open(db) as store:
@@ -104,8 +107,14 @@ def test_bad_input_is_one_line_exit_2_and_leaves_db_unchanged(
 
 
 def test_strict_skip_loads_the_rest(tmp_path: Path) -> None:
-    code, out, _ = run("ingest", str(_orphan_event(tmp_path)), "--db",
-                       str(tmp_path / "p.duckdb"), "--strict", "skip")
+    code, out, _ = run(
+        "ingest",
+        str(_orphan_event(tmp_path)),
+        "--db",
+        str(tmp_path / "p.duckdb"),
+        "--strict",
+        "skip",
+    )
     assert code == 0
     assert "skipped 1 Event rows: name a missing execution or artifact" in out
 
@@ -114,8 +123,16 @@ def test_empty_store_says_so(tmp_path: Path) -> None:
     path = tmp_path / "empty.sqlite"
     path.write_bytes((FIXTURES / "tfx_small.sqlite").read_bytes())
     with sqlite3.connect(path) as con:
-        for table in ("Execution", "Artifact", "Context", "Event", "EventPath", "Association",
-                      "Attribution", "ParentContext"):
+        for table in (
+            "Execution",
+            "Artifact",
+            "Context",
+            "Event",
+            "EventPath",
+            "Association",
+            "Attribution",
+            "ParentContext",
+        ):
             con.execute(f"DELETE FROM {table}")
     con.close()
     code, out, _ = run("ingest", str(path), "--db", str(tmp_path / "p.duckdb"))
@@ -125,14 +142,22 @@ def test_empty_store_says_so(tmp_path: Path) -> None:
 def test_bad_mapping_and_missing_db(tmp_path: Path) -> None:
     mapping = tmp_path / "m.toml"
     mapping.write_text('[categories]\n"Trainer" = "trainning"\n')
-    code, _, err = run("ingest", str(FIXTURES / "tfx_small.sqlite"), "--db",
-                       str(tmp_path / "p.duckdb"), "--mapping", str(mapping))
+    code, _, err = run(
+        "ingest",
+        str(FIXTURES / "tfx_small.sqlite"),
+        "--db",
+        str(tmp_path / "p.duckdb"),
+        "--mapping",
+        str(mapping),
+    )
     assert code == 2 and "unknown category 'trainning'" in err and "Did you mean 'train'" in err
     code, _, err = run("info", "--db", str(tmp_path / "nothing.duckdb"))
     assert code == 2 and "no mlprov database" in err
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["--debug", "ingest", str(tmp_path / "nope.sqlite"),
-                                       "--db", str(tmp_path / "p.duckdb")])
+    result = CliRunner().invoke(
+        main,
+        ["--debug", "ingest", str(tmp_path / "nope.sqlite"), "--db", str(tmp_path / "p.duckdb")],
+    )
     assert result.exit_code == 1 and result.exception is not None

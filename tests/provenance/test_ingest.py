@@ -26,7 +26,8 @@ def sha256(path: Path) -> str:
 def test_tfx_executions_are_canonical(tfx_store: ProvenanceStore) -> None:
     rows = tfx_store.con.execute(
         "SELECT execution_id, pipeline_id, run_id, component, node, category, state, "
-        "duration_s FROM executions ORDER BY execution_id").fetchall()
+        "duration_s FROM executions ORDER BY execution_id"
+    ).fetchall()
     assert rows == [
         (1, 1, 2, "CsvExampleGen", "CsvExampleGen", "ingest", "COMPLETE", 600.0),
         (2, 1, 2, "StatisticsGen", "StatisticsGen", "data_validation", "COMPLETE", 600.0),
@@ -50,74 +51,99 @@ def test_tfx_executions_are_canonical(tfx_store: ProvenanceStore) -> None:
         (20, 14, 15, "Trainer", "Trainer", "train", "RUNNING", 600.0),
     ]
     assert tfx_store.con.execute(
-        "SELECT type_name FROM executions WHERE execution_id = 6").fetchall() == [
-        ("tfx.components.trainer.component.Trainer",)]
+        "SELECT type_name FROM executions WHERE execution_id = 6"
+    ).fetchall() == [("tfx.components.trainer.component.Trainer",)]
 
 
 def test_tfx_edges_and_properties_survive(tfx_store: ProvenanceStore) -> None:
     df = tfx_store.df
     # The cache hit re-publishes run 1's schema: two producers of artifact 3.
-    assert df("SELECT execution_id, type, key, idx FROM events WHERE artifact_id = 3 "
-              "AND direction = 'output' ORDER BY 1").values.tolist() == [
-        [3, "OUTPUT", "schema", 0], [11, "OUTPUT", "schema", 0]]
+    assert df(
+        "SELECT execution_id, type, key, idx FROM events WHERE artifact_id = 3 "
+        "AND direction = 'output' ORDER BY 1"
+    ).values.tolist() == [[3, "OUTPUT", "schema", 0], [11, "OUTPUT", "schema", 0]]
     # The Resolver re-emits model 1; the Evaluator of run 2 reads it as its baseline.
-    assert df("SELECT execution_id, type, key FROM events WHERE artifact_id = "
-              "(SELECT artifact_id FROM artifacts WHERE uri = '/d/m/1') ORDER BY 1").values.tolist() == [
-        [6, "OUTPUT", "model"], [7, "INPUT", "model"], [8, "INPUT", "model"],
-        [13, "INTERNAL_OUTPUT", "model"], [14, "INPUT", "base_model"],
-        [15, "INPUT", "baseline_model"]]
-    assert df("SELECT a.uri, p.int_value FROM artifact_properties p JOIN artifacts a "
-              "USING (source_id, artifact_id) WHERE p.name = 'pushed' ORDER BY 1"
-              ).values.tolist() == [["/d/push/1", 1], ["/d/push/2", 0]]
-    assert df("SELECT a.uri, p.int_value FROM artifact_properties p JOIN artifacts a "
-              "USING (source_id, artifact_id) WHERE p.name = 'blessed' ORDER BY 1"
-              ).values.tolist() == [["/d/bl/1", 1], ["/d/bl/2", 0]]
-    assert df("SELECT uri, span, version FROM artifacts WHERE type_name = 'Examples' "
-              "AND uri LIKE '/d/ex/%' ORDER BY 1").values.tolist() == [
-        ["/d/ex/1", 1, 0], ["/d/ex/2", 2, 0], ["/d/ex/3", 3, 0]]
+    assert df(
+        "SELECT execution_id, type, key FROM events WHERE artifact_id = "
+        "(SELECT artifact_id FROM artifacts WHERE uri = '/d/m/1') ORDER BY 1"
+    ).values.tolist() == [
+        [6, "OUTPUT", "model"],
+        [7, "INPUT", "model"],
+        [8, "INPUT", "model"],
+        [13, "INTERNAL_OUTPUT", "model"],
+        [14, "INPUT", "base_model"],
+        [15, "INPUT", "baseline_model"],
+    ]
+    assert df(
+        "SELECT a.uri, p.int_value FROM artifact_properties p JOIN artifacts a "
+        "USING (source_id, artifact_id) WHERE p.name = 'pushed' ORDER BY 1"
+    ).values.tolist() == [["/d/push/1", 1], ["/d/push/2", 0]]
+    assert df(
+        "SELECT a.uri, p.int_value FROM artifact_properties p JOIN artifacts a "
+        "USING (source_id, artifact_id) WHERE p.name = 'blessed' ORDER BY 1"
+    ).values.tolist() == [["/d/bl/1", 1], ["/d/bl/2", 0]]
+    assert df(
+        "SELECT uri, span, version FROM artifacts WHERE type_name = 'Examples' "
+        "AND uri LIKE '/d/ex/%' ORDER BY 1"
+    ).values.tolist() == [["/d/ex/1", 1, 0], ["/d/ex/2", 2, 0], ["/d/ex/3", 3, 0]]
     assert df("SELECT name, pipeline_id FROM pipeline_runs ORDER BY 1").values.tolist() == [
-        ["churn-r1", 14], ["taxi-r1", 1], ["taxi-r2", 1], ["taxi-r3", 1]]
+        ["churn-r1", 14],
+        ["taxi-r1", 1],
+        ["taxi-r2", 1],
+        ["taxi-r3", 1],
+    ]
     assert df("SELECT count(*) AS n FROM events WHERE key IS NULL").n[0] == 0
 
 
 def test_cost_property_and_user_categories(tmp_path: Path) -> None:
     mapping_file = tmp_path / "mapping.toml"
-    mapping_file.write_text('cost_property = "cpu_hours"\n[categories]\n'
-                            '"latest_blessed*" = "train"\n"*Resolver" = "ingest"\n')
+    mapping_file.write_text(
+        'cost_property = "cpu_hours"\n[categories]\n'
+        '"latest_blessed*" = "train"\n"*Resolver" = "ingest"\n'
+    )
     from provenance.conventions import load_mapping
 
     with ProvenanceStore.open(":memory:") as store:
         ingest(store, str(FIXTURES / "tfx_small.sqlite"), mapping=load_mapping(mapping_file))
         assert store.con.execute(
             "SELECT execution_id, cost, category FROM executions "
-            "WHERE cost IS NOT NULL OR component = 'Resolver' ORDER BY 1").fetchall() == [
-            (1, 1.5, "ingest"), (6, 8.0, "train"), (13, None, "ingest"), (14, 7.0, "train")]
-        assert store.df("SELECT execution_id, cost, cost_unit FROM execution_costs "
-                        "WHERE execution_id IN (6, 11, 12) ORDER BY 1").values.tolist() == [
-            [6, 8.0, "cpu_hours"], [11, 0.0, "seconds"], [12, 600.0, "seconds"]]
+            "WHERE cost IS NOT NULL OR component = 'Resolver' ORDER BY 1"
+        ).fetchall() == [
+            (1, 1.5, "ingest"),
+            (6, 8.0, "train"),
+            (13, None, "ingest"),
+            (14, 7.0, "train"),
+        ]
+        assert store.df(
+            "SELECT execution_id, cost, cost_unit FROM execution_costs "
+            "WHERE execution_id IN (6, 11, 12) ORDER BY 1"
+        ).values.tolist() == [[6, 8.0, "cpu_hours"], [11, 0.0, "seconds"], [12, 600.0, "seconds"]]
 
 
 def test_kfp_convention() -> None:
     with ProvenanceStore.open(":memory:") as store:
         report = ingest(store, str(FIXTURES / "kfp_small.sqlite"))
         assert report.convention == "kfp"
-        assert store.df("SELECT component, category, pipeline_id, run_id FROM executions "
-                        "ORDER BY execution_id").values.tolist() == [
-            ["ingest-data", "ingest", 1, 2], ["train-model", "train", 1, 2],
-            ["evaluate-model", "model_validation", 1, 2], ["deploy-model", "deploy", 1, 2]]
+        assert store.df(
+            "SELECT component, category, pipeline_id, run_id FROM executions ORDER BY execution_id"
+        ).values.tolist() == [
+            ["ingest-data", "ingest", 1, 2],
+            ["train-model", "train", 1, 2],
+            ["evaluate-model", "model_validation", 1, 2],
+            ["deploy-model", "deploy", 1, 2],
+        ]
 
 
 def test_legacy_tfx_convention() -> None:
     with ProvenanceStore.open(":memory:") as store:
         report = ingest(store, str(FIXTURES / "legacy_small.sqlite"))
         assert report.convention == "tfx_legacy"
-        assert store.df("SELECT component, state, run_id FROM executions ORDER BY 1"
-                        ).values.tolist() == [["CsvExampleGen", "COMPLETE", 2],
-                                              ["Trainer", "CACHED", 2]]
+        assert store.df(
+            "SELECT component, state, run_id FROM executions ORDER BY 1"
+        ).values.tolist() == [["CsvExampleGen", "COMPLETE", 2], ["Trainer", "CACHED", 2]]
 
 
-@pytest.mark.parametrize("name", ["tfx_small.sqlite", "kfp_small.sqlite",
-                                  "legacy_small.sqlite"])
+@pytest.mark.parametrize("name", ["tfx_small.sqlite", "kfp_small.sqlite", "legacy_small.sqlite"])
 def test_sql_and_client_readers_agree(name: str) -> None:
     needs_client()
     path = FIXTURES / name
@@ -137,8 +163,7 @@ def test_source_is_byte_identical_after_ingest(tfx_copy: Path, tmp_path: Path) -
         ingest(store, str(tfx_copy))
         ingest(store, str(tfx_copy))
     assert sha256(tfx_copy) == before
-    assert sorted(p.name for p in tfx_copy.parent.iterdir()) == ["metadata.sqlite",
-                                                                  "prov.duckdb"]
+    assert sorted(p.name for p in tfx_copy.parent.iterdir()) == ["metadata.sqlite", "prov.duckdb"]
 
 
 def test_committed_fixtures_match_their_builders(tmp_path: Path) -> None:
@@ -163,8 +188,9 @@ def test_incremental_equals_one_shot(tfx_copy: Path, tmp_path: Path) -> None:
         assert report.incremental
         assert report.rows_written["executions"] == 3  # run 4; churn's trainer replaced in place
         incremental = canonical_rows(store)
-        state = store.df("SELECT state FROM executions WHERE execution_id = ?",
-                         [stores.CHURN_TRAINER]).state.tolist()
+        state = store.df(
+            "SELECT state FROM executions WHERE execution_id = ?", [stores.CHURN_TRAINER]
+        ).state.tolist()
     assert state == ["COMPLETE"]
     with ProvenanceStore.open(tmp_path / "once.duckdb") as store:
         ingest(store, str(tfx_copy))
@@ -174,10 +200,14 @@ def test_incremental_equals_one_shot(tfx_copy: Path, tmp_path: Path) -> None:
 def test_changed_mapping_reclassifies_old_rows(tmp_path: Path) -> None:
     with ProvenanceStore.open(tmp_path / "p.duckdb") as store:
         ingest(store, str(FIXTURES / "tfx_small.sqlite"))
-        ingest(store, str(FIXTURES / "tfx_small.sqlite"),
-               mapping=Mapping(rules=(("Resolver", "ingest"),), cost_property="cpu_hours"))
-        assert store.df("SELECT category FROM executions WHERE component = 'Resolver'"
-                        ).category.tolist() == ["ingest"]
+        ingest(
+            store,
+            str(FIXTURES / "tfx_small.sqlite"),
+            mapping=Mapping(rules=(("Resolver", "ingest"),), cost_property="cpu_hours"),
+        )
+        assert store.df(
+            "SELECT category FROM executions WHERE component = 'Resolver'"
+        ).category.tolist() == ["ingest"]
         assert store.df("SELECT cost FROM executions WHERE execution_id = 6").cost[0] == 8.0
         assert store.count("executions") == 20
 
@@ -209,8 +239,10 @@ def test_killed_ingest_leaves_database_unchanged(tfx_copy: Path, tmp_path: Path)
 
 def test_events_naming_missing_nodes(tfx_copy: Path) -> None:
     with sqlite3.connect(tfx_copy) as con:
-        con.execute("INSERT INTO Event (artifact_id, execution_id, type, "
-                    "milliseconds_since_epoch) VALUES (1, 999, 3, 0)")
+        con.execute(
+            "INSERT INTO Event (artifact_id, execution_id, type, "
+            "milliseconds_since_epoch) VALUES (1, 999, 3, 0)"
+        )
     con.close()
     with ProvenanceStore.open(":memory:") as store:
         with pytest.raises(MalformedRecordError, match="execution_id=999"):
@@ -224,9 +256,19 @@ def test_events_naming_missing_nodes(tfx_copy: Path) -> None:
 
 def test_empty_store_is_valid(tfx_copy: Path) -> None:
     with sqlite3.connect(tfx_copy) as con:
-        for table in ("Execution", "Artifact", "Context", "Event", "EventPath", "Association",
-                      "Attribution", "ParentContext", "ExecutionProperty",
-                      "ArtifactProperty", "ContextProperty"):
+        for table in (
+            "Execution",
+            "Artifact",
+            "Context",
+            "Event",
+            "EventPath",
+            "Association",
+            "Attribution",
+            "ParentContext",
+            "ExecutionProperty",
+            "ArtifactProperty",
+            "ContextProperty",
+        ):
             con.execute(f"DELETE FROM {table}")
     con.close()
     with ProvenanceStore.open(":memory:") as store:
@@ -240,4 +282,3 @@ def test_parse_source_kinds() -> None:
     assert parse_source("mysql://u:secret@db:3306/mlmd").location == "mysql://u@db:3306/mlmd"
     assert parse_source("sqlite:///tmp/x.sqlite").kind == "mlmd_sql"
     assert parse_source("store.sqlite").kind == "mlmd_sql"
-
