@@ -1,0 +1,118 @@
+"""``mlprov report`` and ``mlprov demo``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from analysis.cli.common import db_option, handle_errors
+
+#: Exit code of ``mlprov report --fail-above`` when the wasted share is above the threshold.
+EXIT_WASTE_ABOVE = 3
+
+_DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
+@click.command()
+@db_option
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory to write report.html, report.md and summary.json into (replaced whole).",
+)
+@click.option("--since", type=_DATE, help="First day (UTC) of executions to include.")
+@click.option("--until", type=_DATE, help="Day (UTC) before which executions are included.")
+@click.option(
+    "--pipeline", "pipelines", multiple=True, help="Only this pipeline (repeat for several)."
+)
+@click.option(
+    "--previous",
+    type=click.Path(exists=True),
+    help="An earlier report directory: show each headline figure's change since.",
+)
+@click.option(
+    "--fail-above",
+    type=click.FloatRange(0, 1),
+    help="Exit with code 3 when the wasted share is above this (0-1).",
+)
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Pipelines in the 'most wasteful' table and figure.",
+)
+@handle_errors
+def report(
+    db: str,
+    out: str,
+    since: datetime | None,
+    until: datetime | None,
+    pipelines: tuple[str, ...],
+    previous: str | None,
+    fail_above: float | None,
+    top: int,
+) -> None:
+    """Write the waste report of the database to OUT: HTML with figures, Markdown, JSON.
+
+    Graphlets must be built first ('mlprov graphlets'). The report states the cost unit and
+    the time range; with --previous each headline figure shows its change since that report.
+    """
+    from analysis.report import build_report, load_summary, write_report
+    from provenance.store import ProvenanceStore
+
+    before = load_summary(previous) if previous else None
+    with ProvenanceStore.open(db, read_only=True) as store:
+        built = build_report(
+            store, since=since, until=until, pipelines=pipelines or None, previous=before, top=top
+        )
+    written = write_report(built, out)
+    headline = built.summary["headline"]
+    share = headline["wasted_share"]
+    click.echo(
+        f"wasted {share:.1%} of {headline['total_cost']:,.1f} "
+        f"{built.summary['cost_unit']}; report in {written / 'report.html'}"
+    )
+    if fail_above is not None and share is not None and share > fail_above:
+        click.echo(f"wasted share {share:.1%} is above --fail-above {fail_above:.1%}", err=True)
+        sys.exit(EXIT_WASTE_ABOVE)
+
+
+@click.command()
+@click.option(
+    "--db",
+    default="mlprov-demo.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The database to create for the demo.",
+)
+@click.option(
+    "--out",
+    default="mlprov-demo-report",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to write the report.",
+)
+@click.option(
+    "--sample",
+    type=click.Path(exists=True, file_okay=False),
+    help="The sample_data directory (default: the one beside the installed code).",
+)
+@handle_errors
+def demo(db: str, out: str, sample: str | None) -> None:
+    """Ingest the bundled sample MLMD store, build graphlets and write the waste report."""
+    from analysis.demo import run_demo
+
+    result = run_demo(db, out, sample_dir=Path(sample) if sample else None)
+    click.echo(f"ingested {result.source} into {result.db}")
+    click.echo(
+        f"built {result.graphlets:,} graphlets; wasted "
+        f"{result.summary['headline']['wasted_share']:.1%} of "
+        f"{result.summary['headline']['total_cost']:,.1f} {result.summary['cost_unit']}"
+    )
+    click.echo(f"report: {result.report_dir / 'report.html'}")

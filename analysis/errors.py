@@ -1,0 +1,13 @@
+"""Errors raised by the analyses, the report and the demo (one line each on the CLI, exit 2)."""
+
+from __future__ import annotations
+
+from provenance.errors import MlprovError
+
+
+class ReportError(MlprovError):
+    """A report cannot be built or written: empty scope, unusable output or previous report."""
+
+
+class SampleDataNotFoundError(MlprovError):
+    """The bundled sample store for ``mlprov demo`` is not where a source checkout keeps it."""

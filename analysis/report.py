@@ -1,0 +1,730 @@
+"""The waste report: ``report.html`` (self-contained), ``report.md`` and ``summary.json``.
+
+:func:`build_report` runs the analyses over one scope and renders them; :func:`write_report`
+puts the three files in a directory atomically. The keys of ``summary.json`` are a stable,
+documented contract for dashboards (docs/report.md); :data:`SUMMARY_FORMAT` changes when a key
+changes meaning or goes away.
+
+Example:
+    >>> from provenance.store import ProvenanceStore
+    >>> from graphlets import build_graphlets  # doctest: +SKIP
+    >>> report = build_report(store, since=datetime(2025, 1, 1))  # doctest: +SKIP
+    >>> write_report(report, "report/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from analysis import plots
+from analysis.characterize import (
+    characterization_summary,
+    component_usage,
+    execution_states,
+    input_windows,
+    model_types,
+    pipeline_lifespans,
+    training_cadence,
+    training_gaps,
+)
+from analysis.errors import ReportError
+from analysis.frames import Scope
+from analysis.reuse import cache_savings, recomputed_work, reuse_summary
+from analysis.waste import waste_by_category, waste_by_pipeline, waste_by_week, waste_summary
+from provenance.store import ProvenanceStore
+
+#: Version of the summary.json layout (docs/report.md).
+SUMMARY_FORMAT = 1
+FILES = ("report.html", "report.md", "summary.json")
+
+#: Headline figures: summary.json key under "headline", label, kind (cost, share, count).
+HEADLINE: tuple[tuple[str, str, str], ...] = (
+    ("wasted_share", "Wasted share of total cost", "share"),
+    ("wasted_cost", "Wasted cost", "cost"),
+    ("total_cost", "Total cost", "cost"),
+    ("orphan_cost", "of which orphan computation (in no graphlet)", "cost"),
+    ("in_flight_cost", "In flight (trainer still running; not waste)", "cost"),
+    ("unpushed_share", "Graphlets that did not push", "share"),
+    ("graphlets", "Graphlets (model trainings)", "count"),
+    ("in_flight_graphlets", "Graphlets in flight", "count"),
+    ("unpushed_split_cost", "Split cost of unpushed graphlets", "cost"),
+    ("recomputed_cost", "Upstream work recomputed over spans already processed", "cost"),
+    ("cache_saved_cost", "Cost saved by cache hits", "cost"),
+    ("pipelines", "Pipelines", "count"),
+    ("executions", "Executions", "count"),
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A rendered table: pre-formatted cells, shared by the HTML and Markdown templates."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class EmbeddedFigure:
+    """An embedded figure: a title, a caption and the PNG as base64."""
+
+    key: str
+    title: str
+    caption: str
+    png_base64: str
+
+
+@dataclass(frozen=True)
+class Section:
+    """An extra section of the report, contributed by another analysis (see
+    :func:`pruning_section`).
+
+    Attributes:
+        key: its key under ``sections`` in summary.json, e.g. ``pruning``.
+        title: its heading.
+        html: its body as HTML (figures as base64 ``data:`` URLs: the report is self-contained).
+        markdown: its body as Markdown.
+        summary: JSON-ready figures for summary.json.
+    """
+
+    key: str
+    title: str
+    html: str
+    markdown: str
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A built report: the three files' contents."""
+
+    summary: dict[str, Any]
+    html: str
+    markdown: str
+
+
+def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
+    """PRUNING HOOK: the pruning simulation's section of the report.
+
+    The engineer of analysis/pruning.py fills this in: run the simulation over ``scope`` and
+    return a :class:`Section` (it is rendered in the template block ``sections``, after the
+    reuse section, and its ``summary`` goes to summary.json under ``sections.pruning``).
+    Returns None until then, and the report has no pruning section.
+    """
+    return None
+
+
+def extra_sections(store: ProvenanceStore, scope: Scope) -> list[Section]:
+    """The sections other analyses contribute to the report (today: pruning, when present)."""
+    return [s for s in (pruning_section(store, scope),) if s is not None]
+
+
+def build_report(
+    store: ProvenanceStore,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pipelines: Iterable[str] | None = None,
+    unit: str | None = None,
+    previous: Mapping[str, Any] | None = None,
+    top: int = 10,
+    sections: Sequence[Section] | None = None,
+) -> Report:
+    """Run every analysis over the scope and render the report.
+
+    Args:
+        store: a store with graphlets built.
+        since, until, pipelines, unit: the scope and cost unit (see :mod:`analysis.frames`).
+        previous: an earlier report's summary.json; each headline figure then shows its change.
+        top: how many pipelines the "most wasteful" table and figure show.
+        sections: extra sections; default :func:`extra_sections`.
+
+    Returns:
+        The :class:`Report`; nothing is written (see :func:`write_report`).
+
+    Raises:
+        ReportError: no executions in scope.
+        StoreError: graphlets have not been built.
+    """
+    scope = Scope.of(since, until, pipelines)
+    kw: dict[str, Any] = {"since": scope.since, "until": scope.until, "pipelines": scope.pipelines}
+    waste = waste_summary(store, unit=unit, **kw)
+    if waste.executions == 0:
+        raise ReportError(
+            f"no executions in {store.path} {_range_text(scope)}"
+            f"{_pipelines_text(scope)}; widen --since/--until or check --pipeline"
+        )
+    unit = waste.cost_unit
+    ukw = {**kw, "unit": unit}
+    reuse = reuse_summary(store, **ukw)
+    traits = characterization_summary(store, **kw)
+    by_pipeline = waste_by_pipeline(store, top=top, **ukw)
+    by_category = waste_by_category(store, **ukw)
+    by_component = waste_by_category(store, by="component", **ukw)
+    by_week = waste_by_week(store, **ukw)
+    usage = component_usage(store, **ukw)
+    component_use = component_usage(store, by="component", **ukw)
+    lifespans = pipeline_lifespans(store, **kw)
+    cadence = training_cadence(store, **kw)
+    gaps = training_gaps(store, **kw)
+    windows = input_windows(store, **kw)
+    models = model_types(store, **kw)
+    states = execution_states(store, **ukw)
+    recomputed = recomputed_work(store, **ukw)
+    savings = cache_savings(store, **ukw)
+    sections = list(extra_sections(store, scope) if sections is None else sections)
+
+    headline = {
+        **{
+            k: v
+            for k, v in waste.to_dict().items()
+            if k not in ("cost_unit", "since", "until", "first_start", "last_end")
+        },
+        "cached_share": traits.cached_share,
+        "failed_share": traits.failed_share,
+        "recomputed_cost": reuse.recomputed_cost,
+        "recomputed_share": reuse.recomputed_share,
+        "cache_hits": reuse.cache_hits,
+        "cache_saved_cost": reuse.cache_saved_cost,
+    }
+    changes, changes_note = _changes(headline, unit, previous)
+    summary = _json_ready(
+        {
+            "format": SUMMARY_FORMAT,
+            "database": Path(store.path).name,
+            "cost_unit": unit,
+            "since": scope.since,
+            "until": scope.until,
+            "first_start": waste.first_start,
+            "last_end": waste.last_end,
+            "pipeline_filter": list(scope.pipelines) if scope.pipelines is not None else None,
+            "headline": headline,
+            "changes": changes,
+            "characterization": traits.to_dict(),
+            "top_pipelines": by_pipeline[
+                [
+                    "pipeline",
+                    "total_cost",
+                    "wasted_cost",
+                    "wasted_share",
+                    "graphlets",
+                    "unpushed_graphlets",
+                ]
+            ].to_dict("records"),
+            "by_category": by_category[
+                ["category", "total_cost", "share_of_total", "wasted_cost", "wasted_share"]
+            ].to_dict("records"),
+            "by_week": by_week.assign(week=by_week["week"].dt.strftime("%Y-%m-%d"))[
+                ["week", "total_cost", "wasted_cost", "in_flight_cost", "wasted_share"]
+            ].to_dict("records"),
+            "sections": {s.key: dict(s.summary) for s in sections},
+        }
+    )
+
+    figures = [
+        EmbeddedFigure(
+            "waste_over_time",
+            "Cost per week by outcome",
+            f"Weekly cost ({unit}) of executions by the week they started: reached a deployed "
+            "model, wasted (in no deployed graphlet), or still in flight.",
+            plots.png_base64(plots.waste_over_time(by_week, unit)),
+        ),
+        EmbeddedFigure(
+            "top_wasteful",
+            "Most wasteful pipelines",
+            f"Wasted cost ({unit}) of the {top} pipelines that waste the most.",
+            plots.png_base64(plots.top_wasteful(by_pipeline, unit)),
+        ),
+        EmbeddedFigure(
+            "compute_share",
+            "Compute share by category",
+            f"Share of total cost ({unit}) per operator category.",
+            plots.png_base64(plots.compute_share(usage, unit)),
+        ),
+        EmbeddedFigure(
+            "lifespan_cdf",
+            "Pipeline lifespan",
+            "CDF over pipelines of the days from first execution start to last execution "
+            "end (within the range).",
+            plots.png_base64(
+                plots.cdf(
+                    lifespans["lifespan_days"],
+                    xlabel="lifespan (days)",
+                    title="Pipeline lifespan (CDF)",
+                )
+            ),
+        ),
+        EmbeddedFigure(
+            "cadence_cdf",
+            "Training cadence",
+            "CDF over pipelines of graphlets (model trainings) per day of lifespan.",
+            plots.png_base64(
+                plots.cdf(
+                    cadence["graphlets_per_day"],
+                    xlabel="trainings per day (log)",
+                    title="Training cadence (CDF)",
+                    log=True,
+                )
+            ),
+        ),
+        EmbeddedFigure(
+            "gap_cdf",
+            "Gaps between trainings",
+            "CDF over consecutive trainings of a pipeline of the hours between them.",
+            plots.png_base64(
+                plots.cdf(
+                    gaps["gap_hours"],
+                    xlabel="hours (log)",
+                    title="Time between trainings (CDF)",
+                    log=True,
+                )
+            ),
+        ),
+        EmbeddedFigure(
+            "span_overlap",
+            "Input span overlap",
+            "Share of each graphlet's input spans that the previous graphlet of its "
+            "pipeline also read.",
+            plots.png_base64(plots.span_overlap(windows)),
+        ),
+    ]
+    tables = _tables(
+        unit,
+        top,
+        by_pipeline,
+        by_category,
+        by_component,
+        component_use,
+        states,
+        models,
+        recomputed,
+        savings,
+    )
+    context = {
+        "summary": summary,
+        "unit": unit,
+        "range": _range_text(scope, waste.first_start, waste.last_end),
+        "pipelines_text": _pipelines_text(scope),
+        "headline": _headline_rows(headline, changes, unit),
+        "has_previous": previous is not None,
+        "changes_note": changes_note,
+        "waste": waste,
+        "reuse": reuse,
+        "traits": _trait_rows(traits),
+        "figures": {f.key: f for f in figures},
+        "tables": tables,
+        "sections": sections,
+        "pct": _pct,
+        "num": _num,
+    }
+    html = _env(autoescape=True).get_template("report.html.j2").render(context)
+    markdown = _env(autoescape=False).get_template("report.md.j2").render(context)
+    return Report(summary=summary, html=html, markdown=markdown)
+
+
+def write_report(report: Report, out_dir: str | Path) -> Path:
+    """Write the report's three files into ``out_dir``, replacing an earlier report atomically.
+
+    Everything is written into a temporary directory beside ``out_dir`` and swapped in only when
+    complete, so a failure never leaves a half-written report in place of a good one.
+
+    Raises:
+        ReportError: ``out_dir`` is a file, or a directory holding files other than a report's
+            (which a swap would delete).
+    """
+    out = Path(out_dir).absolute()
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out_dir} is a file; pass a directory for the report")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in FILES)
+        if foreign:
+            raise ReportError(
+                f"--out {out_dir} holds other files ({', '.join(foreign[:3])}); "
+                "the report replaces its directory whole, so pass a new or "
+                "report-only directory"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    old = tmp.with_suffix(".old")
+    try:
+        (tmp / "report.html").write_text(report.html, encoding="utf-8")
+        (tmp / "report.md").write_text(report.markdown, encoding="utf-8")
+        (tmp / "summary.json").write_text(
+            json.dumps(report.summary, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+        tmp.chmod(0o755)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    """Read an earlier report's summary.json (``path`` is the report directory or the file).
+
+    Raises:
+        ReportError: the file is missing, not JSON, or not an mlprov summary.
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / "summary.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ReportError(
+            f"--previous {path}: no summary.json there; pass the directory of an "
+            "earlier 'mlprov report'"
+        ) from err
+    except (OSError, ValueError) as err:
+        raise ReportError(f"--previous {path}: cannot read {file} as JSON ({err})") from err
+    if not isinstance(data, dict) or "headline" not in data or "format" not in data:
+        raise ReportError(
+            f"--previous {path}: {file} is not an mlprov report summary "
+            "(no 'format' and 'headline' keys)"
+        )
+    return data
+
+
+def _changes(
+    headline: Mapping[str, Any], unit: str, previous: Mapping[str, Any] | None
+) -> tuple[dict[str, Any] | None, str]:
+    """Per headline key: the previous value and the change; costs only in the same unit."""
+    if previous is None:
+        return None, ""
+    before = previous.get("headline") or {}
+    same_unit = previous.get("cost_unit") == unit
+    changes = {}
+    for key, value in headline.items():
+        old = before.get(key)
+        if key.endswith("_cost") and not same_unit:
+            continue
+        if (
+            isinstance(value, int | float)
+            and isinstance(old, int | float)
+            and not (_nan(value) or _nan(old))
+        ):
+            changes[key] = {"previous": old, "change": value - old}
+    note = (
+        ""
+        if same_unit
+        else (
+            f"The previous report counted cost in {previous.get('cost_unit')!r}, this one in "
+            f"{unit!r}: cost changes are not shown."
+        )
+    )
+    return changes, note
+
+
+def _headline_rows(
+    headline: Mapping[str, Any], changes: Mapping[str, Any] | None, unit: str
+) -> list[dict[str, str]]:
+    rows = []
+    for key, label, kind in HEADLINE:
+        value = headline[key]
+        change = (changes or {}).get(key)
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "value": _fmt(value, kind, unit),
+                "change": "" if change is None else _fmt_change(change["change"], kind, unit),
+            }
+        )
+    return rows
+
+
+def _trait_rows(traits: Any) -> list[tuple[str, str]]:
+    return [
+        ("Median pipeline lifespan", f"{_num(traits.median_lifespan_days)} days"),
+        ("Median trainings per pipeline-day", _num(traits.median_graphlets_per_day)),
+        ("Median time between trainings", f"{_num(traits.median_gap_hours)} hours"),
+        ("Median executions per graphlet", _num(traits.median_graphlet_executions)),
+        ("Median graphlet depth", _num(traits.median_graphlet_depth)),
+        ("Median input spans per graphlet", _num(traits.median_window_spans)),
+        ("Mean span overlap with the previous graphlet", _pct(traits.mean_span_overlap)),
+        ("Cached executions", _pct(traits.cached_share)),
+        ("Failed executions", _pct(traits.failed_share)),
+    ]
+
+
+def _tables(
+    unit: str,
+    top: int,
+    by_pipeline: pd.DataFrame,
+    by_category: pd.DataFrame,
+    by_component: pd.DataFrame,
+    component_use: pd.DataFrame,
+    states: pd.DataFrame,
+    models: pd.DataFrame,
+    recomputed: pd.DataFrame,
+    savings: pd.DataFrame,
+) -> dict[str, Table]:
+    def rows(frame: pd.DataFrame, cells: Any) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(cells(r)) for r in frame.itertuples(index=False))
+
+    reuse_by_component = (
+        recomputed.groupby(["category", "component"], as_index=False)
+        .agg(
+            executions=("execution_id", "size"),
+            recomputed_cost=("recomputed_cost", "sum"),
+            cost=("cost", "sum"),
+        )
+        .sort_values("recomputed_cost", ascending=False)
+    )
+    saved_by_component = (
+        savings.groupby(["category", "component"], as_index=False)
+        .agg(
+            hits=("execution_id", "size"),
+            saved_cost=("saved_cost", "sum"),
+            unknown=("originals", lambda o: int((o == 0).sum())),
+        )
+        .sort_values("saved_cost", ascending=False)
+    )
+    return {
+        "pipelines": Table(
+            f"Top {top} pipelines by wasted cost",
+            (
+                "pipeline",
+                f"total ({unit})",
+                f"wasted ({unit})",
+                "wasted share",
+                "graphlets",
+                "unpushed",
+                "unpushed share",
+            ),
+            rows(
+                by_pipeline,
+                lambda r: (
+                    r.pipeline or "(no pipeline)",
+                    _num(r.total_cost),
+                    _num(r.wasted_cost),
+                    _pct(r.wasted_share),
+                    str(r.graphlets),
+                    str(r.unpushed_graphlets),
+                    _pct(r.unpushed_share),
+                ),
+            ),
+        ),
+        "categories": Table(
+            "Cost and waste by operator category",
+            (
+                "category",
+                "executions",
+                f"cost ({unit})",
+                "share of cost",
+                f"wasted ({unit})",
+                "wasted share",
+                "share of waste",
+            ),
+            rows(
+                by_category,
+                lambda r: (
+                    r.category,
+                    f"{r.executions:,}",
+                    _num(r.total_cost),
+                    _pct(r.share_of_total),
+                    _num(r.wasted_cost),
+                    _pct(r.wasted_share),
+                    _pct(r.share_of_waste),
+                ),
+            ),
+        ),
+        "components": Table(
+            "Cost and waste by component",
+            (
+                "category",
+                "component",
+                "executions",
+                f"cost ({unit})",
+                "share of cost",
+                "wasted share",
+            ),
+            rows(
+                by_component,
+                lambda r: (
+                    r.category,
+                    r.component,
+                    f"{r.executions:,}",
+                    _num(r.total_cost),
+                    _pct(r.share_of_total),
+                    _pct(r.wasted_share),
+                ),
+            ),
+        ),
+        "usage": Table(
+            "Component usage",
+            ("category", "component", "pipelines using it", "share of pipelines", "executions"),
+            rows(
+                component_use.sort_values(
+                    ["pipelines", "category", "component"], ascending=[False, True, True]
+                ),
+                lambda r: (
+                    r.category,
+                    r.component,
+                    str(r.pipelines),
+                    _pct(r.pipeline_share),
+                    f"{r.executions:,}",
+                ),
+            ),
+        ),
+        "states": Table(
+            "Executions by state",
+            ("state", "executions", "share", f"cost ({unit})"),
+            rows(states, lambda r: (r.state, f"{r.executions:,}", _pct(r.share), _num(r.cost))),
+        ),
+        "models": Table(
+            "Model types",
+            ("model type", "graphlets", "pipelines", "share of graphlets", "pushed share"),
+            rows(
+                models,
+                lambda r: (
+                    r.model_type,
+                    str(r.graphlets),
+                    str(r.pipelines),
+                    _pct(r.graphlet_share),
+                    _pct(r.pushed_share),
+                ),
+            ),
+        ),
+        "recomputed": Table(
+            "Upstream work recomputed over spans already processed",
+            ("category", "component", "executions", f"cost ({unit})", f"recomputed ({unit})"),
+            rows(
+                reuse_by_component,
+                lambda r: (
+                    r.category,
+                    r.component,
+                    f"{r.executions:,}",
+                    _num(r.cost),
+                    _num(r.recomputed_cost),
+                ),
+            ),
+            note="An execution reading n spanned inputs, s of which an earlier run of the same "
+            "node already read, is charged s/n of its cost.",
+        ),
+        "cache": Table(
+            "What caching already saves",
+            ("category", "component", "cache hits", f"saved ({unit})", "original unknown"),
+            rows(
+                saved_by_component,
+                lambda r: (
+                    r.category,
+                    r.component,
+                    str(r.hits),
+                    _num(r.saved_cost),
+                    str(r.unknown),
+                ),
+            ),
+            note="A cache hit is costed at what the original run it re-published cost.",
+        ),
+    }
+
+
+def _env(*, autoescape: bool) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("analysis", "templates"),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _range_text(scope: Scope, first: datetime | None = None, last: datetime | None = None) -> str:
+    start = scope.since or first
+    end = scope.until or last
+    fmt = "%Y-%m-%d %H:%M UTC"
+    return (
+        f"from {start.strftime(fmt) if start else 'the beginning'} "
+        f"to {end.strftime(fmt) if end else 'the end'}"
+    )
+
+
+def _pipelines_text(scope: Scope) -> str:
+    return "" if scope.pipelines is None else f", pipelines {', '.join(scope.pipelines)}"
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _num(value: Any) -> str:
+    """A number for people: thousands separators, about three significant digits.
+
+    Example:
+        >>> _num(12345.678), _num(3.14159), _num(0.01234), _num(float("nan"))
+        ('12,346', '3.14', '0.0123', '–')
+    """
+    if value is None or _nan(value) or value is pd.NA:
+        return "–"
+    value = float(value)
+    if value == int(value) and abs(value) >= 1:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.3g}"
+
+
+def _pct(value: Any) -> str:
+    """A share as a percentage.
+
+    Example:
+        >>> _pct(0.35849), _pct(None)
+        ('35.8%', '–')
+    """
+    if value is None or _nan(value) or value is pd.NA:
+        return "–"
+    return f"{100 * float(value):.1f}%"
+
+
+def _fmt(value: Any, kind: str, unit: str) -> str:
+    if kind == "share":
+        return _pct(value)
+    if kind == "cost":
+        return f"{_num(value)} {unit}"
+    return _num(value)
+
+
+def _fmt_change(change: float, kind: str, unit: str) -> str:
+    sign = "+" if change > 0 else ("−" if change < 0 else "±")
+    if kind == "share":
+        return f"{sign}{abs(100 * change):.1f} pp"
+    if kind == "cost":
+        return f"{sign}{_num(abs(change))} {unit}"
+    return f"{sign}{_num(abs(change))}"
+
+
+def _json_ready(value: Any) -> Any:
+    """Recursively: NaN to None, datetimes to ISO strings, numpy scalars to Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
