@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 # (source table, rows read so far) -> None; called as reading progresses.
 Progress = Callable[[str, int], None]
 
+# Every staging table is declared with its columns: DuckDB 2.0.0 loses the rows of a table
+# created as a copy of an empty one once an Arrow insert of more than one row group fills it
+# inside a transaction (a later scan sees no row groups).
 STAGING = """
 CREATE OR REPLACE TEMP TABLE stg_types (id BIGINT, name VARCHAR, type_kind INTEGER);
 CREATE OR REPLACE TEMP TABLE stg_executions (id BIGINT, type_id BIGINT, state INTEGER,
@@ -24,8 +27,12 @@ CREATE OR REPLACE TEMP TABLE stg_contexts (id BIGINT, type_id BIGINT, name VARCH
 CREATE OR REPLACE TEMP TABLE stg_execution_props (owner_id BIGINT, name VARCHAR,
     is_custom BOOLEAN, int_value BIGINT, double_value DOUBLE, string_value VARCHAR,
     bool_value BOOLEAN);
-CREATE OR REPLACE TEMP TABLE stg_artifact_props AS SELECT * FROM stg_execution_props;
-CREATE OR REPLACE TEMP TABLE stg_context_props AS SELECT * FROM stg_execution_props;
+CREATE OR REPLACE TEMP TABLE stg_artifact_props (owner_id BIGINT, name VARCHAR,
+    is_custom BOOLEAN, int_value BIGINT, double_value DOUBLE, string_value VARCHAR,
+    bool_value BOOLEAN);
+CREATE OR REPLACE TEMP TABLE stg_context_props (owner_id BIGINT, name VARCHAR,
+    is_custom BOOLEAN, int_value BIGINT, double_value DOUBLE, string_value VARCHAR,
+    bool_value BOOLEAN);
 CREATE OR REPLACE TEMP TABLE stg_events (execution_id BIGINT, artifact_id BIGINT,
     type INTEGER, ms BIGINT, key VARCHAR, idx INTEGER);
 CREATE OR REPLACE TEMP TABLE stg_associations (context_id BIGINT, execution_id BIGINT);
