@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -96,7 +97,7 @@ def waste_over_time(weekly: pd.DataFrame, unit: str) -> Figure:
         )
         ax.set_ylabel(unit)
         ax.set_xlabel("week starting (UTC)")
-        ax.legend(loc="upper left", fontsize="small")
+        fig.legend(loc="outside upper center", ncols=3, fontsize="small", frameon=False)
         ax.tick_params(axis="x", labelrotation=60, labelsize="small")
     ax.set_title("Cost per week by outcome")
     return fig
@@ -131,8 +132,62 @@ def span_overlap(windows: pd.DataFrame) -> Figure:
     return fig
 
 
-def png_base64(fig: Figure, dpi: int = 110) -> str:
-    """The figure as a base64-encoded PNG, for a ``data:image/png;base64,`` URL."""
+ROLE_COLORS = {
+    "anchor": "#c92a2a",
+    "upstream": "#1c7ed6",
+    "downstream": "#2b8a3e",
+    "side": "#f08c00",
+    "boundary": "#adb5bd",
+}
+
+
+def graphlet(graph: nx.DiGraph) -> Figure:
+    """Draw one graphlet (``graphlets.to_networkx(load_graphlet(...))``) left to right.
+
+    Executions are squares labelled with their component, artifacts small circles; colors
+    give the member's role (anchor, upstream, downstream, side, boundary). Columns are
+    topological generations, so data flows left to right.
+    """
+    fig, ax = _figure(HEIGHT + 1.0)
+    ax.set_axis_off()
+    if graph.number_of_nodes() == 0:
+        _empty(ax, "members")
+        return fig
+    pos: dict[str, tuple[float, float]] = {}
+    for column, nodes in enumerate(nx.topological_generations(graph)):
+        for row, node in enumerate(sorted(nodes)):
+            pos[node] = (float(column), -row + (len(nodes) - 1) / 2)
+    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="#adb5bd", arrowsize=8, node_size=300)
+    for kind, shape, size in (("execution", "s", 300), ("artifact", "o", 80)):
+        nodes = [n for n, d in graph.nodes(data=True) if d.get("node_kind") == kind]
+        colors = [ROLE_COLORS.get(str(graph.nodes[n].get("role")), "#868e96") for n in nodes]
+        nx.draw_networkx_nodes(
+            graph, pos, nodelist=nodes, node_shape=shape, node_size=size, node_color=colors, ax=ax
+        )
+    labels = {
+        n: str(d.get("label") or n)
+        for n, d in graph.nodes(data=True)
+        if d.get("node_kind") == "execution"
+    }
+    nx.draw_networkx_labels(
+        graph, {n: (x, y - 0.32) for n, (x, y) in pos.items()}, labels, font_size=6, ax=ax
+    )
+    for role, color in ROLE_COLORS.items():
+        ax.scatter([], [], color=color, marker="s", label=role)
+    fig.legend(loc="outside lower center", ncols=len(ROLE_COLORS), fontsize="small", frameon=False)
+    state = "pushed" if graph.graph.get("deployed") else "not pushed"
+    ax.margins(0.06, 0.15)
+    ax.set_title(f"Graphlet {graph.graph.get('graphlet_id')} ({state})")
+    return fig
+
+
+def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (``IPython.display.Image(png_bytes(fig))`` in a notebook)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def png_base64(fig: Figure, dpi: int = 110) -> str:
+    """The figure as a base64-encoded PNG, for a ``data:image/png;base64,`` URL."""
+    return base64.b64encode(png_bytes(fig, dpi)).decode("ascii")

@@ -75,6 +75,7 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     note: str = ""
+    text_columns: int = 1  # leading columns holding names (left-aligned)
 
 
 @dataclass(frozen=True)
@@ -566,6 +567,7 @@ def _tables(
                     _pct(r.wasted_share),
                 ),
             ),
+            text_columns=2,
         ),
         "usage": Table(
             "Component usage",
@@ -582,6 +584,7 @@ def _tables(
                     f"{r.executions:,}",
                 ),
             ),
+            text_columns=2,
         ),
         "states": Table(
             "Executions by state",
@@ -615,6 +618,7 @@ def _tables(
                     _num(r.recomputed_cost),
                 ),
             ),
+            text_columns=2,
             note="An execution reading n spanned inputs, s of which an earlier run of the same "
             "node already read, is charged s/n of its cost.",
         ),
@@ -631,6 +635,7 @@ def _tables(
                     str(r.unknown),
                 ),
             ),
+            text_columns=2,
             note="A cache hit is costed at what the original run it re-published cost.",
         ),
     }

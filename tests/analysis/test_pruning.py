@@ -1,0 +1,278 @@
+"""Pruning simulation on generator stores taken through real ingest and graphlet building."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.pruning import (
+    POLICIES,
+    PruningData,
+    PruningError,
+    load_pruning_data,
+    simulate,
+    simulate_pruning,
+)
+from analysis.pruning_features import (
+    FEATURE_FAMILIES,
+    KEY_COLUMNS,
+    decision_features,
+    feature_columns,
+)
+from analysis.pruning_report import pruning_figures, pruning_section
+from graphlets import build_graphlets
+from provenance.conventions import Mapping
+from provenance.errors import StoreError
+from provenance.ingest import ingest
+from provenance.store import ProvenanceStore
+from provenance.synth.generator import SynthConfig, generate
+
+
+def build_store(directory: Path, pipelines: int, days: int, seed: int) -> Path:
+    """Generate an MLMD store, ingest it (cost = cpu_hours) and build its graphlets."""
+    source = directory / "mlmd.sqlite"
+    generate(SynthConfig(pipelines=pipelines, days=days, seed=seed), source, writer="bulk")
+    db = directory / "prov.duckdb"
+    with ProvenanceStore.open(db) as store:
+        ingest(store, str(source), mapping=Mapping(cost_property="cpu_hours"))
+        build_graphlets(store)
+    return db
+
+
+@pytest.fixture(scope="module")
+def mid_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 1,600 training runs in 20 pipelines over 60 days."""
+    return build_store(tmp_path_factory.mktemp("mid"), pipelines=20, days=60, seed=1)
+
+
+@pytest.fixture(scope="module")
+def mid_data(mid_db: Path) -> PruningData:
+    with ProvenanceStore.open(mid_db, read_only=True) as store:
+        return load_pruning_data(store)
+
+
+@pytest.fixture(scope="module")
+def mid_result(mid_data: PruningData):  # type: ignore[no-untyped-def]
+    return simulate(mid_data, seed=0, importance_repeats=2)
+
+
+# -- features ---------------------------------------------------------------------------------
+def test_features_cover_every_graphlet_with_every_family(mid_db: Path) -> None:
+    with ProvenanceStore.open(mid_db, read_only=True) as store:
+        features = decision_features(store)
+        graphlets = store.count("graphlets")
+    assert len(features) == graphlets
+    families = feature_columns(features)
+    assert set(families) == set(FEATURE_FAMILIES)
+    assert families["model_type"] == ["model_type=boosted_trees", "model_type=dnn",
+                                      "model_type=linear"]
+    # the generator records statistics summaries, so drift is known past the first graphlet
+    later = features.groupby(["source_id", "pipeline_id"]).cumcount() > 0
+    assert features.loc[later, "drift_window"].notna().mean() > 0.9
+    assert features["config_changed"].sum() > 0 and features["structure_changed"].sum() > 0
+    # no anomaly counts are recorded by the generator: unknown, not zero
+    assert features["anomalies"].isna().all()
+
+
+def test_history_features_match_a_direct_count(mid_db: Path) -> None:
+    """Recount history per decision with a plain loop over the earlier graphlets."""
+    with ProvenanceStore.open(mid_db, read_only=True) as store:
+        f = decision_features(store)
+    sample = f.groupby(["source_id", "pipeline_id"]).head(40)
+    for row in sample.sample(150, random_state=0).itertuples():
+        same = f[(f["source_id"] == row.source_id) & (f["pipeline_id"] == row.pipeline_id)]
+        known = same[same["known_time"] < row.train_time].sort_values(["known_time",
+                                                                       "train_time"])
+        assert row.known_outcomes == len(known)
+        if known.empty:
+            assert np.isnan(row.prev_pushed) and np.isnan(row.push_rate)
+            continue
+        assert row.prev_pushed == float(known["deployed"].iloc[-1])
+        assert row.push_rate == pytest.approx(known["deployed"].mean())
+        flags = known["deployed"].to_numpy()
+        trailing = len(flags) - (np.flatnonzero(flags)[-1] + 1 if flags.any() else 0)
+        assert row.consecutive_nonpush == trailing
+        if flags.any():
+            last_push = known.loc[known["deployed"], "known_time"].max()
+            hours = (row.train_time - last_push) / pd.Timedelta(hours=1)
+            assert row.hours_since_push == pytest.approx(hours)
+
+
+def test_features_ignore_own_outcome_and_everything_later(mid_db: Path,
+                                                          tmp_path: Path) -> None:
+    """Flip every outcome learned after a cut, rewrite later statistics and configurations:
+    no feature of a decision taken up to the cut may change."""
+    with ProvenanceStore.open(mid_db, read_only=True) as store:
+        before = decision_features(store)
+    cut = before["train_time"].sort_values().iloc[len(before) // 2]
+    copy = tmp_path / "perturbed.duckdb"
+    shutil.copy(mid_db, copy)
+    with ProvenanceStore.open(copy) as store:
+        flipped = store.con.execute(
+            "UPDATE graphlets SET deployed = NOT deployed, "
+            "push_time = CASE WHEN deployed THEN NULL ELSE end_time END "
+            "WHERE NOT in_flight AND coalesce(push_time, end_time) >= ?", [cut]).fetchall()
+        assert flipped[0][0] > 0
+        store.con.execute(
+            "UPDATE artifact_properties SET double_value = double_value * 3 + 1 "
+            "WHERE artifact_id IN (SELECT artifact_id FROM artifacts "
+            "WHERE type_name = 'ExampleStatistics' AND create_time > ?)", [cut])
+        store.con.execute(
+            "UPDATE execution_properties SET string_value = string_value || '-changed' "
+            "WHERE string_value IS NOT NULL AND execution_id IN "
+            "(SELECT execution_id FROM executions WHERE start_time > ?)", [cut])
+        store.con.execute("UPDATE graphlets SET end_time = end_time + INTERVAL 3 DAY "
+                          "WHERE end_time >= ?", [cut])
+        after = decision_features(store)
+    columns = [c for cols in feature_columns(before).values() for c in cols]
+    early = before["train_time"] <= cut
+    assert early.sum() > 100
+    # the decision at the cut is among them, and its own outcome was flipped
+    at_cut = before.index[before["train_time"] == cut]
+    assert (before.loc[at_cut, "deployed"] != after.loc[at_cut, "deployed"]).all()
+    pd.testing.assert_frame_equal(before.loc[early, [*KEY_COLUMNS, *columns]],
+                                  after.loc[early, [*KEY_COLUMNS, *columns]])
+    # and the perturbation does reach later decisions (the test would notice a leak)
+    assert not before.loc[~early, columns].equals(after.loc[~early, columns])
+
+
+# -- policies ---------------------------------------------------------------------------------
+def test_reference_policies(mid_result) -> None:  # type: ignore[no-untyped-def]
+    table = mid_result.table.set_index("policy")
+    assert list(table.index) == list(POLICIES)
+    assert table.loc["none", "wasted_saved"] == 0 and table.loc["none", "total_saved"] == 0
+    assert table.loc["none", "pushes_kept"] == 1
+    assert table.loc["oracle", "wasted_saved"] == pytest.approx(1.0)
+    assert table.loc["oracle", "pushes_kept"] == 1
+    assert table.loc["oracle", "skipped"] == mid_result.test_nonpushes
+    assert table.loc["oracle", "cadence_vs_none"] == pytest.approx(1.0)
+    assert table.loc["oracle", "serving_age_days"] == pytest.approx(
+        table.loc["none", "serving_age_days"])
+    assert table.loc["random", "skipped"] == table.loc["learned", "skipped"]
+    for policy in POLICIES:
+        row = table.loc[policy]
+        assert 0 <= row["total_saved"] <= row["waste_saved_all"] + 1e-9 or row["pushes_kept"] < 1
+        assert 0 <= row["wasted_saved"] <= 1 + 1e-9 and 0 <= row["pushes_kept"] <= 1
+    # skipping pushes can only slow deployment down
+    assert (table["pushes_per_pipeline_week"] <= table.loc["none", "pushes_per_pipeline_week"]
+            + 1e-9).all()
+    assert (table["serving_age_days"] >= table.loc["none", "serving_age_days"] - 1e-9).all()
+
+
+def _learned_at(sweep: pd.DataFrame, pushes_kept: float) -> float:
+    """The learned policy's best wasted-compute saving keeping at least ``pushes_kept``."""
+    return float(sweep.loc[sweep["pushes_kept"] >= pushes_kept - 1e-12, "wasted_saved"].max())
+
+
+def test_learned_beats_every_baseline_at_equal_pushes_kept(mid_result) -> None:  # type: ignore[no-untyped-def]
+    sweep = mid_result.sweep
+    baselines = mid_result.table[mid_result.table["policy"].isin(
+        ["random", "k-nonpush", "no-new-span"])]
+    for row in baselines.to_dict("records"):
+        assert _learned_at(sweep, row["pushes_kept"]) > row["wasted_saved"] + 0.05, row
+    for row in mid_result.heuristic_sweep.to_dict("records"):
+        assert _learned_at(sweep, row["pushes_kept"]) > row["wasted_saved"], row
+    # the random curve of the sweep sits under the learned one
+    assert (sweep["wasted_saved"] - sweep["random_wasted_saved"]).mean() > 0.2
+    matched = mid_result.matched
+    assert (matched["learned_wasted_saved"] > matched["wasted_saved"]).all()
+    assert mid_result.headline is not None
+    assert mid_result.headline.pushes_kept >= 0.99 and mid_result.headline.wasted_saved > 0.15
+    assert mid_result.auc > 0.8
+
+
+def test_shuffled_training_outcomes_leave_the_learned_policy_at_chance(
+        mid_data: PruningData) -> None:
+    """With outcomes shuffled inside the training period, nothing can be learned: the learned
+    policy must do no better than random skipping (a leak of test labels would show here)."""
+    result = simulate(mid_data, seed=0, importance_repeats=1)
+    d = mid_data.decisions.copy()
+    training = (d["train_time"] < result.train_until).to_numpy()
+    rng = np.random.default_rng(1)
+    d.loc[training, "deployed"] = rng.permutation(d.loc[training, "deployed"].to_numpy())
+    shuffled = simulate(dataclasses.replace(mid_data, decisions=d), seed=0,
+                        train_until=result.train_until, importance_repeats=1)
+    assert abs(shuffled.auc - 0.5) < 0.08
+    gain = shuffled.sweep["wasted_saved"] - shuffled.sweep["random_wasted_saved"]
+    assert gain.mean() < 0.05
+    assert _learned_at(shuffled.sweep, 0.99) < 0.1
+    assert result.auc > shuffled.auc + 0.2
+
+
+def test_deterministic_given_a_seed(mid_data: PruningData, mid_result) -> None:  # type: ignore[no-untyped-def]
+    again = simulate(mid_data, seed=0, importance_repeats=2)
+    pd.testing.assert_frame_equal(mid_result.table, again.table)
+    pd.testing.assert_frame_equal(mid_result.sweep, again.sweep)
+    pd.testing.assert_frame_equal(mid_result.importance, again.importance)
+    assert mid_result.headline == again.headline
+    other = simulate(mid_data, seed=5, policies=["random", "oracle"])
+    assert not other.table.equals(simulate(mid_data, seed=6, policies=["random",
+                                                                       "oracle"]).table)
+
+
+def test_threshold_and_split_are_honoured(mid_data: PruningData) -> None:
+    strict = simulate(mid_data, policies=["learned"], threshold=0.999, train_until="2025-02-15")
+    loose = simulate(mid_data, policies=["learned"], threshold=0.2, train_until="2025-02-15")
+    assert strict.train_until == pd.Timestamp("2025-02-15")
+    assert strict.threshold == 0.999
+    assert strict.table["skip_rate"].iloc[0] < loose.table["skip_rate"].iloc[0]
+    assert (mid_data.decisions.loc[mid_data.decisions["train_time"] >= "2025-02-15",
+                                   "in_flight"] == False).sum() == strict.n_test  # noqa: E712
+    monthly = simulate(mid_data, policies=["learned"], retrain="monthly",
+                       train_until="2025-02-01")
+    assert monthly.auc > 0.8
+    logistic = simulate(mid_data, policies=["learned"], model="logistic")
+    assert logistic.auc > 0.7
+
+
+def test_importance_ranks_data_and_history_first(mid_result) -> None:  # type: ignore[no-untyped-def]
+    importance = mid_result.importance
+    assert set(importance["family"]) == set(FEATURE_FAMILIES)
+    assert set(importance["family"].iloc[:2]) == {"data", "history"}
+    assert importance["importance"].iloc[0] > 0.1
+    top = mid_result.feature_importance.iloc[0]
+    assert top["family"] == "data"
+
+
+# -- errors -----------------------------------------------------------------------------------
+def test_errors_say_what_to_do(mid_data: PruningData) -> None:
+    with pytest.raises(PruningError, match=r"unknown policy 'orcale'.*Did you mean 'oracle'"):
+        simulate(mid_data, policies=["orcale"])
+    with pytest.raises(PruningError, match="no finished graphlet decided on or after"):
+        simulate(mid_data, train_until="2031-01-01")
+    with pytest.raises(PruningError, match="pass a later --train-until"):
+        simulate(mid_data, policies=["learned"], train_until="2025-01-07")
+    with pytest.raises(PruningError, match="not a date"):
+        simulate(mid_data, train_until="next tuesday")
+    with pytest.raises(PruningError, match=r"threshold must be in \[0, 1\]"):
+        simulate(mid_data, threshold=1.5)
+    with pytest.raises(PruningError, match="k must be at least 1"):
+        simulate(mid_data, k=0)
+
+
+def test_store_without_graphlets_is_refused() -> None:
+    with ProvenanceStore.open(":memory:") as store, \
+            pytest.raises(StoreError, match="mlprov graphlets --db"):
+        simulate_pruning(store)
+
+
+# -- report -----------------------------------------------------------------------------------
+def test_figures_and_section(mid_result) -> None:  # type: ignore[no-untyped-def]
+    figures = pruning_figures(mid_result)
+    assert set(figures) == {"pruning_tradeoff", "pruning_importance"}
+    tradeoff = figures["pruning_tradeoff"].axes[0]
+    learned_line = tradeoff.get_lines()[0]
+    assert len(learned_line.get_xdata()) == len(mid_result.sweep)
+    bars = figures["pruning_importance"].axes[0].patches
+    assert len(bars) == len(mid_result.importance)
+    markdown = pruning_section(mid_result, images={"pruning_tradeoff": "tradeoff.png"})
+    assert "## Pruning simulation" in markdown and "![pruning_tradeoff](tradeoff.png)" in markdown
+    assert f"{mid_result.headline.wasted_saved:.0%} of the avoidable wasted compute" in markdown
+    assert "treats the recorded history as fixed" in markdown
+    html = pruning_section(mid_result, fmt="html")
+    assert html.count("data:image/png;base64,") == 2 and "<table" in html

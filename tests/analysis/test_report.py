@@ -1,0 +1,176 @@
+"""The report: golden text, summary keys as documented, atomic output, and a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from analysis.errors import ReportError
+from analysis.report import Report, build_report, load_summary, write_report
+from provenance.store import ProvenanceStore
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _documented_keys() -> set[str]:
+    """Keys listed in docs/report.md's summary.json table (first column, in backticks)."""
+    text = (ROOT / "docs" / "report.md").read_text()
+    return set(re.findall(r"^\| `([\w.\[\]]+)`", text, flags=re.MULTILINE))
+
+
+def _keys(value: object, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        out = set()
+        for k, v in value.items():
+            if prefix in ("changes.", "sections."):  # free-form: one entry per key / section
+                continue
+            out |= {f"{prefix}{k}"} | _keys(v, f"{prefix}{k}.")
+        return out
+    if isinstance(value, list) and value:
+        return _keys(value[0], prefix[:-1] + "[].")
+    return set()
+
+
+def test_report_text_is_golden(two_pipelines: ProvenanceStore) -> None:
+    report = build_report(two_pipelines)
+    golden = GOLDEN / "two_pipelines.md"
+    if os.environ.get("MLPROV_UPDATE_GOLDEN"):
+        golden.write_text(report.markdown)
+    assert report.markdown == golden.read_text()
+
+
+def test_summary_keys_are_documented(two_pipelines: ProvenanceStore) -> None:
+    previous = build_report(two_pipelines).summary
+    summary = build_report(two_pipelines, previous=previous).summary
+    documented = _documented_keys()
+    assert _keys(summary) <= documented, sorted(_keys(summary) - documented)
+    assert summary["cost_unit"] == "cpu_hours"
+    assert summary["headline"]["wasted_share"] == pytest.approx(31 / 44)
+    assert summary["changes"]["wasted_share"] == {"previous": pytest.approx(31 / 44), "change": 0.0}
+    json.dumps(summary, allow_nan=False)  # valid JSON: no NaN
+
+
+def test_report_states_unit_range_and_changes(
+    two_pipelines: ProvenanceStore, tmp_path: Path
+) -> None:
+    from datetime import datetime
+
+    first = write_report(build_report(two_pipelines, since=datetime(2025, 1, 7)), tmp_path / "r1")
+    report = build_report(two_pipelines, previous=load_summary(first))
+    for text in (report.markdown, report.html):
+        assert "cpu_hours" in text
+        assert "from 2025-01-06 00:00 UTC to 2025-01-14 00:21 UTC" in text
+    # Wasted share went from 100% (since day 1) to 31/44.
+    assert f"−{100 - 100 * 31 / 44:.1f} pp" in report.markdown
+    assert "change since previous report" in report.html
+    assert report.html.count("data:image/png;base64,") == 7
+
+
+def test_write_is_atomic(two_pipelines: ProvenanceStore, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    good = build_report(two_pipelines)
+    write_report(good, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = replace(good, summary={**good.summary, "bad": float("nan")})  # fails to serialize
+    with pytest.raises(ValueError):
+        write_report(broken, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no leftovers
+
+
+def test_write_refuses_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    report = Report(summary={}, html="", markdown="")
+    with pytest.raises(ReportError, match=r"holds other files \(notes.txt\)"):
+        write_report(report, tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ReportError, match="is a file; pass a directory"):
+        write_report(report, tmp_path / "file")
+
+
+def test_previous_errors(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match=r"no summary\.json there"):
+        load_summary(tmp_path)
+    (tmp_path / "summary.json").write_text("{not json")
+    with pytest.raises(ReportError, match=r"cannot read .* as JSON"):
+        load_summary(tmp_path)
+    (tmp_path / "summary.json").write_text('{"a": 1}')
+    with pytest.raises(ReportError, match="is not an mlprov report summary"):
+        load_summary(tmp_path / "summary.json")
+
+
+def test_empty_scope_is_an_error(two_pipelines: ProvenanceStore) -> None:
+    with pytest.raises(ReportError, match=r"no executions in .*pipelines nope"):
+        build_report(two_pipelines, pipelines=["nope"])
+
+
+# Injected into a copy of the page: records script and resource errors and console.error calls,
+# then, once loaded, whether every image decoded; --dump-dom prints the verdict.
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener("error", e => window.__errors.push(
+  String(e.message || ("failed to load " + (e.target.src || "").slice(0, 60)))), true);
+const consoleError = console.error;
+console.error = (...args) => { window.__errors.push(args.join(" ")); consoleError(...args); };
+window.addEventListener("load", () => {
+  const images = [...document.images];
+  const ok = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  const out = document.createElement("pre");
+  out.id = "mlprov-probe";
+  out.textContent = JSON.stringify({images: images.length, ok: ok, errors: window.__errors});
+  document.body.appendChild(out);
+});
+</script>"""
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+
+
+@pytest.mark.chromium
+def test_html_renders_in_chromium(sample: ProvenanceStore, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    out = write_report(build_report(sample), tmp_path / "report")
+    html = (out / "report.html").read_text()
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("<head>", "<head>" + PROBE, 1))
+    result = _chromium(
+        "--enable-logging=stderr", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()
+    )
+    found = re.search(r'<pre id="mlprov-probe">(.*?)</pre>', result.stdout)
+    assert found, result.stdout[-2000:]
+    verdict = json.loads(found.group(1).replace("&quot;", '"'))
+    assert verdict == {"images": 7, "ok": 7, "errors": []}
+    assert "CONSOLE" not in result.stderr, result.stderr
+    shot = os.environ.get("MLPROV_SCREENSHOT")
+    if shot:  # MLPROV_SCREENSHOT=/tmp/report.png: look at the rendered page yourself
+        _chromium(f"--screenshot={shot}", "--window-size=1280,4000", (out / "report.html").as_uri())
+        shutil.copy(out / "report.html", Path(shot).with_suffix(".html"))
