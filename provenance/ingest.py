@@ -110,7 +110,7 @@ class LoadReport:
 
 
 _SQL = named_queries("provenance", "canonicalize.sql")
-_CANONICAL = (
+SOURCE_TABLES = (  # the canonical tables an ingest writes rows of a source into
     "contexts",
     "context_properties",
     "context_parents",
@@ -172,9 +172,9 @@ def ingest(
             con.execute(STAGING)
             read = reader(src.config, con, {}, progress or (lambda table, rows: None))
         skipped = list(read.skipped) + _check_references(con, sid, src.location, strict)
-        before = {t: _count_source(con, t, sid) for t in _CANONICAL}
+        before = {t: _count_source(con, t, sid) for t in SOURCE_TABLES}
         _canonicalize(con, sid, convention, mapping)
-        written = {t: _count_source(con, t, sid) - before[t] for t in _CANONICAL}
+        written = {t: _count_source(con, t, sid) - before[t] for t in SOURCE_TABLES}
         _save_source(con, sid, src, convention.name, digest, mapping.cost_property, read.marks)
         report = LoadReport(
             source=src.location,

@@ -8,25 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from provenance.ingest import ingest
+from provenance.ingest import SOURCE_TABLES, ingest
 from provenance.store import ProvenanceStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-CANONICAL = (
-    "contexts",
-    "context_properties",
-    "context_parents",
-    "context_executions",
-    "context_artifacts",
-    "artifacts",
-    "artifact_properties",
-    "executions",
-    "execution_properties",
-    "events",
-    "pipelines",
-    "pipeline_runs",
-)
 
 
 def needs_client() -> None:
@@ -37,7 +23,7 @@ def needs_client() -> None:
 def canonical_rows(store: ProvenanceStore) -> dict[str, list[tuple]]:
     """Every canonical table's rows, sorted, for exact comparisons."""
     return {
-        t: sorted(store.con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in CANONICAL
+        t: sorted(store.con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in SOURCE_TABLES
     }
 
 
