@@ -2,7 +2,7 @@
 
 :func:`build_report` runs the analyses over one scope and renders them; :func:`write_report`
 puts the three files in a directory atomically. The keys of ``summary.json`` are a stable,
-documented contract for dashboards (docs/report.md); :data:`SUMMARY_FORMAT` changes when a key
+documented contract for dashboards (README, "summary.json"); :data:`SUMMARY_FORMAT` changes when a key
 changes meaning or goes away.
 
 Example:
@@ -45,7 +45,7 @@ from analysis.reuse import cache_savings, recomputed_work, reuse_summary
 from analysis.waste import waste_by_category, waste_by_pipeline, waste_by_week, waste_summary
 from provenance.store import ProvenanceStore
 
-#: Version of the summary.json layout (docs/report.md).
+#: Version of the summary.json layout (README, "summary.json").
 SUMMARY_FORMAT = 1
 FILES = ("report.html", "report.md", "summary.json")
 
