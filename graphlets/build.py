@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -102,6 +102,7 @@ def build_graphlets(
     pipelines: Iterable[str] | None = None,
     *,
     incremental: bool = True,
+    progress: Callable[[str, int], None] | None = None,
 ) -> BuildReport:
     """Build (or rebuild) the model graphlets of a store's pipelines.
 
@@ -111,6 +112,7 @@ def build_graphlets(
         pipelines: pipeline names to build (in every source that has them); all when None.
         incremental: skip pipelines whose provenance fingerprint and rules are unchanged since
             their last build. False rebuilds every pipeline in scope.
+        progress: called with (stage, pipelines being built) as the build moves on.
 
     Returns:
         A :class:`BuildReport`.
@@ -119,6 +121,7 @@ def build_graphlets(
         UnknownPipelineError: a name in ``pipelines`` is not a pipeline of the store.
     """
     rules = rules or GraphletRules()
+    step = progress or (lambda stage, done: None)
     con = store.con
     params = _params(rules)
     with store.transaction():
@@ -127,7 +130,7 @@ def build_graphlets(
         built = int(scalar(con, "SELECT count(*) FROM gl_scope"))
         report = BuildReport(0, scope_total, 0, 0, 0, 0, 0, 0, rules.digest())
         if built:
-            report = _build(con, rules, params, scope_total - built)
+            report = _build(con, rules, params, scope_total - built, step)
         _drop_temp(con)
     return report
 
@@ -197,18 +200,26 @@ def _pipeline_keys(con: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataF
 
 
 def _build(
-    con: duckdb.DuckDBPyConnection, rules: GraphletRules, params: dict[str, Any], unchanged: int
+    con: duckdb.DuckDBPyConnection,
+    rules: GraphletRules,
+    params: dict[str, Any],
+    unchanged: int,
+    step: Callable[[str, int], None],
 ) -> BuildReport:
+    scope = int(scalar(con, "SELECT count(*) FROM gl_scope"))
     for name in ("prepare", "edges", "newest", "upstream", "downstream", "members"):
+        step(name, scope)
         _run(con, name, params)
     rounds = 0
     if rules.include_side_branches:
+        step("side branches", scope)
         _run(con, "side_candidates", params)
         while rounds < MAX_SIDE_ROUNDS:
             rounds += 1
             _run(con, "side_step", params)
             if not scalar(con, "SELECT count(*) FROM gl_side"):
                 break
+    step("writing", scope)
     _run(con, "clear", params)
     _run(con, "write_members", params)
     _run(con, "write_graphlets", params)

@@ -1,0 +1,144 @@
+"""``mlprov graphlets`` (build if needed, list) and ``mlprov graphlet show ID``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import click
+
+from analysis.cli.common import db_option, format_option, handle_errors, progress_bar, render
+
+LIST_COLUMNS = [
+    "graphlet_id",
+    "pipeline",
+    "trainer_state",
+    "model_type",
+    "train_time",
+    "deployed",
+    "in_flight",
+    "window_size",
+    "n_executions",
+    "split_cost",
+    "cost_unit",
+]
+
+
+@click.command()
+@db_option
+@click.option(
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    help="Only this pipeline (by name); repeat for several.",
+)
+@format_option("table", "json", "csv")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Rebuild every pipeline in scope, even those unchanged since the last build.",
+)
+@click.option(
+    "--limit",
+    type=int,
+    default=None,
+    help="Show at most N graphlets, the latest (table default 50; 0 shows all).",
+)
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@handle_errors
+def graphlets(
+    db: str, pipelines: tuple[str, ...], fmt: str, rebuild: bool, limit: int | None, quiet: bool
+) -> None:
+    """Cut the provenance into model graphlets (when new data arrived) and list them.
+
+    A graphlet is the work around one training run: its upstream data and transforms, the
+    trainer, and the validation and push that followed it. Only pipelines whose provenance
+    changed since the last build are rebuilt, unless --rebuild.
+    """
+    from graphlets import build_graphlets, graphlet_summary, list_graphlets
+    from provenance.store import ProvenanceStore
+
+    selected = list(pipelines) or None
+    with (
+        ProvenanceStore.open(db, create=False) as store,
+        progress_bar("building graphlets", quiet) as progress,
+    ):
+        report = build_graphlets(
+            store, pipelines=selected, incremental=not rebuild, progress=progress
+        )
+        frame = list_graphlets(store, selected)
+        summary = graphlet_summary(store, selected)
+    if limit is None and fmt == "table":
+        limit = 50
+    shown = frame if not limit else frame.sort_values(["train_time", "graphlet_id"]).tail(limit)
+    share = summary.deployed_share
+    line = (
+        f"{summary.graphlets:,} graphlets in {summary.pipelines:,} pipelines: "
+        f"{summary.deployed:,} deployed"
+        f"{f' ({share:.1%} of finished)' if share is not None else ''}, "
+        f"{summary.not_deployed:,} not deployed, {summary.in_flight:,} in flight "
+        f"(trainer still running; not counted as waste)"
+    )
+    built = (
+        f"built {report.pipelines_built:,} pipelines, {report.pipelines_unchanged:,} "
+        "unchanged since the last build"
+    )
+    if fmt == "json":
+        rows = json.loads(shown.to_json(orient="records", date_format="iso"))
+        render(
+            {
+                "summary": {**asdict(summary), "deployed_share": share},
+                "build": asdict(report),
+                "graphlets": rows,
+            },
+            "json",
+        )
+        return
+    if fmt == "csv":
+        render(shown[[*LIST_COLUMNS, "source_id", "push_time", "own_cost", "depth"]], "csv")
+        return
+    title = (
+        f"latest {len(shown):,} of {len(frame):,} graphlets"
+        if len(shown) < len(frame)
+        else f"{len(frame):,} graphlets"
+    )
+    render(shown[LIST_COLUMNS].sort_values(["pipeline", "train_time"]), "table", title=title)
+    click.echo(line)
+    click.echo(built)
+
+
+@click.group()
+def graphlet() -> None:
+    """Look at one graphlet: 'mlprov graphlet show ID'."""
+
+
+@graphlet.command()
+@click.argument("graphlet_id", type=int)
+@db_option
+@click.option(
+    "--source",
+    "source_id",
+    type=int,
+    help="Source id, when several ingested sources have this graphlet id.",
+)
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False),
+    help="Also draw the graphlet as a DAG into this PNG file.",
+)
+@handle_errors
+def show(graphlet_id: int, db: str, source_id: int | None, png: str | None) -> None:
+    """Print graphlet GRAPHLET_ID (its training execution's id) as a tree; optionally draw it.
+
+    The tree groups executions by role (upstream, anchor, downstream, side) with their
+    category, state and the artifacts they wrote, pushed flags included.
+    """
+    from graphlets import load_graphlet
+    from graphlets.display import draw_graphlet, graphlet_tree
+    from provenance.store import ProvenanceStore
+
+    with ProvenanceStore.open(db, read_only=True) as store:
+        view = load_graphlet(store, graphlet_id, source_id)
+    click.echo(graphlet_tree(view))
+    if png:
+        click.echo(f"wrote {draw_graphlet(view, png)}")
