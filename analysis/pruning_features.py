@@ -117,9 +117,9 @@ def _spans(frame: pd.DataFrame) -> pd.Series:
     spans = frame["window_spans"].where(frame["window_spans"].notna(), frame["input_spans"])
 
     def as_list(value: object) -> list[int]:
-        if value is None or isinstance(value, float):  # NULL arrives as None or NaN
+        if not isinstance(value, list | np.ndarray):  # NULL arrives as None, NaN or NA
             return []
-        return sorted(int(v) for v in value)  # type: ignore[attr-defined]
+        return sorted(int(v) for v in value)
 
     return spans.map(as_list)
 

@@ -1,0 +1,207 @@
+"""Figures and a report section for a :class:`~analysis.pruning.PruningResult`.
+
+Figures are :class:`matplotlib.figure.Figure` objects on the Agg canvas (no pyplot, no global
+state), in the style of :mod:`analysis.plots`. :func:`pruning_section` renders the section as
+Markdown or HTML for the report.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis.plots import COLORS, HEIGHT, WIDTH, png_base64
+from analysis.pruning import PUSHES_KEPT_TARGET, PruningResult
+
+#: Columns of the comparison table in the report, with their headings.
+TABLE_COLUMNS = {
+    "policy": "policy",
+    "skip_rate": "skipped",
+    "wasted_saved": "waste saved",
+    "total_saved": "compute saved",
+    "pushes_kept": "pushes kept",
+    "pushes_per_pipeline_week": "pushes/pipeline-week",
+    "mean_longest_gap_days": "longest gap (d)",
+    "serving_age_days": "model age (d)",
+}
+_SHARES = {"skip_rate", "wasted_saved", "total_saved", "pushes_kept"}
+
+
+def _figure() -> Figure:
+    fig = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def tradeoff_figure(result: PruningResult) -> Figure:
+    """Wasted compute saved against pushes kept: the learned policy's threshold sweep, random
+    skipping at the same skip rates, the k-nonpush heuristic for k = 1..10, and the other
+    policies as points."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    sweep = result.sweep
+    if not sweep.empty:
+        ordered = sweep.sort_values("pushes_kept", kind="stable")
+        ax.plot(ordered["pushes_kept"] * 100, ordered["wasted_saved"] * 100,
+                color=COLORS["bar"], label="learned (threshold sweep)")
+        rand = sweep.sort_values("random_pushes_kept", kind="stable")
+        ax.plot(rand["random_pushes_kept"] * 100, rand["random_wasted_saved"] * 100,
+                color="#868e96", linestyle=":", label="random at the same skip rate")
+    heur = result.heuristic_sweep
+    if not heur.empty:
+        ax.plot(heur["pushes_kept"] * 100, heur["wasted_saved"] * 100, marker="o",
+                markersize=3, color=COLORS["orphan"], linestyle="--",
+                label="k consecutive non-pushes (k = 1..10)")
+    markers = {"none": "s", "oracle": "*", "no-new-span": "D", "learned": "o"}
+    for row in result.table.to_dict("records"):
+        if row["policy"] in markers:
+            ax.scatter(row["pushes_kept"] * 100, row["wasted_saved"] * 100,
+                       marker=markers[row["policy"]], s=50, zorder=3, label=row["policy"])
+    if result.headline is not None:
+        h = result.headline
+        ax.annotate(f"headline: {h.wasted_saved:.0%} saved at {h.pushes_kept:.1%} kept",
+                    (h.pushes_kept * 100, h.wasted_saved * 100), xytext=(-150, 10),
+                    textcoords="offset points", fontsize="small",
+                    arrowprops={"arrowstyle": "->", "color": "#495057"})
+    ax.axvline(_target(result) * 100, color="#adb5bd", linewidth=0.8)
+    ax.set_xlabel("pushes kept, %")
+    ax.set_ylabel("avoidable wasted compute saved, %")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", loc="lower left")
+    ax.set_title("Pruning trade-off on the test period")
+    return fig
+
+
+def _target(result: PruningResult) -> float:
+    """The pushes-kept floor of the headline (0.99)."""
+    return result.headline.target if result.headline is not None else PUSHES_KEPT_TARGET
+
+
+def importance_figure(result: PruningResult) -> Figure:
+    """Horizontal bars: permutation importance of each feature family (drop in average
+    precision of "will not push" on the test period), with one standard deviation."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    table = result.importance.iloc[::-1]
+    if table.empty:
+        ax.text(0.5, 0.5, "no learned policy in this run", ha="center", va="center",
+                transform=ax.transAxes, color="#868e96")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        ax.barh(table["family"], table["importance"], xerr=table["std"],
+                color=COLORS["bar"])
+        ax.axvline(0, color="#495057", linewidth=0.8)
+        ax.set_xlabel("drop in average precision when the family is permuted")
+    ax.set_title("What drives non-pushes: feature families")
+    return fig
+
+
+def pruning_figures(result: PruningResult) -> dict[str, Figure]:
+    """``{"pruning_tradeoff": ..., "pruning_importance": ...}``."""
+    return {"pruning_tradeoff": tradeoff_figure(result),
+            "pruning_importance": importance_figure(result)}
+
+
+def headline_text(result: PruningResult) -> str:
+    """One sentence stating the headline, or why there is none."""
+    h = result.headline
+    if h is None:
+        return ("The learned policy did not run, or no threshold kept "
+                f"{_target(result):.0%} of pushes.")
+    return (f"Skipping the training runs the learned policy flags saves {h.wasted_saved:.0%} "
+            f"of the avoidable wasted compute ({h.total_saved:.1%} of all compute in the test "
+            f"period, {result.cost_unit}) while keeping {h.pushes_kept:.1%} of pushes "
+            f"(threshold {h.threshold:.2f}, {h.skip_rate:.1%} of training runs skipped).")
+
+
+def comparison_table(result: PruningResult) -> pd.DataFrame:
+    """The policy comparison with readable headings and shares as percentages (strings)."""
+    table = result.table[[c for c in TABLE_COLUMNS if c in result.table]].copy()
+    for column in table.columns:
+        if column in _SHARES:
+            table[column] = table[column].map(_percent)
+        elif column != "policy":
+            table[column] = table[column].map(lambda v: "" if _missing(v) else f"{v:.2f}")
+    return table.rename(columns=TABLE_COLUMNS)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _percent(value: object) -> str:
+    return "" if _missing(value) else f"{float(value):.1%}"  # type: ignore[arg-type]
+
+
+def _setup(result: PruningResult) -> str:
+    learned = ("" if result.threshold is None else
+               f" The learned policy ({result.model}, retrained {result.retrain}) was "
+               f"trained on {result.n_train:,} graphlets whose outcome was known before the "
+               f"test period; its threshold ({result.threshold:.2f}) was chosen on the last "
+               f"quarter of the training period to keep {_target(result):.0%} of pushes.")
+    return (f"Decisions from {result.train_until:%Y-%m-%d %H:%M} UTC on are the test period: "
+            f"{result.n_test:,} finished graphlets ({result.test_pushes:,} pushed, "
+            f"{result.test_nonpushes:,} not). Avoidable waste is the trainer-and-downstream "
+            f"cost of the test graphlets that did not push "
+            f"({result.avoidable_waste:,.1f} {result.cost_unit}); skipping saves nothing "
+            f"upstream of the trainer, which has already run.{learned}")
+
+
+def pruning_section(result: PruningResult, *, fmt: Literal["markdown", "html"] = "markdown",
+                    images: Mapping[str, str] | None = None, level: int = 2) -> str:
+    """The pruning section of a report: headline, comparison, trade-off and importance plots,
+    importance table, and the stated limit.
+
+    Args:
+        result: from :func:`analysis.pruning.simulate_pruning`.
+        fmt: ``markdown`` or ``html``.
+        images: figure name (see :func:`pruning_figures`) -> image URL/path to reference.
+            Without it, HTML embeds the figures as base64 PNGs and Markdown leaves them out.
+        level: heading level of the section title.
+
+    Returns:
+        The section text.
+    """
+    table = comparison_table(result)
+    importance = result.importance.assign(
+        importance=result.importance["importance"].map(lambda v: f"{v:.3f}"),
+        std=result.importance["std"].map(lambda v: f"{v:.3f}"))
+    if fmt == "html":
+        srcs = dict(images or {})
+        if images is None:
+            srcs = {name: f"data:image/png;base64,{png_base64(fig)}"
+                    for name, fig in pruning_figures(result).items()}
+        figures = "".join(
+            f'<figure><img src="{html.escape(src)}" alt="{html.escape(name)}"></figure>'
+            for name, src in srcs.items())
+        return (f"<section class='pruning'><h{level}>Pruning simulation</h{level}>"
+                f"<p><strong>{html.escape(headline_text(result))}</strong></p>"
+                f"<p>{html.escape(_setup(result))}</p>"
+                f"{table.to_html(index=False, border=0)}{figures}"
+                f"<h{level + 1}>What drives non-pushes</h{level + 1}>"
+                f"{importance.to_html(index=False, border=0)}"
+                f"<p><em>Limit: {html.escape(result.limit)}</em></p></section>")
+    hashes = "#" * level
+    parts = [f"{hashes} Pruning simulation", "", f"**{headline_text(result)}**", "",
+             _setup(result), "", _markdown_table(table), ""]
+    for name, src in (images or {}).items():
+        parts += [f"![{name}]({src})", ""]
+    parts += [f"{hashes}# What drives non-pushes", "", _markdown_table(importance), "",
+              f"*Limit: {result.limit}*", ""]
+    return "\n".join(parts)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
