@@ -13,7 +13,6 @@ coalesced value per kind.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,6 +326,8 @@ def read(
                 con.register("src", batch)
                 try:
                     con.execute(f"INSERT INTO {staging} {select}")
+                    if table in _PROPERTY_TABLES:
+                        result.skipped.extend(_unloadable(con, table))
                 finally:
                     con.unregister("src")
                 result.rows_read[table] = _count(con, staging)
@@ -334,7 +335,6 @@ def read(
                 del batch
         con.execute(_EVENTS_STAGE)
         con.execute("DROP TABLE stg_raw_events; DROP TABLE stg_raw_paths")
-        result.skipped.extend(_unloadable_properties(cur, params))
     except duckdb.Error:
         raise
     except Exception as err:  # the driver reports damage only when a page is read
@@ -363,27 +363,14 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(scalar(con, f"SELECT count(*) FROM {table}"))
 
 
-def _unloadable_properties(cur: Any, params: Callable[[str], dict[str, int]]) -> list[Skipped]:
-    """Properties held only as protos or bytes: not used by any analysis, counted here."""
-    skipped = []
-    for table, owner, node in (
-        ("ExecutionProperty", "execution_id", "Execution"),
-        ("ArtifactProperty", "artifact_id", "Artifact"),
-        ("ContextProperty", "context_id", "Context"),
-    ):
-        cur.execute(
-            f"SELECT count(*), min({owner}) FROM {table} WHERE int_value IS NULL AND "
-            "double_value IS NULL AND string_value IS NULL AND bool_value IS NULL AND "
-            f"{owner} IN (SELECT id FROM {node} {_bind(_NODE_FILTER, params(table))})"
-        )
-        count, first = cur.fetchone()
-        if count:
-            skipped.append(
-                Skipped(
-                    table,
-                    "proto or byte value (not used by the analysis)",
-                    int(count),
-                    (str(first),),
-                )
-            )
-    return skipped
+_PROPERTY_TABLES = ("ExecutionProperty", "ArtifactProperty", "ContextProperty")
+
+
+def _unloadable(con: duckdb.DuckDBPyConnection, table: str) -> list[Skipped]:
+    """Properties of the batch in ``src`` held only as protos or bytes (kind 0): no analysis
+    uses them; they are counted, not loaded."""
+    count, first = con.execute("SELECT count(*), min(#1) FROM src WHERE kind = 0").fetchall()[0]
+    if not count:
+        return []
+    reason = "proto or byte value (not used by the analysis)"
+    return [Skipped(table, reason, int(count), (str(first),))]

@@ -282,3 +282,18 @@ def test_parse_source_kinds() -> None:
     assert parse_source("mysql://u:secret@db:3306/mlmd").location == "mysql://u@db:3306/mlmd"
     assert parse_source("sqlite:///tmp/x.sqlite").kind == "mlmd_sql"
     assert parse_source("store.sqlite").kind == "mlmd_sql"
+
+
+def test_proto_properties_are_counted_not_loaded(tfx_copy: Path) -> None:
+    with sqlite3.connect(tfx_copy) as con:
+        con.execute(
+            "INSERT INTO ExecutionProperty (execution_id, name, is_custom_property, byte_value) "
+            "VALUES (6, 'serialized_config', 1, x'0a0b')"
+        )
+    con.close()
+    with ProvenanceStore.open(":memory:") as store:
+        report = ingest(store, str(tfx_copy))
+        assert [(s.table, s.count, s.examples) for s in report.skipped] == [
+            ("ExecutionProperty", 1, ("6",))
+        ]
+        assert store.count("execution_properties") == 6
