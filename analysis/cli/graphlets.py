@@ -23,6 +23,19 @@ LIST_COLUMNS = [
     "cost_unit",
 ]
 
+TABLE_HEADERS = {
+    "graphlet_id": "id",
+    "trainer_state": "trainer",
+    "model_type": "model",
+    "train_time": "trained",
+    "deployed": "pushed",
+    "in_flight": "in flight",
+    "window_size": "spans",
+    "n_executions": "execs",
+    "split_cost": "cost",
+    "cost_unit": "unit",
+}
+
 
 @click.command()
 @db_option
@@ -102,7 +115,19 @@ def graphlets(
         if len(shown) < len(frame)
         else f"{len(frame):,} graphlets"
     )
-    render(shown[LIST_COLUMNS].sort_values(["pipeline", "train_time"]), "table", title=title)
+    table = (
+        shown[LIST_COLUMNS].sort_values(["pipeline", "train_time"]).rename(columns=TABLE_HEADERS)
+    )
+    table["trained"] = table["trained"].dt.strftime("%Y-%m-%d %H:%M")
+    table.insert(4, "outcome", "not pushed")
+    table.loc[table.pop("pushed").astype(bool), "outcome"] = "pushed"
+    table.loc[table.pop("in flight").astype(bool), "outcome"] = "in flight"
+    units = sorted(set(table.pop("unit").dropna()))
+    if units:
+        title += f" (cost in {'/'.join(units)}, shared work split)"
+    if table["model"].isna().all():
+        table = table.drop(columns="model")
+    render(table, "table", title=title)
     click.echo(line)
     click.echo(built)
 
