@@ -80,16 +80,19 @@ def prune(db: str, policy: str, train_until: str | None, threshold: float | None
         return
     from analysis.pruning_report import comparison_table, headline_text
 
+    where = (f"test period from {result.train_until:%Y-%m-%d %H:%M} UTC, {result.n_test:,} "
+             f"graphlets")
     if sweep:
-        shown = shown[["threshold", "skip_rate", "wasted_saved", "total_saved", "pushes_kept",
-                       "random_wasted_saved"]]
+        render(shown[["threshold", "skip_rate", "wasted_saved", "total_saved", "pushes_kept",
+                      "random_wasted_saved"]], "table", title=f"threshold sweep: {where}")
     else:
-        shown = comparison_table(result)
-    title = (f"{'threshold sweep' if sweep else 'pruning policies'}: test period from "
-             f"{result.train_until:%Y-%m-%d %H:%M} UTC, {result.n_test:,} graphlets "
-             f"({result.cost_unit})")
-    render(shown, "table", title=title)
-    if result.headline is not None or result.threshold is not None:
+        # two narrower tables read better in a terminal than one wide one
+        table = comparison_table(result)
+        render(table.iloc[:, :5], "table",
+               title=f"compute saved ({result.cost_unit}): {where}")
+        render(table.iloc[:, [0, *range(5, table.shape[1])]], "table",
+               title="deployment cadence")
+    if result.threshold is not None:
         click.echo(headline_text(result))
     if not result.importance.empty:
         render(result.importance, "table", title="what drives non-pushes (feature families)")

@@ -277,7 +277,7 @@ def test_figures_and_section(mid_result) -> None:  # type: ignore[no-untyped-def
     assert len(bars) == len(mid_result.importance)
     markdown = pruning_section(mid_result, images={"pruning_tradeoff": "tradeoff.png"})
     assert "## Pruning simulation" in markdown and "![pruning_tradeoff](tradeoff.png)" in markdown
-    assert f"{mid_result.headline.wasted_saved:.0%} of the avoidable wasted compute" in markdown
+    assert f"saves up to {mid_result.headline.wasted_saved:.0%} of the avoidable" in markdown
     assert "treats the recorded history as fixed" in markdown
     html = pruning_section(mid_result, fmt="html")
     assert html.count("data:image/png;base64,") == 2 and "<table" in html
