@@ -18,7 +18,6 @@ per pipeline — and only from information available at that moment:
 * **model_type**: one indicator per model type.
 
 Example:
-    >>> from provenance.store import ProvenanceStore
     >>> sorted(FEATURE_FAMILIES)
     ['change', 'data', 'history', 'model_type']
 """
