@@ -321,3 +321,54 @@ def _walk_graph(sid: int, start: int, step: Any) -> nx.DiGraph:
                 seen.add(p)
                 stack.append(p)
     return graph
+
+
+def assert_matches_reference(store: ProvenanceStore, rules: GraphletRules | None = None) -> int:
+    """Build with ``rules`` and assert every graphlet equals the reference's; return the count.
+
+    Compares membership with roles, deployed and push time, in-flight, input spans, depth,
+    member counts, shared_by and both costs.
+    """
+    from graphlets import build_graphlets
+
+    rules = rules or GraphletRules()
+    build_graphlets(store, rules, incremental=False)
+    ref = reference_graphlets(store, rules)
+    rows = {
+        (r["source_id"], r["graphlet_id"]): r
+        for r in store.df("SELECT * FROM graphlets").to_dict("records")
+    }
+    got: dict[tuple[int, int], tuple[dict[int, str], dict[int, str]]] = {}
+    shared: dict[tuple[int, str, int], int] = {}
+    for m in store.df("SELECT * FROM graphlet_members").to_dict("records"):
+        key = (m["source_id"], m["graphlet_id"])
+        got.setdefault(key, ({}, {}))[0 if m["node_kind"] == "execution" else 1][m["node_id"]] = m[
+            "role"
+        ]
+        shared[(m["source_id"], m["node_kind"], m["node_id"])] = m["shared_by"]
+    assert set(rows) == set(ref), f"graphlets differ: {set(rows) ^ set(ref)}"
+    holders: dict[tuple[int, str, int], int] = defaultdict(int)
+    for key, g in ref.items():
+        row = rows[key]
+        executions, artifacts = got.get(key, ({}, {}))
+        assert executions == g.executions, (key, executions, g.executions)
+        assert artifacts == g.artifacts, (key, artifacts, g.artifacts)
+        assert bool(row["deployed"]) == g.deployed, key
+        assert _missing(row["push_time"]) == (g.push_time is None), key
+        if g.push_time is not None:
+            assert row["push_time"] == g.push_time, key
+        assert bool(row["in_flight"]) == g.in_flight, key
+        assert list(row["input_spans"]) == g.input_spans, key
+        assert row["depth"] == g.depth, key
+        assert (row["n_executions"], row["n_artifacts"]) == (
+            len(g.executions),
+            len(g.artifacts),
+        ), key
+        assert abs(row["own_cost"] - g.own_cost) <= 1e-9 * max(1.0, g.own_cost), key
+        assert abs(row["split_cost"] - g.split_cost) <= 1e-9 * max(1.0, g.split_cost), key
+        for x in g.executions:
+            holders[(key[0], "execution", x)] += 1
+        for a in g.artifacts:
+            holders[(key[0], "artifact", a)] += 1
+    assert shared == dict(holders)
+    return len(ref)
