@@ -1,0 +1,65 @@
+"""Smoke test of the benchmark harness: ``python -m benchmarks.run --quick`` end to end.
+
+No timing is asserted (the machine is shared); only that every stage ran and the result is
+complete and consistent. The client baseline is skipped where ml-metadata is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provenance.synth.writer import client_available
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The JSON result of one quick run into a temporary cache."""
+    cache = tmp_path_factory.mktemp("bench")
+    args = [sys.executable, "-m", "benchmarks.run", "--quick", "--json-only", "--cache", str(cache)]
+    if not client_available():
+        args.append("--no-client")
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1  # --json-only: exactly one JSON line
+    return json.loads(lines[0])
+
+
+def test_every_stage_ran(quick: dict) -> None:
+    assert list(quick["stages"]) == ["ingest", "graphlets", "waste", "pruning", "report"]
+    for stage in quick["stages"].values():
+        assert 0 < stage["stage_s"] <= stage["wall_s"]
+        assert stage["peak_rss_mb"] > 0
+    assert quick["end_to_end_s"] == pytest.approx(
+        sum(s["wall_s"] for s in quick["stages"].values()), abs=0.05
+    )
+    assert quick["graphlets"] == quick["stages"]["waste"]["graphlets"] > 0
+
+
+def test_baselines_and_ratios(quick: dict) -> None:
+    expected = {"networkx", "client"} if client_available() else {"networkx"}
+    assert set(quick["baselines"]) == set(quick["ratios"]) == expected
+    for name, baseline in quick["baselines"].items():
+        assert baseline["sampled"] == 20
+        assert baseline["mean_nodes"] > 0
+        ratio = quick["ratios"][name]
+        assert ratio["speedup_vs_build"] * ratio["mlprov_over_baseline_build"] == pytest.approx(1)
+
+
+def test_incremental_day(quick: dict) -> None:
+    incr = quick["incremental"]
+    assert incr["ingest_prefix"]["incremental"] is False
+    assert incr["ingest_day"]["incremental"] is True
+    # The day appended to the prefix store restores the full store exactly.
+    assert incr["ingest_day"]["executions"] == quick["stages"]["ingest"]["executions"]
+    assert incr["ingest_day"]["events"] == quick["stages"]["ingest"]["events"]
+    assert incr["graphlets_day"]["total_graphlets"] == quick["graphlets"]
+    assert quick["incremental_rows"] > 0
+    assert incr["ingest_day"]["rows_read"] < incr["ingest_prefix"]["rows_read"]
