@@ -162,7 +162,8 @@ def _setup(result: PruningResult) -> str:
 
 
 def pruning_section(result: PruningResult, *, fmt: Literal["markdown", "html"] = "markdown",
-                    images: Mapping[str, str] | None = None, level: int = 2) -> str:
+                    images: Mapping[str, str] | None = None, level: int = 2,
+                    title: bool = True) -> str:
     """The pruning section of a report: headline, comparison, trade-off and importance plots,
     importance table, and the stated limit.
 
@@ -172,6 +173,8 @@ def pruning_section(result: PruningResult, *, fmt: Literal["markdown", "html"] =
         images: figure name (see :func:`pruning_figures`) -> image URL/path to reference.
             Without it, HTML embeds the figures as base64 PNGs and Markdown leaves them out.
         level: heading level of the section title.
+        title: whether to open with the "Pruning simulation" heading (a host document that
+            heads its sections itself passes False).
 
     Returns:
         The section text.
@@ -188,7 +191,8 @@ def pruning_section(result: PruningResult, *, fmt: Literal["markdown", "html"] =
         figures = "".join(
             f'<figure><img src="{html.escape(src)}" alt="{html.escape(name)}"></figure>'
             for name, src in srcs.items())
-        return (f"<section class='pruning'><h{level}>Pruning simulation</h{level}>"
+        heading = f"<h{level}>Pruning simulation</h{level}>" if title else ""
+        return (f"<section class='pruning'>{heading}"
                 f"<p><strong>{html.escape(headline_text(result))}</strong></p>"
                 f"<p>{html.escape(_setup(result))}</p>"
                 f"{table.to_html(index=False, border=0)}{figures}"
@@ -196,8 +200,8 @@ def pruning_section(result: PruningResult, *, fmt: Literal["markdown", "html"] =
                 f"{importance.to_html(index=False, border=0)}"
                 f"<p><em>Limit: {html.escape(result.limit)}</em></p></section>")
     hashes = "#" * level
-    parts = [f"{hashes} Pruning simulation", "", f"**{headline_text(result)}**", "",
-             _setup(result), "", _markdown_table(table), ""]
+    parts = [f"{hashes} Pruning simulation", ""] if title else []
+    parts += [f"**{headline_text(result)}**", "", _setup(result), "", _markdown_table(table), ""]
     for name, src in (images or {}).items():
         parts += [f"![{name}]({src})", ""]
     parts += [f"{hashes}# What drives non-pushes", "", _markdown_table(importance), "",

@@ -2,8 +2,8 @@
 
 :func:`build_report` runs the analyses over one scope and renders them; :func:`write_report`
 puts the three files in a directory atomically. The keys of ``summary.json`` are a stable,
-documented contract for dashboards (README, "summary.json"); :data:`SUMMARY_FORMAT` changes when a key
-changes meaning or goes away.
+documented contract for dashboards (README, "summary.json"); :data:`SUMMARY_FORMAT` changes
+when a key changes meaning or goes away.
 
 Example:
     >>> from provenance.store import ProvenanceStore
@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -118,14 +119,35 @@ class Report:
 
 
 def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
-    """PRUNING HOOK: the pruning simulation's section of the report.
+    """The pruning simulation's section: what skipping likely non-pushes would have saved.
 
-    The engineer of analysis/pruning.py fills this in: run the simulation over ``scope`` and
-    return a :class:`Section` (it is rendered in the template block ``sections``, after the
-    reuse section, and its ``summary`` goes to summary.json under ``sections.pruning``).
-    Returns None until then, and the report has no pruning section.
+    The simulation needs the whole history to train on the past and test on the future, so it
+    runs over every graphlet whatever the report's ``scope``; the section says so. Where the
+    history is too short to split, the section says why instead of showing figures.
     """
-    return None
+    from analysis.pruning import PruningError, simulate_pruning
+    from analysis.pruning_report import headline_text
+    from analysis.pruning_report import pruning_section as render
+
+    note = "Simulated over the whole history in the store (not only the report's time range)."
+    try:
+        result = simulate_pruning(store, seed=0)
+    except PruningError as err:
+        text = f"Not simulated: {err}"
+        return Section("pruning", "Pruning simulation", f"<p>{html.escape(text)}</p>", text,
+                       {"simulated": False, "reason": str(err)})
+    headline = result.headline
+    summary: dict[str, Any] = {
+        "simulated": True, "headline": headline_text(result),
+        "train_graphlets": result.n_train, "test_graphlets": result.n_test,
+        "learned_wasted_saved": headline.wasted_saved if headline else None,
+        "learned_total_saved": headline.total_saved if headline else None,
+        "learned_pushes_kept": headline.pushes_kept if headline else None,
+        "learned_threshold": headline.threshold if headline else None,
+    }
+    return Section("pruning", "Pruning simulation",
+                   f"<p>{html.escape(note)}</p>" + render(result, fmt="html", title=False),
+                   f"{note}\n\n" + render(result, fmt="markdown", title=False), summary)
 
 
 def extra_sections(store: ProvenanceStore, scope: Scope) -> list[Section]:

@@ -170,7 +170,7 @@ def test_html_renders_in_chromium(sample: ProvenanceStore, tmp_path: Path) -> No
     found = re.search(r'<pre id="mlprov-probe">(.*?)</pre>', result.stdout)
     assert found, result.stdout[-2000:]
     verdict = json.loads(found.group(1).replace("&quot;", '"'))
-    assert verdict == {"images": 7, "ok": 7, "errors": []}
+    assert verdict == {"images": 9, "ok": 9, "errors": []}  # 7 figures + 2 of pruning
     assert "CONSOLE" not in result.stderr, result.stderr
     shot = os.environ.get("MLPROV_SCREENSHOT")
     if shot:  # MLPROV_SCREENSHOT=/tmp/report.png: look at the rendered page yourself

@@ -297,3 +297,30 @@ def test_proto_properties_are_counted_not_loaded(tfx_copy: Path) -> None:
             ("ExecutionProperty", 1, ("6",))
         ]
         assert store.count("execution_properties") == 6
+
+
+def test_every_source_row_is_accounted_for(tmp_path: Path) -> None:
+    """On the bundled sample store, each canonical table holds exactly the source's rows."""
+    sample = FIXTURES.parents[1] / "sample_data" / "tfx_sample.sqlite"
+    with sqlite3.connect(f"{sample.resolve().as_uri()}?mode=ro", uri=True) as src:
+        expected = {
+            table: src.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+            for table, source in (
+                ("executions", "Execution"),
+                ("artifacts", "Artifact"),
+                ("contexts", "Context"),
+                ("events", "Event"),
+                ("context_executions", "Association"),
+                ("context_artifacts", "Attribution"),
+                ("context_parents", "ParentContext"),
+                ("execution_properties", "ExecutionProperty"),
+                ("artifact_properties", "ArtifactProperty"),
+                ("context_properties", "ContextProperty"),
+            )
+        }
+    src.close()
+    with ProvenanceStore.open(":memory:") as store:
+        report = ingest(store, str(sample))
+        assert report.skipped == ()
+        assert {t: store.count(t) for t in expected} == expected
+        assert report.rows_written["executions"] == expected["executions"]
