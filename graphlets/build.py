@@ -53,8 +53,11 @@ _TEMP_TABLES = (
     "gl_depth",
     "gl_pushed",
     "gl_spans",
+    "gl_todo",
     "gl_fp",
 )
+#: Pipelines are built together until a batch holds this many executions (bounds memory).
+BATCH_EXECUTIONS = 500_000
 #: Rounds of side branches before giving up (each round adds one more hop; TFX needs ~3).
 MAX_SIDE_ROUNDS = 50
 
@@ -103,6 +106,7 @@ def build_graphlets(
     *,
     incremental: bool = True,
     progress: Callable[[str, int], None] | None = None,
+    batch_executions: int = BATCH_EXECUTIONS,
 ) -> BuildReport:
     """Build (or rebuild) the model graphlets of a store's pipelines.
 
@@ -113,6 +117,8 @@ def build_graphlets(
         incremental: skip pipelines whose provenance fingerprint and rules are unchanged since
             their last build. False rebuilds every pipeline in scope.
         progress: called with (stage, pipelines being built) as the build moves on.
+        batch_executions: pipelines are built in batches of about this many executions, which
+            bounds memory (a pipeline is never split).
 
     Returns:
         A :class:`BuildReport`.
@@ -124,15 +130,34 @@ def build_graphlets(
     step = progress or (lambda stage, done: None)
     con = store.con
     params = _params(rules)
+    reports = []
     with store.transaction():
         ensure_schema(store)
-        scope_total = _scope(con, pipelines, params, rules.digest(), incremental)
-        built = int(scalar(con, "SELECT count(*) FROM gl_scope"))
-        report = BuildReport(0, scope_total, 0, 0, 0, 0, 0, 0, rules.digest())
-        if built:
-            report = _build(con, rules, params, scope_total - built, step)
+        todo = _todo(con, pipelines, params, rules.digest(), incremental, batch_executions)
+        batches = sorted(set(todo.loc[todo["build"], "batch"]))
+        for i, batch in enumerate(batches):
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE gl_scope AS SELECT source_id, pkey, fingerprint "
+                "FROM gl_todo WHERE build AND batch = ?",
+                [batch],
+            )
+
+            def batch_step(stage: str, done: int, i: int = i) -> None:
+                step(f"{stage} (batch {i + 1}/{len(batches)})", done)
+
+            reports.append(_build(con, rules, params, batch_step))
         _drop_temp(con)
-    return report
+    return BuildReport(
+        pipelines_built=sum(r.pipelines_built for r in reports),
+        pipelines_unchanged=int((~todo["build"]).sum()),
+        graphlets=sum(r.graphlets for r in reports),
+        deployed=sum(r.deployed for r in reports),
+        in_flight=sum(r.in_flight for r in reports),
+        members=sum(r.members for r in reports),
+        orphan_executions=sum(r.orphan_executions for r in reports),
+        side_rounds=max((r.side_rounds for r in reports), default=0),
+        rules_hash=rules.digest(),
+    )
 
 
 def _params(rules: GraphletRules) -> dict[str, Any]:
@@ -159,31 +184,36 @@ def _run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> N
         con.execute(statement, {k: v for k, v in params.items() if k in used})
 
 
-def _scope(
+def _todo(
     con: duckdb.DuckDBPyConnection,
     pipelines: Iterable[str] | None,
     params: dict[str, Any],
     rules_hash: str,
     incremental: bool,
-) -> int:
-    """Fill ``gl_scope`` with the pipelines to build; return how many were asked for."""
-    fingerprints = con.execute(
-        _SQL["fingerprints"], {"pushed_property": params["pushed_property"]}
-    ).df()
-    if pipelines is not None:
-        wanted = _pipeline_keys(con, list(pipelines))
-        fingerprints = fingerprints.merge(wanted, on=["source_id", "pkey"])
-    con.register("gl_fp_frame", fingerprints)
-    con.execute("CREATE OR REPLACE TEMP TABLE gl_fp AS SELECT * FROM gl_fp_frame")
-    con.unregister("gl_fp_frame")
+    batch_executions: int,
+) -> pd.DataFrame:
+    """Fill ``gl_todo``: every pipeline in scope, whether to build it, and its batch."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE gl_scope AS SELECT f.source_id, f.pkey, f.fingerprint "
-        "FROM gl_fp f WHERE NOT ? OR NOT EXISTS (SELECT 1 FROM graphlet_builds b "
-        "WHERE b.source_id = f.source_id AND b.pipeline_key = f.pkey "
-        "AND b.fingerprint = f.fingerprint AND b.rules_hash = ?)",
-        [incremental, rules_hash],
+        f"CREATE OR REPLACE TEMP TABLE gl_fp AS {_SQL['fingerprints']}",
+        {"pushed_property": params["pushed_property"]},
     )
-    return len(fingerprints)
+    if pipelines is not None:
+        con.register("gl_wanted", _pipeline_keys(con, list(pipelines)))
+        con.execute(
+            "DELETE FROM gl_fp f WHERE NOT EXISTS (SELECT 1 FROM gl_wanted w "
+            "WHERE w.source_id = f.source_id AND w.pkey = f.pkey)"
+        )
+        con.unregister("gl_wanted")
+    _run(
+        con,
+        "todo",
+        {
+            "incremental": incremental,
+            "rules_hash": rules_hash,
+            "batch_executions": max(1, batch_executions),
+        },
+    )
+    return con.execute("SELECT build, batch FROM gl_todo").df()
 
 
 def _pipeline_keys(con: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFrame:
@@ -203,7 +233,6 @@ def _build(
     con: duckdb.DuckDBPyConnection,
     rules: GraphletRules,
     params: dict[str, Any],
-    unchanged: int,
     step: Callable[[str, int], None],
 ) -> BuildReport:
     scope = int(scalar(con, "SELECT count(*) FROM gl_scope"))
@@ -237,7 +266,7 @@ def _build(
     members = int(scalar(con, "SELECT (SELECT count(*) FROM gl_mx) + (SELECT count(*) FROM gl_ma)"))
     return BuildReport(
         int(built),
-        unchanged,
+        0,
         int(graphlets),
         int(deployed),
         int(in_flight),

@@ -38,13 +38,29 @@ WITH xs AS (
     WHERE p.name = 'model_type'
     GROUP BY ALL
 )
-SELECT xs.source_id, xs.pkey,
+SELECT xs.source_id, xs.pkey, xs.n,
        hash(xs.n, xs.h, coalesce(es.n, 0), coalesce(es.h, 0), coalesce(ps.h, 0),
             coalesce(ms.h, 0)) AS fingerprint
 FROM xs
 LEFT JOIN es USING (source_id, pkey)
 LEFT JOIN ps USING (source_id, pkey)
 LEFT JOIN ms USING (source_id, pkey);
+
+-- name: todo
+-- Which pipelines to build (new, changed, built under other rules, or all when not
+-- incremental), in batches of about $batch_executions executions.
+CREATE OR REPLACE TEMP TABLE gl_todo AS
+WITH flagged AS (
+    SELECT f.source_id, f.pkey, f.fingerprint, f.n,
+           NOT $incremental OR b.fingerprint IS NULL OR b.fingerprint <> f.fingerprint
+               OR b.rules_hash <> $rules_hash AS build
+    FROM gl_fp f
+    LEFT JOIN graphlet_builds b ON b.source_id = f.source_id AND b.pipeline_key = f.pkey
+)
+SELECT *, (sum(CASE WHEN build THEN n ELSE 0 END) OVER (
+               ORDER BY source_id, pkey ROWS UNBOUNDED PRECEDING) - 1)
+          // $batch_executions AS batch
+FROM flagged;
 
 -- name: prepare
 -- Executions in scope, and the producing / consuming edges between them and artifacts.

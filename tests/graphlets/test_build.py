@@ -145,3 +145,16 @@ def test_load_errors(store: ProvenanceStore, tmp_path: Path) -> None:
     with pytest.raises(UnknownGraphletError, match=r"graphlet 14 exists in sources 1, 2; pass"):
         load_graphlet(store, 14)
     assert load_graphlet(store, 14, source_id=2).source_id == 2
+
+
+def test_batches_give_the_same_graphlets(store: ProvenanceStore, tmp_path: Path) -> None:
+    second = tmp_path / "copy.sqlite"
+    shutil.copy(SMALL, second)
+    ingest(store, str(second))  # four pipelines in two sources
+    one = build_graphlets(store, incremental=False)
+    whole = tables(store)
+    many = build_graphlets(store, incremental=False, batch_executions=5)
+    assert many == one and many.pipelines_built == 4
+    split = tables(store)
+    pd.testing.assert_frame_equal(whole[0], split[0])
+    pd.testing.assert_frame_equal(whole[1], split[1])
