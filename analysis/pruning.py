@@ -46,13 +46,14 @@ from provenance.store import ProvenanceStore
 Policy = Literal["none", "oracle", "random", "k-nonpush", "no-new-span", "learned"]
 Model = Literal["hgb", "logistic"]
 Retrain = Literal["once", "monthly"]
-POLICIES: tuple[Policy, ...] = ("none", "oracle", "random", "k-nonpush", "no-new-span",
-                                "learned")
+POLICIES: tuple[Policy, ...] = ("none", "oracle", "random", "k-nonpush", "no-new-span", "learned")
 #: The share of pushes a policy must keep for the headline, and for the learned threshold.
 PUSHES_KEPT_TARGET = 0.99
-LIMIT = ("The simulation treats the recorded history as fixed: skipping a run would have "
-         "changed later outcomes (the baseline the Evaluator compares against, warm starts), "
-         "which a replay of the recorded provenance cannot show.")
+LIMIT = (
+    "The simulation treats the recorded history as fixed: skipping a run would have "
+    "changed later outcomes (the baseline the Evaluator compares against, warm starts), "
+    "which a replay of the recorded provenance cannot show."
+)
 _DAY = pd.Timedelta(days=1)
 _WEEK = pd.Timedelta(days=7)
 
@@ -187,27 +188,47 @@ def load_pruning_data(store: ProvenanceStore, unit: str | None = None) -> Prunin
     members = store.df(q["members"])
     unit = cost_unit(store, Scope(), unit)
     cost = in_unit(executions["cost"], executions["cost_unit"], unit)
-    index = pd.Series(np.arange(len(decisions)),
-                      index=pd.MultiIndex.from_frame(decisions[["source_id", "graphlet_id"]]))
-    exec_index = pd.Series(np.arange(len(executions)),
-                           index=pd.MultiIndex.from_frame(executions[["source_id",
-                                                                      "execution_id"]]))
+    index = pd.Series(
+        np.arange(len(decisions)),
+        index=pd.MultiIndex.from_frame(decisions[["source_id", "graphlet_id"]]),
+    )
+    exec_index = pd.Series(
+        np.arange(len(executions)),
+        index=pd.MultiIndex.from_frame(executions[["source_id", "execution_id"]]),
+    )
     rows = index.reindex(pd.MultiIndex.from_frame(members[["source_id", "graphlet_id"]]))
     execs = exec_index.reindex(pd.MultiIndex.from_frame(members[["source_id", "execution_id"]]))
     keep = rows.notna().to_numpy() & execs.notna().to_numpy()
-    members = pd.DataFrame({"row": rows.to_numpy()[keep].astype(np.int64),
-                            "exec": execs.to_numpy()[keep].astype(np.int64),
-                            "after_decision": members["after_decision"].to_numpy()[keep]})
-    frame = pd.DataFrame({"cost": cost.fillna(0.0), "start_time": executions["start_time"],
-                          "wasted": executions["wasted"].astype(bool)})
+    members = pd.DataFrame(
+        {
+            "row": rows.to_numpy()[keep].astype(np.int64),
+            "exec": execs.to_numpy()[keep].astype(np.int64),
+            "after_decision": members["after_decision"].to_numpy()[keep],
+        }
+    )
+    frame = pd.DataFrame(
+        {
+            "cost": cost.fillna(0.0),
+            "start_time": executions["start_time"],
+            "wasted": executions["wasted"].astype(bool),
+        }
+    )
     return PruningData(decisions, members, frame, unit, int(cost.isna().sum()))
 
 
-def simulate_pruning(store: ProvenanceStore, *, policies: Sequence[str] | str = "all",
-                     train_until: str | dt.date | dt.datetime | pd.Timestamp | None = None,
-                     threshold: float | None = None, k: int = 3, seed: int = 0,
-                     model: Model = "hgb", retrain: Retrain = "once",
-                     importance_repeats: int = 5, unit: str | None = None) -> PruningResult:
+def simulate_pruning(
+    store: ProvenanceStore,
+    *,
+    policies: Sequence[str] | str = "all",
+    train_until: str | dt.date | dt.datetime | pd.Timestamp | None = None,
+    threshold: float | None = None,
+    k: int = 3,
+    seed: int = 0,
+    model: Model = "hgb",
+    retrain: Retrain = "once",
+    importance_repeats: int = 5,
+    unit: str | None = None,
+) -> PruningResult:
     """Simulate pruning policies on a store's graphlets; see the module docstring.
 
     Args:
@@ -232,16 +253,31 @@ def simulate_pruning(store: ProvenanceStore, *, policies: Sequence[str] | str = 
         StoreError: the store has no graphlets.
         PruningError: an unknown policy, or a split leaving no training or test graphlets.
     """
-    return simulate(load_pruning_data(store, unit), policies=policies, train_until=train_until,
-                    threshold=threshold, k=k, seed=seed, model=model, retrain=retrain,
-                    importance_repeats=importance_repeats)
+    return simulate(
+        load_pruning_data(store, unit),
+        policies=policies,
+        train_until=train_until,
+        threshold=threshold,
+        k=k,
+        seed=seed,
+        model=model,
+        retrain=retrain,
+        importance_repeats=importance_repeats,
+    )
 
 
-def simulate(data: PruningData, *, policies: Sequence[str] | str = "all",
-             train_until: str | dt.date | dt.datetime | pd.Timestamp | None = None,
-             threshold: float | None = None, k: int = 3, seed: int = 0,
-             model: Model = "hgb", retrain: Retrain = "once",
-             importance_repeats: int = 5) -> PruningResult:
+def simulate(
+    data: PruningData,
+    *,
+    policies: Sequence[str] | str = "all",
+    train_until: str | dt.date | dt.datetime | pd.Timestamp | None = None,
+    threshold: float | None = None,
+    k: int = 3,
+    seed: int = 0,
+    model: Model = "hgb",
+    retrain: Retrain = "once",
+    importance_repeats: int = 5,
+) -> PruningResult:
     """:func:`simulate_pruning` on data already loaded by :func:`load_pruning_data`."""
     chosen = _policies(policies)
     if k < 1:
@@ -256,10 +292,12 @@ def simulate(data: PruningData, *, policies: Sequence[str] | str = "all",
     until = _train_until(d, train_until)
     scorer = _Scorer(data, until, seed)
     if scorer.n_test == 0:
-        raise PruningError(f"no finished graphlet decided on or after train_until "
-                           f"{until:%Y-%m-%d %H:%M}; pass an earlier --train-until (decisions "
-                           f"run from {d['train_time'].min():%Y-%m-%d} to "
-                           f"{d['train_time'].max():%Y-%m-%d})")
+        raise PruningError(
+            f"no finished graphlet decided on or after train_until "
+            f"{until:%Y-%m-%d %H:%M}; pass an earlier --train-until (decisions "
+            f"run from {d['train_time'].min():%Y-%m-%d} to "
+            f"{d['train_time'].max():%Y-%m-%d})"
+        )
     test = scorer.test
     skips: dict[str, tuple[np.ndarray, float | None]] = {}
     proba = np.full(len(d), np.nan)
@@ -285,17 +323,22 @@ def simulate(data: PruningData, *, policies: Sequence[str] | str = "all",
         reference = skips.get("learned", (scorer.scored & ~d["deployed"].to_numpy(), None))[0]
         rate = reference[scorer.scored].mean()
         skips["random"] = (scorer.random_skip(rate), float(rate))
-    rows = [{"policy": name, "param": skips[name][1], **scorer.score(skips[name][0],
-                                                                     cadence=True)}
-            for name in chosen]
+    rows = [
+        {"policy": name, "param": skips[name][1], **scorer.score(skips[name][0], cadence=True)}
+        for name in chosen
+    ]
     table = pd.DataFrame(rows)
     if "none" in chosen:
         reference_cadence = table.loc[table["policy"] == "none", "pushes_per_pipeline_week"]
         table["cadence_vs_none"] = table["pushes_per_pipeline_week"] / float(
-            reference_cadence.iloc[0])
+            reference_cadence.iloc[0]
+        )
     heuristic_sweep = pd.DataFrame(
-        [{"k": kk, **scorer.score(test & (d["consecutive_nonpush"].to_numpy() >= kk))}
-         for kk in range(1, 11)])
+        [
+            {"k": kk, **scorer.score(test & (d["consecutive_nonpush"].to_numpy() >= kk))}
+            for kk in range(1, 11)
+        ]
+    )
     sweep = pd.DataFrame()
     headline = None
     importance = pd.DataFrame(columns=["family", "importance", "std"])
@@ -305,33 +348,53 @@ def simulate(data: PruningData, *, policies: Sequence[str] | str = "all",
         headline = _headline(sweep)
         if importance_repeats > 0:
             importance, feature_importance = learner.importance(
-                scorer.scored, importance_repeats, np.random.default_rng(seed))
+                scorer.scored, importance_repeats, np.random.default_rng(seed)
+            )
     matched = _matched(table, sweep)
     return PruningResult(
-        table=table, sweep=sweep, heuristic_sweep=heuristic_sweep, matched=matched,
-        importance=importance, feature_importance=feature_importance, headline=headline,
-        train_until=until, threshold=used_threshold, model=model, retrain=retrain, seed=seed,
-        n_train=n_train, n_test=scorer.n_test, test_pushes=scorer.pushes,
-        test_nonpushes=scorer.n_test - scorer.pushes, auc=auc,
-        avoidable_waste=scorer.avoidable, test_cost=scorer.test_cost,
-        cost_unit=data.cost_unit, other_unit=data.other_unit)
+        table=table,
+        sweep=sweep,
+        heuristic_sweep=heuristic_sweep,
+        matched=matched,
+        importance=importance,
+        feature_importance=feature_importance,
+        headline=headline,
+        train_until=until,
+        threshold=used_threshold,
+        model=model,
+        retrain=retrain,
+        seed=seed,
+        n_train=n_train,
+        n_test=scorer.n_test,
+        test_pushes=scorer.pushes,
+        test_nonpushes=scorer.n_test - scorer.pushes,
+        auc=auc,
+        avoidable_waste=scorer.avoidable,
+        test_cost=scorer.test_cost,
+        cost_unit=data.cost_unit,
+        other_unit=data.other_unit,
+    )
 
 
 def _policies(policies: Sequence[str] | str) -> list[Policy]:
-    names = list(POLICIES) if policies == "all" else (
-        [policies] if isinstance(policies, str) else list(policies))
+    names = (
+        list(POLICIES)
+        if policies == "all"
+        else ([policies] if isinstance(policies, str) else list(policies))
+    )
     for name in names:
         if name not in POLICIES:
-            raise PruningError(f"unknown policy {name!r}; valid policies are "
-                               f"{', '.join(POLICIES)}, all.{did_you_mean(name, POLICIES)}")
+            raise PruningError(
+                f"unknown policy {name!r}; valid policies are "
+                f"{', '.join(POLICIES)}, all.{did_you_mean(name, POLICIES)}"
+            )
     return [p for p in POLICIES if p in names]
 
 
 def _train_until(d: pd.DataFrame, value: object) -> pd.Timestamp:
     if value is None:
         times = d["train_time"].sort_values(kind="stable").reset_index(drop=True)
-        return pd.Timestamp(times.iloc[int(0.6 * (len(times) - 1))]) + pd.Timedelta(
-            microseconds=1)
+        return pd.Timestamp(times.iloc[int(0.6 * (len(times) - 1))]) + pd.Timedelta(microseconds=1)
     try:
         stamp = pd.Timestamp(value)  # type: ignore[arg-type]
     except (ValueError, TypeError) as err:
@@ -386,7 +449,7 @@ class _Scorer:
         """Skip ``round(rate x n)`` scored decisions: the first of one seeded random order, so
         the random policy's skip sets are nested across rates."""
         skip = np.zeros(len(self.d), dtype=bool)
-        skip[self.order[:round(rate * len(self.order))]] = True
+        skip[self.order[: round(rate * len(self.order))]] = True
         return skip
 
     def score(self, skip: np.ndarray, cadence: bool = False) -> dict[str, float]:
@@ -408,15 +471,21 @@ class _Scorer:
 
     def sweep(self, proba: np.ndarray) -> pd.DataFrame:
         p = proba[self.scored]
-        grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, 101),
-                                         np.quantile(p, np.linspace(0.0, 1.0, 201))]))
+        grid = np.unique(
+            np.concatenate([np.linspace(0.0, 1.0, 101), np.quantile(p, np.linspace(0.0, 1.0, 201))])
+        )
         rows = []
         for t in grid:
             skip = self.scored & (proba > t)
             rand = self.score(self.random_skip(float(skip[self.scored].mean())))
-            rows.append({"threshold": float(t), **self.score(skip),
-                         "random_wasted_saved": rand["wasted_saved"],
-                         "random_pushes_kept": rand["pushes_kept"]})
+            rows.append(
+                {
+                    "threshold": float(t),
+                    **self.score(skip),
+                    "random_wasted_saved": rand["wasted_saved"],
+                    "random_pushes_kept": rand["pushes_kept"],
+                }
+            )
         return pd.DataFrame(rows)
 
     # -- cadence ---------------------------------------------------------------------------
@@ -436,8 +505,13 @@ class _Scorer:
     def _cadence(self, skip: np.ndarray) -> dict[str, float]:
         d = self.d
         pushed = self.deployed & ~skip & d["push_time"].notna().to_numpy()
-        push = pd.DataFrame({"key": self.key[pushed], "t": d["push_time"].to_numpy()[pushed],
-                             "model": d["train_time"].to_numpy()[pushed]})
+        push = pd.DataFrame(
+            {
+                "key": self.key[pushed],
+                "t": d["push_time"].to_numpy()[pushed],
+                "model": d["train_time"].to_numpy()[pushed],
+            }
+        )
         push = push.join(self.span, on="key", how="inner")
         push = push[push["t"] <= push["b"]].sort_values(["key", "t"], kind="stable")
         in_window = push[push["t"] >= push["a"]]
@@ -455,16 +529,20 @@ class _Scorer:
         anchor = push[push["t"] < push["a"]].groupby("key")["t"].max()
         starts = self.span["a"].copy()
         starts.loc[anchor.index] = anchor
-        points = pd.concat([
-            pd.DataFrame({"key": starts.index, "t": starts.to_numpy()}),
-            in_window[["key", "t"]],
-            pd.DataFrame({"key": self.span.index, "t": self.span["b"].to_numpy()}),
-        ]).sort_values(["key", "t"], kind="stable")
+        points = pd.concat(
+            [
+                pd.DataFrame({"key": starts.index, "t": starts.to_numpy()}),
+                in_window[["key", "t"]],
+                pd.DataFrame({"key": self.span.index, "t": self.span["b"].to_numpy()}),
+            ]
+        ).sort_values(["key", "t"], kind="stable")
         gaps = in_units(points.groupby("key")["t"].diff(), _DAY).groupby(points["key"]).max()
-        return {"pushes_per_pipeline_week": per_week,
-                "mean_longest_gap_days": float(gaps.mean()) if len(gaps) else float("nan"),
-                "max_gap_days": float(gaps.max()) if len(gaps) else float("nan"),
-                "serving_age_days": age}
+        return {
+            "pushes_per_pipeline_week": per_week,
+            "mean_longest_gap_days": float(gaps.mean()) if len(gaps) else float("nan"),
+            "max_gap_days": float(gaps.max()) if len(gaps) else float("nan"),
+            "serving_age_days": age,
+        }
 
 
 @dataclass(frozen=True)
@@ -504,13 +582,15 @@ class _Learner:
             raise PruningError(
                 f"the training period (outcomes known before {until:%Y-%m-%d %H:%M}) holds "
                 f"{self.n_train} graphlets with {int(self.y[self.train].sum())} non-pushes; "
-                "the learned policy needs both outcomes: pass a later --train-until")
+                "the learned policy needs both outcomes: pass a later --train-until"
+            )
         self.fitted = self._fit(self.train)
 
     def _known_before(self, boundary: pd.Timestamp) -> np.ndarray:
         d = self.d
-        return ((d["known_time"] < boundary) & (d["train_time"] < boundary)
-                & ~d["in_flight"]).to_numpy()
+        return (
+            (d["known_time"] < boundary) & (d["train_time"] < boundary) & ~d["in_flight"]
+        ).to_numpy()
 
     def _fit(self, rows: np.ndarray) -> _Fitted:
         from sklearn.ensemble import HistGradientBoostingClassifier
@@ -521,13 +601,19 @@ class _Learner:
 
         if self.model == "hgb":
             clf: object = HistGradientBoostingClassifier(
-                max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=20,
-                l2_regularization=1.0, random_state=self.seed)
+                max_iter=200,
+                learning_rate=0.05,
+                max_leaf_nodes=15,
+                min_samples_leaf=20,
+                l2_regularization=1.0,
+                random_state=self.seed,
+            )
         else:
-            clf = make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
-                                              keep_empty_features=True),
-                                StandardScaler(),
-                                LogisticRegression(max_iter=2000, random_state=self.seed))
+            clf = make_pipeline(
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                StandardScaler(),
+                LogisticRegression(max_iter=2000, random_state=self.seed),
+            )
         # a feature never observed in the training rows (e.g. no anomaly counts recorded)
         # carries no information; HistGradientBoosting cannot bin an all-NaN column
         blank = np.isnan(self.x[rows]).all(axis=0)
@@ -539,7 +625,8 @@ class _Learner:
         classes = list(fitted.model.classes_)  # type: ignore[attr-defined]
         with _one_thread():
             proba = fitted.model.predict_proba(  # type: ignore[attr-defined]
-                _blanked(x, fitted.blank))
+                _blanked(x, fitted.blank)
+            )
         return np.asarray(proba[:, classes.index(True)], dtype=float)
 
     def threshold(self) -> float:
@@ -549,8 +636,12 @@ class _Learner:
         fit_rows = self._known_before(cut)
         val = self.train & (self.d["train_time"] >= cut).to_numpy()
         pushed_val = val & ~self.y
-        if (fit_rows.sum() == 0 or self.y[fit_rows].all() or not self.y[fit_rows].any()
-                or not pushed_val.any()):
+        if (
+            fit_rows.sum() == 0
+            or self.y[fit_rows].all()
+            or not self.y[fit_rows].any()
+            or not pushed_val.any()
+        ):
             return 0.5
         p = np.sort(self._proba(self._fit(fit_rows), self.x[pushed_val]))[::-1]
         allowed = int(np.floor((1.0 - PUSHES_KEPT_TARGET) * len(p)))
@@ -573,8 +664,9 @@ class _Learner:
             start = end
         return proba
 
-    def importance(self, scored: np.ndarray, repeats: int,
-                   rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def importance(
+        self, scored: np.ndarray, repeats: int, rng: np.random.Generator
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Permutation importance on the test period, by family and by feature."""
         from sklearn.metrics import average_precision_score
 
@@ -590,8 +682,7 @@ class _Learner:
                 shuffled = x.copy()
                 order = rng.permutation(len(x))
                 shuffled[:, columns] = x[order][:, columns]
-                losses.append(base - average_precision_score(
-                    y, self._proba(self.fitted, shuffled)))
+                losses.append(base - average_precision_score(y, self._proba(self.fitted, shuffled)))
             return float(np.mean(losses)), float(np.std(losses))
 
         index = {c: i for i, c in enumerate(self.columns)}
@@ -603,12 +694,9 @@ class _Learner:
             fam_rows.append({"family": family, "importance": mean, "std": std})
             for c in cols:
                 mean, std = drop([index[c]])
-                feat_rows.append({"feature": c, "family": family, "importance": mean,
-                                  "std": std})
-        families = pd.DataFrame(fam_rows).sort_values("importance", ascending=False,
-                                                      kind="stable")
-        features = pd.DataFrame(feat_rows).sort_values("importance", ascending=False,
-                                                       kind="stable")
+                feat_rows.append({"feature": c, "family": family, "importance": mean, "std": std})
+        families = pd.DataFrame(fam_rows).sort_values("importance", ascending=False, kind="stable")
+        features = pd.DataFrame(feat_rows).sort_values("importance", ascending=False, kind="stable")
         return families.reset_index(drop=True), features.reset_index(drop=True)
 
 
@@ -616,12 +704,17 @@ def _headline(sweep: pd.DataFrame) -> Headline | None:
     ok = sweep[sweep["pushes_kept"] >= PUSHES_KEPT_TARGET]
     if ok.empty:
         return None
-    best = ok.sort_values(["wasted_saved", "threshold"], ascending=[False, False],
-                          kind="stable").iloc[0]
-    return Headline(threshold=float(best["threshold"]), wasted_saved=float(best["wasted_saved"]),
-                    total_saved=float(best["total_saved"]),
-                    pushes_kept=float(best["pushes_kept"]), skip_rate=float(best["skip_rate"]),
-                    target=PUSHES_KEPT_TARGET)
+    best = ok.sort_values(
+        ["wasted_saved", "threshold"], ascending=[False, False], kind="stable"
+    ).iloc[0]
+    return Headline(
+        threshold=float(best["threshold"]),
+        wasted_saved=float(best["wasted_saved"]),
+        total_saved=float(best["total_saved"]),
+        pushes_kept=float(best["pushes_kept"]),
+        skip_rate=float(best["skip_rate"]),
+        target=PUSHES_KEPT_TARGET,
+    )
 
 
 def _matched(table: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
@@ -632,11 +725,24 @@ def _matched(table: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
             continue
         ok = sweep[sweep["pushes_kept"] >= float(row["pushes_kept"]) - 1e-12]
         best = ok.iloc[int(np.argmax(ok["wasted_saved"].to_numpy()))] if not ok.empty else None
-        rows.append({"policy": row["policy"], "pushes_kept": row["pushes_kept"],
-                     "wasted_saved": row["wasted_saved"],
-                     "learned_wasted_saved": float(best["wasted_saved"]) if best is not None
-                     else float("nan"),
-                     "learned_threshold": float(best["threshold"]) if best is not None
-                     else float("nan")})
-    return pd.DataFrame(rows, columns=["policy", "pushes_kept", "wasted_saved",
-                                       "learned_wasted_saved", "learned_threshold"])
+        rows.append(
+            {
+                "policy": row["policy"],
+                "pushes_kept": row["pushes_kept"],
+                "wasted_saved": row["wasted_saved"],
+                "learned_wasted_saved": float(best["wasted_saved"])
+                if best is not None
+                else float("nan"),
+                "learned_threshold": float(best["threshold"]) if best is not None else float("nan"),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "policy",
+            "pushes_kept",
+            "wasted_saved",
+            "learned_wasted_saved",
+            "learned_threshold",
+        ],
+    )

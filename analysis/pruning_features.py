@@ -33,12 +33,33 @@ from provenance.store import ProvenanceStore
 
 #: Feature columns by family (model_type columns are added per store: ``model_type=<name>``).
 FEATURE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "data": ("new_spans", "window_size", "window_overlap", "drift_window", "drift_newest",
-             "window_spread", "examples_ratio", "anomalies", "validation_failures"),
-    "change": ("schema_changed", "transform_changed", "config_changed", "structure_changed",
-               "graphlets_since_change"),
-    "history": ("prev_pushed", "push_rate", "known_outcomes", "consecutive_nonpush",
-                "graphlets_since_push", "hours_since_push", "hours_since_prev"),
+    "data": (
+        "new_spans",
+        "window_size",
+        "window_overlap",
+        "drift_window",
+        "drift_newest",
+        "window_spread",
+        "examples_ratio",
+        "anomalies",
+        "validation_failures",
+    ),
+    "change": (
+        "schema_changed",
+        "transform_changed",
+        "config_changed",
+        "structure_changed",
+        "graphlets_since_change",
+    ),
+    "history": (
+        "prev_pushed",
+        "push_rate",
+        "known_outcomes",
+        "consecutive_nonpush",
+        "graphlets_since_push",
+        "hours_since_push",
+        "hours_since_prev",
+    ),
     "model_type": (),
 }
 #: Columns of :func:`decision_features` that describe the decision but are not features.
@@ -90,8 +111,10 @@ def decision_features(store: ProvenanceStore) -> pd.DataFrame:
         StoreError: the store has no graphlets yet.
     """
     if not store.has_table("graphlets") or store.count("graphlets") == 0:
-        raise StoreError(f"{store.path} has no model graphlets; build them first with "
-                         f"'mlprov graphlets --db {store.path}'")
+        raise StoreError(
+            f"{store.path} has no model graphlets; build them first with "
+            f"'mlprov graphlets --db {store.path}'"
+        )
     q = _queries()
     frame = store.df(q["decisions"])
     frame["seq"] = frame.groupby(_PIPELINE, sort=False).cumcount()
@@ -106,8 +129,13 @@ def decision_features(store: ProvenanceStore) -> pd.DataFrame:
     for name in sorted(frame["model_type"].unique()):
         frame[f"model_type={name}"] = (frame["model_type"] == name).astype(float)
     families = feature_columns(frame)
-    columns = [*KEY_COLUMNS, "model_type", *OUTCOME_COLUMNS, "cost_unit",
-               *(c for cols in families.values() for c in cols)]
+    columns = [
+        *KEY_COLUMNS,
+        "model_type",
+        *OUTCOME_COLUMNS,
+        "cost_unit",
+        *(c for cols in families.values() for c in cols),
+    ]
     return frame[columns].reset_index(drop=True)
 
 
@@ -123,16 +151,21 @@ def _spans(frame: pd.DataFrame) -> pd.Series:
     return spans.map(as_list)
 
 
-def _data_features(frame: pd.DataFrame, prev: pd.DataFrame, stats: pd.DataFrame,
-                   failures: pd.DataFrame) -> None:
+def _data_features(
+    frame: pd.DataFrame, prev: pd.DataFrame, stats: pd.DataFrame, failures: pd.DataFrame
+) -> None:
     spans = _spans(frame)
     prev_spans = spans.groupby([frame["source_id"], frame["pipeline_id"]]).shift(1)
     frame["window_size"] = spans.map(len).astype(float)
-    new = [len(set(s) - set(p)) if isinstance(p, list) else np.nan
-           for s, p in zip(spans, prev_spans, strict=True)]
+    new = [
+        len(set(s) - set(p)) if isinstance(p, list) else np.nan
+        for s, p in zip(spans, prev_spans, strict=True)
+    ]
     frame["new_spans"] = np.asarray(new, dtype=float)
-    overlap = [len(set(s) & set(p)) / len(s) if isinstance(p, list) and s else np.nan
-               for s, p in zip(spans, prev_spans, strict=True)]
+    overlap = [
+        len(set(s) & set(p)) / len(s) if isinstance(p, list) and s else np.nan
+        for s, p in zip(spans, prev_spans, strict=True)
+    ]
     frame["window_overlap"] = np.asarray(overlap, dtype=float)
     _drift_features(frame, spans, stats)
     anomalies = frame["anomalies"].astype(float)
@@ -140,8 +173,9 @@ def _data_features(frame: pd.DataFrame, prev: pd.DataFrame, stats: pd.DataFrame,
     frame["validation_failures"] = _events_since_previous(frame, prev, failures)
 
 
-def _events_since_previous(frame: pd.DataFrame, prev: pd.DataFrame,
-                           events: pd.DataFrame) -> np.ndarray:
+def _events_since_previous(
+    frame: pd.DataFrame, prev: pd.DataFrame, events: pd.DataFrame
+) -> np.ndarray:
     """Per decision, how many pipeline events fell in [previous decision, this decision)."""
     if events.empty:
         return np.zeros(len(frame))
@@ -149,8 +183,9 @@ def _events_since_previous(frame: pd.DataFrame, prev: pd.DataFrame,
     events["n"] = events.groupby(_PIPELINE, sort=False).cumcount() + 1.0
 
     def before(times: pd.Series) -> np.ndarray:
-        left = frame[_PIPELINE].assign(time=times.astype(events["time"].dtype),
-                                       row=np.arange(len(frame)))
+        left = frame[_PIPELINE].assign(
+            time=times.astype(events["time"].dtype), row=np.arange(len(frame))
+        )
         left = left[left["time"].notna()].sort_values("time", kind="stable")
         hit = pd.merge_asof(left, events, on="time", by=_PIPELINE, allow_exact_matches=False)
         counts = np.zeros(len(frame))
@@ -173,11 +208,18 @@ def _drift_features(frame: pd.DataFrame, spans: pd.Series, stats: pd.DataFrame) 
     means = sorted({n for n in stats["name"].unique() if n.endswith("_mean")})
     if not means:
         return
-    wide = (stats.pivot_table(index=["source_id", "pipeline_id", "artifact_id", "span",
-                                     "available_time"], columns="name", values="value",
-                              aggfunc="mean").reset_index())
-    rows = pd.DataFrame({"row": np.repeat(np.arange(len(frame)), spans.map(len)),
-                         "span": [v for s in spans for v in s]})
+    wide = stats.pivot_table(
+        index=["source_id", "pipeline_id", "artifact_id", "span", "available_time"],
+        columns="name",
+        values="value",
+        aggfunc="mean",
+    ).reset_index()
+    rows = pd.DataFrame(
+        {
+            "row": np.repeat(np.arange(len(frame)), spans.map(len)),
+            "span": [v for s in spans for v in s],
+        }
+    )
     rows = rows.join(frame[["source_id", "pipeline_id", "train_time"]], on="row")
     rows = rows.merge(wide, on=["source_id", "pipeline_id", "span"], how="inner")
     rows = rows[rows["available_time"] <= rows["train_time"]]
@@ -186,8 +228,7 @@ def _drift_features(frame: pd.DataFrame, spans: pd.Series, stats: pd.DataFrame) 
     if per_span.empty:
         return
     stds = [m[: -len("_mean")] + "_std" for m in means]
-    scale = pd.DataFrame({m: per_span.get(s, 1.0)
-                          for m, s in zip(means, stds, strict=True)})
+    scale = pd.DataFrame({m: per_span.get(s, 1.0) for m, s in zip(means, stds, strict=True)})
     scale = scale.where(scale > 0).groupby(per_span["row"]).mean()
     window = per_span.groupby("row")[means].mean()
     spread = per_span.groupby("row")[means].std(ddof=0)
@@ -201,7 +242,8 @@ def _drift_features(frame: pd.DataFrame, spans: pd.Series, stats: pd.DataFrame) 
     prev_window = window.groupby([frame["source_id"], frame["pipeline_id"]]).shift(1)
     frame["drift_window"] = ((window - prev_window).abs() / scale).mean(axis=1, skipna=False)
     frame["drift_newest"] = ((newest.reindex(index) - rest.reindex(index)).abs() / scale).mean(
-        axis=1, skipna=False)
+        axis=1, skipna=False
+    )
     frame["window_spread"] = (spread.reindex(index) / scale).mean(axis=1, skipna=False)
     if "num_examples" in per_span:
         size = per_span.groupby("row")["num_examples"].mean().reindex(index)
@@ -211,14 +253,20 @@ def _drift_features(frame: pd.DataFrame, spans: pd.Series, stats: pd.DataFrame) 
 
 def _change_features(frame: pd.DataFrame, prev: pd.DataFrame) -> None:
     first = frame["seq"] == 0
-    for name, column in (("schema_changed", "schema_hash"),
-                         ("transform_changed", "transform_hash"),
-                         ("config_changed", "config_hash"),
-                         ("structure_changed", "structure_hash")):
+    for name, column in (
+        ("schema_changed", "schema_hash"),
+        ("transform_changed", "transform_hash"),
+        ("config_changed", "config_hash"),
+        ("structure_changed", "structure_hash"),
+    ):
         same = frame[column].fillna("<none>") == prev[column].fillna("<none>")
         frame[name] = (~same).astype(float).mask(first)
-    change = frame[["schema_changed", "transform_changed", "config_changed",
-                    "structure_changed"]].fillna(0).max(axis=1) > 0
+    change = (
+        frame[["schema_changed", "transform_changed", "config_changed", "structure_changed"]]
+        .fillna(0)
+        .max(axis=1)
+        > 0
+    )
     epoch = change.astype(int).groupby([frame["source_id"], frame["pipeline_id"]]).cumsum()
     since = frame.groupby([frame["source_id"], frame["pipeline_id"], epoch]).cumcount()
     ever = epoch > 0
@@ -227,9 +275,10 @@ def _change_features(frame: pd.DataFrame, prev: pd.DataFrame) -> None:
 
 def _history_features(frame: pd.DataFrame) -> None:
     """History from outcomes known strictly before each decision (as-of join on known_time)."""
-    known = frame.loc[frame["known_time"].notna(),
-                      ["source_id", "pipeline_id", "known_time", "deployed", "seq",
-                       "train_time"]].copy()
+    known = frame.loc[
+        frame["known_time"].notna(),
+        ["source_id", "pipeline_id", "known_time", "deployed", "seq", "train_time"],
+    ].copy()
     known = known.sort_values(["known_time", "seq"], kind="stable")
     known["pushed"] = known["deployed"].astype(float)
     by = known.groupby(_PIPELINE, sort=False)
@@ -247,20 +296,30 @@ def _history_features(frame: pd.DataFrame) -> None:
     decisions = frame[["source_id", "pipeline_id", "train_time", "seq"]].copy()
     decisions["row"] = np.arange(len(frame))
     decisions["train_time"] = decisions["train_time"].astype(known["known_time"].dtype)
-    asof = pd.merge_asof(decisions.sort_values("train_time", kind="stable"),
-                         known.sort_values("known_time", kind="stable"),
-                         left_on="train_time", right_on="known_time", by=_PIPELINE,
-                         allow_exact_matches=False).set_index("row").sort_index()
+    asof = (
+        pd.merge_asof(
+            decisions.sort_values("train_time", kind="stable"),
+            known.sort_values("known_time", kind="stable"),
+            left_on="train_time",
+            right_on="known_time",
+            by=_PIPELINE,
+            allow_exact_matches=False,
+        )
+        .set_index("row")
+        .sort_index()
+    )
     n_known = asof["n_known"].fillna(0.0)
     frame["prev_pushed"] = asof["pushed"].to_numpy()
     frame["known_outcomes"] = n_known.to_numpy()
     frame["push_rate"] = (asof["n_push"] / asof["n_known"]).to_numpy()
     frame["consecutive_nonpush"] = (n_known - asof["known_at_push"].fillna(0.0)).to_numpy()
     seq = frame["seq"].astype(float).to_numpy()
-    frame["graphlets_since_push"] = np.where(asof["last_push_seq"].isna(), seq,
-                                             seq - asof["last_push_seq"].to_numpy() - 1)
+    frame["graphlets_since_push"] = np.where(
+        asof["last_push_seq"].isna(), seq, seq - asof["last_push_seq"].to_numpy() - 1
+    )
     since_push = frame["train_time"] - asof["last_push_known"].to_numpy()
     frame["hours_since_push"] = in_units(since_push, _HOUR).to_numpy(dtype=float)
     prev_time = frame.groupby(_PIPELINE, sort=False)["train_time"].shift(1)
-    frame["hours_since_prev"] = in_units(frame["train_time"] - prev_time,
-                                         _HOUR).to_numpy(dtype=float)
+    frame["hours_since_prev"] = in_units(frame["train_time"] - prev_time, _HOUR).to_numpy(
+        dtype=float
+    )

@@ -48,27 +48,52 @@ def tradeoff_figure(result: PruningResult) -> Figure:
     sweep = result.sweep
     if not sweep.empty:
         ordered = sweep.sort_values("pushes_kept", kind="stable")
-        ax.plot(ordered["pushes_kept"] * 100, ordered["wasted_saved"] * 100,
-                color=COLORS["bar"], label="learned (threshold sweep)")
+        ax.plot(
+            ordered["pushes_kept"] * 100,
+            ordered["wasted_saved"] * 100,
+            color=COLORS["bar"],
+            label="learned (threshold sweep)",
+        )
         rand = sweep.sort_values("random_pushes_kept", kind="stable")
-        ax.plot(rand["random_pushes_kept"] * 100, rand["random_wasted_saved"] * 100,
-                color="#868e96", linestyle=":", label="random at the same skip rate")
+        ax.plot(
+            rand["random_pushes_kept"] * 100,
+            rand["random_wasted_saved"] * 100,
+            color="#868e96",
+            linestyle=":",
+            label="random at the same skip rate",
+        )
     heur = result.heuristic_sweep
     if not heur.empty:
-        ax.plot(heur["pushes_kept"] * 100, heur["wasted_saved"] * 100, marker="o",
-                markersize=3, color=COLORS["orphan"], linestyle="--",
-                label="k consecutive non-pushes (k = 1..10)")
+        ax.plot(
+            heur["pushes_kept"] * 100,
+            heur["wasted_saved"] * 100,
+            marker="o",
+            markersize=3,
+            color=COLORS["orphan"],
+            linestyle="--",
+            label="k consecutive non-pushes (k = 1..10)",
+        )
     markers = {"none": "s", "oracle": "*", "no-new-span": "D", "learned": "o"}
     for row in result.table.to_dict("records"):
         if row["policy"] in markers:
-            ax.scatter(row["pushes_kept"] * 100, row["wasted_saved"] * 100,
-                       marker=markers[row["policy"]], s=50, zorder=3, label=row["policy"])
+            ax.scatter(
+                row["pushes_kept"] * 100,
+                row["wasted_saved"] * 100,
+                marker=markers[row["policy"]],
+                s=50,
+                zorder=3,
+                label=row["policy"],
+            )
     if result.headline is not None:
         h = result.headline
-        ax.annotate(f"headline: {h.wasted_saved:.0%} saved at {h.pushes_kept:.1%} kept",
-                    (h.pushes_kept * 100, h.wasted_saved * 100), xytext=(-150, 10),
-                    textcoords="offset points", fontsize="small",
-                    arrowprops={"arrowstyle": "->", "color": "#495057"})
+        ax.annotate(
+            f"headline: {h.wasted_saved:.0%} saved at {h.pushes_kept:.1%} kept",
+            (h.pushes_kept * 100, h.wasted_saved * 100),
+            xytext=(-150, 10),
+            textcoords="offset points",
+            fontsize="small",
+            arrowprops={"arrowstyle": "->", "color": "#495057"},
+        )
     ax.axvline(_target(result) * 100, color="#adb5bd", linewidth=0.8)
     ax.set_xlabel("pushes kept, %")
     ax.set_ylabel("avoidable wasted compute saved, %")
@@ -91,13 +116,19 @@ def importance_figure(result: PruningResult) -> Figure:
     ax = fig.add_subplot()
     table = result.importance.iloc[::-1]
     if table.empty:
-        ax.text(0.5, 0.5, "no learned policy in this run", ha="center", va="center",
-                transform=ax.transAxes, color="#868e96")
+        ax.text(
+            0.5,
+            0.5,
+            "no learned policy in this run",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="#868e96",
+        )
         ax.set_xticks([])
         ax.set_yticks([])
     else:
-        ax.barh(table["family"], table["importance"], xerr=table["std"],
-                color=COLORS["bar"])
+        ax.barh(table["family"], table["importance"], xerr=table["std"], color=COLORS["bar"])
         ax.axvline(0, color="#495057", linewidth=0.8)
         ax.set_xlabel("drop in average precision when the family is permuted")
     ax.set_title("What drives non-pushes: feature families")
@@ -106,8 +137,10 @@ def importance_figure(result: PruningResult) -> Figure:
 
 def pruning_figures(result: PruningResult) -> dict[str, Figure]:
     """``{"pruning_tradeoff": ..., "pruning_importance": ...}``."""
-    return {"pruning_tradeoff": tradeoff_figure(result),
-            "pruning_importance": importance_figure(result)}
+    return {
+        "pruning_tradeoff": tradeoff_figure(result),
+        "pruning_importance": importance_figure(result),
+    }
 
 
 def headline_text(result: PruningResult) -> str:
@@ -115,17 +148,22 @@ def headline_text(result: PruningResult) -> str:
     floor (threshold read off the test sweep), then what the threshold chosen on training data
     alone achieved."""
     learned = result.table[result.table["policy"] == "learned"]
-    chosen = ("" if learned.empty else
-              f" At the threshold chosen on training data alone ({result.threshold:.2f}) it "
-              f"saves {learned['wasted_saved'].iloc[0]:.0%} and keeps "
-              f"{learned['pushes_kept'].iloc[0]:.1%} of pushes.")
+    chosen = (
+        ""
+        if learned.empty
+        else f" At the threshold chosen on training data alone ({result.threshold:.2f}) it "
+        f"saves {learned['wasted_saved'].iloc[0]:.0%} and keeps "
+        f"{learned['pushes_kept'].iloc[0]:.1%} of pushes."
+    )
     h = result.headline
     if h is None:
         return f"No threshold of the learned policy keeps {_target(result):.0%} of pushes.{chosen}"
-    return (f"At {h.target:.0%} of pushes kept or more, the learned policy saves up to "
-            f"{h.wasted_saved:.0%} of the avoidable wasted compute ({h.total_saved:.1%} of all "
-            f"compute in the test period, {result.cost_unit}), skipping {h.skip_rate:.1%} of "
-            f"training runs (threshold {h.threshold:.2f}, read off the test sweep).{chosen}")
+    return (
+        f"At {h.target:.0%} of pushes kept or more, the learned policy saves up to "
+        f"{h.wasted_saved:.0%} of the avoidable wasted compute ({h.total_saved:.1%} of all "
+        f"compute in the test period, {result.cost_unit}), skipping {h.skip_rate:.1%} of "
+        f"training runs (threshold {h.threshold:.2f}, read off the test sweep).{chosen}"
+    )
 
 
 def comparison_table(result: PruningResult) -> pd.DataFrame:
@@ -148,22 +186,32 @@ def _percent(value: object) -> str:
 
 
 def _setup(result: PruningResult) -> str:
-    learned = ("" if result.threshold is None else
-               f" The learned policy ({result.model}, retrained {result.retrain}) was "
-               f"trained on {result.n_train:,} graphlets whose outcome was known before the "
-               f"test period; its threshold ({result.threshold:.2f}) was chosen on the last "
-               f"quarter of the training period to keep {_target(result):.0%} of pushes.")
-    return (f"Decisions from {result.train_until:%Y-%m-%d %H:%M} UTC on are the test period: "
-            f"{result.n_test:,} finished graphlets ({result.test_pushes:,} pushed, "
-            f"{result.test_nonpushes:,} not). Avoidable waste is the trainer-and-downstream "
-            f"cost of the test graphlets that did not push "
-            f"({result.avoidable_waste:,.1f} {result.cost_unit}); skipping saves nothing "
-            f"upstream of the trainer, which has already run.{learned}")
+    learned = (
+        ""
+        if result.threshold is None
+        else f" The learned policy ({result.model}, retrained {result.retrain}) was "
+        f"trained on {result.n_train:,} graphlets whose outcome was known before the "
+        f"test period; its threshold ({result.threshold:.2f}) was chosen on the last "
+        f"quarter of the training period to keep {_target(result):.0%} of pushes."
+    )
+    return (
+        f"Decisions from {result.train_until:%Y-%m-%d %H:%M} UTC on are the test period: "
+        f"{result.n_test:,} finished graphlets ({result.test_pushes:,} pushed, "
+        f"{result.test_nonpushes:,} not). Avoidable waste is the trainer-and-downstream "
+        f"cost of the test graphlets that did not push "
+        f"({result.avoidable_waste:,.1f} {result.cost_unit}); skipping saves nothing "
+        f"upstream of the trainer, which has already run.{learned}"
+    )
 
 
-def pruning_section(result: PruningResult, *, fmt: Literal["markdown", "html"] = "markdown",
-                    images: Mapping[str, str] | None = None, level: int = 2,
-                    title: bool = True) -> str:
+def pruning_section(
+    result: PruningResult,
+    *,
+    fmt: Literal["markdown", "html"] = "markdown",
+    images: Mapping[str, str] | None = None,
+    level: int = 2,
+    title: bool = True,
+) -> str:
     """The pruning section of a report: headline, comparison, trade-off and importance plots,
     importance table, and the stated limit.
 
@@ -182,36 +230,47 @@ def pruning_section(result: PruningResult, *, fmt: Literal["markdown", "html"] =
     table = comparison_table(result)
     importance = result.importance.assign(
         importance=result.importance["importance"].map(lambda v: f"{v:.3f}"),
-        std=result.importance["std"].map(lambda v: f"{v:.3f}"))
+        std=result.importance["std"].map(lambda v: f"{v:.3f}"),
+    )
     if fmt == "html":
         srcs = dict(images or {})
         if images is None:
-            srcs = {name: f"data:image/png;base64,{png_base64(fig)}"
-                    for name, fig in pruning_figures(result).items()}
+            srcs = {
+                name: f"data:image/png;base64,{png_base64(fig)}"
+                for name, fig in pruning_figures(result).items()
+            }
         figures = "".join(
             f'<figure><img src="{html.escape(src)}" alt="{html.escape(name)}"></figure>'
-            for name, src in srcs.items())
+            for name, src in srcs.items()
+        )
         heading = f"<h{level}>Pruning simulation</h{level}>" if title else ""
-        return (f"<section class='pruning'>{heading}"
-                f"<p><strong>{html.escape(headline_text(result))}</strong></p>"
-                f"<p>{html.escape(_setup(result))}</p>"
-                f"{table.to_html(index=False, border=0)}{figures}"
-                f"<h{level + 1}>What drives non-pushes</h{level + 1}>"
-                f"{importance.to_html(index=False, border=0)}"
-                f"<p><em>Limit: {html.escape(result.limit)}</em></p></section>")
+        return (
+            f"<section class='pruning'>{heading}"
+            f"<p><strong>{html.escape(headline_text(result))}</strong></p>"
+            f"<p>{html.escape(_setup(result))}</p>"
+            f"{table.to_html(index=False, border=0)}{figures}"
+            f"<h{level + 1}>What drives non-pushes</h{level + 1}>"
+            f"{importance.to_html(index=False, border=0)}"
+            f"<p><em>Limit: {html.escape(result.limit)}</em></p></section>"
+        )
     hashes = "#" * level
     parts = [f"{hashes} Pruning simulation", ""] if title else []
     parts += [f"**{headline_text(result)}**", "", _setup(result), "", _markdown_table(table), ""]
     for name, src in (images or {}).items():
         parts += [f"![{name}]({src})", ""]
-    parts += [f"{hashes}# What drives non-pushes", "", _markdown_table(importance), "",
-              f"*Limit: {result.limit}*", ""]
+    parts += [
+        f"{hashes}# What drives non-pushes",
+        "",
+        _markdown_table(importance),
+        "",
+        f"*Limit: {result.limit}*",
+        "",
+    ]
     return "\n".join(parts)
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])

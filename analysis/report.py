@@ -134,20 +134,31 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
         result = simulate_pruning(store, seed=0)
     except PruningError as err:
         text = f"Not simulated: {err}"
-        return Section("pruning", "Pruning simulation", f"<p>{html.escape(text)}</p>", text,
-                       {"simulated": False, "reason": str(err)})
+        return Section(
+            "pruning",
+            "Pruning simulation",
+            f"<p>{html.escape(text)}</p>",
+            text,
+            {"simulated": False, "reason": str(err)},
+        )
     headline = result.headline
     summary: dict[str, Any] = {
-        "simulated": True, "headline": headline_text(result),
-        "train_graphlets": result.n_train, "test_graphlets": result.n_test,
+        "simulated": True,
+        "headline": headline_text(result),
+        "train_graphlets": result.n_train,
+        "test_graphlets": result.n_test,
         "learned_wasted_saved": headline.wasted_saved if headline else None,
         "learned_total_saved": headline.total_saved if headline else None,
         "learned_pushes_kept": headline.pushes_kept if headline else None,
         "learned_threshold": headline.threshold if headline else None,
     }
-    return Section("pruning", "Pruning simulation",
-                   f"<p>{html.escape(note)}</p>" + render(result, fmt="html", title=False),
-                   f"{note}\n\n" + render(result, fmt="markdown", title=False), summary)
+    return Section(
+        "pruning",
+        "Pruning simulation",
+        f"<p>{html.escape(note)}</p>" + render(result, fmt="html", title=False),
+        f"{note}\n\n" + render(result, fmt="markdown", title=False),
+        summary,
+    )
 
 
 def extra_sections(store: ProvenanceStore, scope: Scope) -> list[Section]:

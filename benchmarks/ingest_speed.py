@@ -21,8 +21,20 @@ from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
 from provenance.synth.generator import PRESETS, generate
 
-TABLES = ("Type", "Execution", "Artifact", "Context", "ExecutionProperty", "ArtifactProperty",
-          "ContextProperty", "Event", "EventPath", "Association", "Attribution", "ParentContext")
+TABLES = (
+    "Type",
+    "Execution",
+    "Artifact",
+    "Context",
+    "ExecutionProperty",
+    "ArtifactProperty",
+    "ContextProperty",
+    "Event",
+    "EventPath",
+    "Association",
+    "Attribution",
+    "ParentContext",
+)
 
 
 def stdlib_read(path: Path) -> tuple[int, float]:
@@ -49,11 +61,14 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     store_path = args.cache / f"tfx_{args.pipelines}p_{args.days}d_s{args.seed}.sqlite"
     if not store_path.exists():
-        config = PRESETS["paper"].__class__(pipelines=args.pipelines, days=args.days,
-                                            seed=args.seed)
+        config = PRESETS["paper"].__class__(
+            pipelines=args.pipelines, days=args.days, seed=args.seed
+        )
         generate(config, store_path, writer="bulk")
-    with tempfile.TemporaryDirectory() as tmp, ProvenanceStore.open(
-            Path(tmp) / "prov.duckdb") as store:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ProvenanceStore.open(Path(tmp) / "prov.duckdb") as store,
+    ):
         started = time.perf_counter()
         report = ingest(store, str(store_path))
         seconds = time.perf_counter() - started
@@ -62,8 +77,10 @@ def main() -> None:
         noop = time.perf_counter() - again
     base_rows, base_seconds = stdlib_read(store_path)
     result = {
-        "store": str(store_path), "store_mb": round(store_path.stat().st_size / 2**20),
-        "mlmd_rows": report.total_read, "ingest_s": round(seconds, 2),
+        "store": str(store_path),
+        "store_mb": round(store_path.stat().st_size / 2**20),
+        "mlmd_rows": report.total_read,
+        "ingest_s": round(seconds, 2),
         "rows_per_s": round(report.total_read / seconds),
         "stdlib_read_s": round(base_seconds, 2),
         "stdlib_rows_per_s": round(base_rows / base_seconds),

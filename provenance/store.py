@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -65,10 +66,10 @@ class ProvenanceStore:
             ) from err
         except duckdb.Error as err:
             raise StoreError(f"cannot open {path} as a DuckDB database: {err}") from err
-        try:  # the library never prints: no DuckDB progress bar on long queries
+        # The library never prints: no DuckDB progress bar on long queries. (Under Jupyter,
+        # DuckDB manages its own widget and refuses the setting.)
+        with contextlib.suppress(duckdb.Error):
             con.execute("SET enable_progress_bar = false")
-        except duckdb.Error:  # in Jupyter DuckDB manages its own widget and refuses the setting
-            pass
         store = cls(con, path)
         try:
             store._check_schema(read_only)

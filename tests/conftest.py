@@ -14,7 +14,6 @@ from provenance.store import ProvenanceStore
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-
 def needs_client() -> None:
     """Skip the calling test where the ml-metadata client cannot be installed (Python >= 3.12)."""
     pytest.importorskip("ml_metadata", reason="ml-metadata has no wheels for this Python")
@@ -23,7 +22,8 @@ def needs_client() -> None:
 def canonical_rows(store: ProvenanceStore) -> dict[str, list[tuple]]:
     """Every canonical table's rows, sorted, for exact comparisons."""
     return {
-        t: sorted(store.con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in SOURCE_TABLES
+        t: sorted(store.con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+        for t in SOURCE_TABLES
     }
 
 

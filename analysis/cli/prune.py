@@ -15,32 +15,78 @@ POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span",
 
 @click.command()
 @db_option
-@click.option("--policy", "policy", type=click.Choice(POLICY_CHOICES), default="all",
-              show_default=True, help="Which policy to simulate (random matches the learned "
-              "policy's skip rate, or the oracle's without it).")
-@click.option("--train-until", "train_until",
-              help="Start of the test period, YYYY-MM-DD[THH:MM] UTC; the learned policy "
-              "trains on outcomes known before it [default: when 60% of decisions were "
-              "taken].")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0),
-              help="Learned policy: skip when P(no push) exceeds this [default: the lowest "
-              "keeping 99% of pushes on the last quarter of the training period].")
-@click.option("--k", "k", type=click.IntRange(min=1), default=3, show_default=True,
-              help="k-nonpush: skip after this many consecutive non-pushes.")
-@click.option("--model", type=click.Choice(["hgb", "logistic"]), default="hgb",
-              show_default=True, help="Learned policy's classifier.")
-@click.option("--retrain", type=click.Choice(["once", "monthly"]), default="once",
-              show_default=True, help="Train once at --train-until, or again every 30 days.")
-@click.option("--sweep", is_flag=True,
-              help="Print the learned policy's threshold sweep (the trade-off curve).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the classifier, random policy and permutation importance.")
+@click.option(
+    "--policy",
+    "policy",
+    type=click.Choice(POLICY_CHOICES),
+    default="all",
+    show_default=True,
+    help="Which policy to simulate (random matches the learned "
+    "policy's skip rate, or the oracle's without it).",
+)
+@click.option(
+    "--train-until",
+    "train_until",
+    help="Start of the test period, YYYY-MM-DD[THH:MM] UTC; the learned policy "
+    "trains on outcomes known before it [default: when 60% of decisions were "
+    "taken].",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    help="Learned policy: skip when P(no push) exceeds this [default: the lowest "
+    "keeping 99% of pushes on the last quarter of the training period].",
+)
+@click.option(
+    "--k",
+    "k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="k-nonpush: skip after this many consecutive non-pushes.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["hgb", "logistic"]),
+    default="hgb",
+    show_default=True,
+    help="Learned policy's classifier.",
+)
+@click.option(
+    "--retrain",
+    type=click.Choice(["once", "monthly"]),
+    default="once",
+    show_default=True,
+    help="Train once at --train-until, or again every 30 days.",
+)
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Print the learned policy's threshold sweep (the trade-off curve).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the classifier, random policy and permutation importance.",
+)
 @click.option("--unit", help="Cost unit [default: the cost property's, else seconds].")
 @format_option("table", "json", "csv")
 @handle_errors
-def prune(db: str, policy: str, train_until: str | None, threshold: float | None, k: int,
-          model: str, retrain: str, sweep: bool, seed: int, unit: str | None,
-          fmt: str) -> None:
+def prune(
+    db: str,
+    policy: str,
+    train_until: str | None,
+    threshold: float | None,
+    k: int,
+    model: str,
+    retrain: str,
+    sweep: bool,
+    seed: int,
+    unit: str | None,
+    fmt: str,
+) -> None:
     """Simulate skipping training runs that will not push, on the graphlets in the database.
 
     Each graphlet's trainer is a decision point: skipping it saves the trainer and everything
@@ -52,11 +98,17 @@ def prune(db: str, policy: str, train_until: str | None, threshold: float | None
     from provenance.store import ProvenanceStore
 
     with ProvenanceStore.open(db, read_only=True) as store:
-        result = simulate_pruning(store, policies=policy, train_until=train_until,
-                                  threshold=threshold, k=k, seed=seed,
-                                  model=model,  # type: ignore[arg-type]
-                                  retrain=retrain,  # type: ignore[arg-type]
-                                  unit=unit)
+        result = simulate_pruning(
+            store,
+            policies=policy,
+            train_until=train_until,
+            threshold=threshold,
+            k=k,
+            seed=seed,
+            model=model,  # type: ignore[arg-type]
+            retrain=retrain,  # type: ignore[arg-type]
+            unit=unit,
+        )
     shown = result.sweep if sweep else result.table
     if fmt == "csv":
         render(shown, "csv")
@@ -65,9 +117,12 @@ def prune(db: str, policy: str, train_until: str | None, threshold: float | None
         payload: dict[str, Any] = {
             "train_until": result.train_until.isoformat(),
             "cost_unit": result.cost_unit,
-            "n_train": result.n_train, "n_test": result.n_test,
-            "test_pushes": result.test_pushes, "test_nonpushes": result.test_nonpushes,
-            "threshold": result.threshold, "auc": _number(result.auc),
+            "n_train": result.n_train,
+            "n_test": result.n_test,
+            "test_pushes": result.test_pushes,
+            "test_nonpushes": result.test_nonpushes,
+            "threshold": result.threshold,
+            "auc": _number(result.auc),
             "headline": None if result.headline is None else vars(result.headline),
             "policies": _records(result.table),
             "matched": _records(result.matched),
@@ -80,18 +135,27 @@ def prune(db: str, policy: str, train_until: str | None, threshold: float | None
         return
     from analysis.pruning_report import comparison_table, headline_text
 
-    where = (f"test period from {result.train_until:%Y-%m-%d %H:%M} UTC, {result.n_test:,} "
-             f"graphlets")
+    where = f"test period from {result.train_until:%Y-%m-%d %H:%M} UTC, {result.n_test:,} graphlets"
     if sweep:
-        render(shown[["threshold", "skip_rate", "wasted_saved", "total_saved", "pushes_kept",
-                      "random_wasted_saved"]], "table", title=f"threshold sweep: {where}")
+        render(
+            shown[
+                [
+                    "threshold",
+                    "skip_rate",
+                    "wasted_saved",
+                    "total_saved",
+                    "pushes_kept",
+                    "random_wasted_saved",
+                ]
+            ],
+            "table",
+            title=f"threshold sweep: {where}",
+        )
     else:
         # two narrower tables read better in a terminal than one wide one
         table = comparison_table(result)
-        render(table.iloc[:, :5], "table",
-               title=f"compute saved ({result.cost_unit}): {where}")
-        render(table.iloc[:, [0, *range(5, table.shape[1])]], "table",
-               title="deployment cadence")
+        render(table.iloc[:, :5], "table", title=f"compute saved ({result.cost_unit}): {where}")
+        render(table.iloc[:, [0, *range(5, table.shape[1])]], "table", title="deployment cadence")
     if result.threshold is not None:
         click.echo(headline_text(result))
     if not result.importance.empty:
@@ -105,5 +169,7 @@ def _number(value: float) -> float | None:
 
 def _records(frame: Any) -> list[dict[str, Any]]:
     """Rows as dicts with NaN as null (JSON has no NaN)."""
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in frame.to_dict("records")]
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]

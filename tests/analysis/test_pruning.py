@@ -70,8 +70,11 @@ def test_features_cover_every_graphlet_with_every_family(mid_db: Path) -> None:
     assert len(features) == graphlets
     families = feature_columns(features)
     assert set(families) == set(FEATURE_FAMILIES)
-    assert families["model_type"] == ["model_type=boosted_trees", "model_type=dnn",
-                                      "model_type=linear"]
+    assert families["model_type"] == [
+        "model_type=boosted_trees",
+        "model_type=dnn",
+        "model_type=linear",
+    ]
     # the generator records statistics summaries, so drift is known past the first graphlet
     later = features.groupby(["source_id", "pipeline_id"]).cumcount() > 0
     assert features.loc[later, "drift_window"].notna().mean() > 0.9
@@ -87,8 +90,7 @@ def test_history_features_match_a_direct_count(mid_db: Path) -> None:
     sample = f.groupby(["source_id", "pipeline_id"]).head(40)
     for row in sample.sample(150, random_state=0).itertuples():
         same = f[(f["source_id"] == row.source_id) & (f["pipeline_id"] == row.pipeline_id)]
-        known = same[same["known_time"] < row.train_time].sort_values(["known_time",
-                                                                       "train_time"])
+        known = same[same["known_time"] < row.train_time].sort_values(["known_time", "train_time"])
         assert row.known_outcomes == len(known)
         if known.empty:
             assert np.isnan(row.prev_pushed) and np.isnan(row.push_rate)
@@ -104,8 +106,7 @@ def test_history_features_match_a_direct_count(mid_db: Path) -> None:
             assert row.hours_since_push == pytest.approx(hours)
 
 
-def test_features_ignore_own_outcome_and_everything_later(mid_db: Path,
-                                                          tmp_path: Path) -> None:
+def test_features_ignore_own_outcome_and_everything_later(mid_db: Path, tmp_path: Path) -> None:
     """Flip every outcome learned after a cut, rewrite later statistics and configurations:
     no feature of a decision taken up to the cut may change."""
     with ProvenanceStore.open(mid_db, read_only=True) as store:
@@ -117,18 +118,25 @@ def test_features_ignore_own_outcome_and_everything_later(mid_db: Path,
         flipped = store.con.execute(
             "UPDATE graphlets SET deployed = NOT deployed, "
             "push_time = CASE WHEN deployed THEN NULL ELSE end_time END "
-            "WHERE NOT in_flight AND coalesce(push_time, end_time) >= ?", [cut]).fetchall()
+            "WHERE NOT in_flight AND coalesce(push_time, end_time) >= ?",
+            [cut],
+        ).fetchall()
         assert flipped[0][0] > 0
         store.con.execute(
             "UPDATE artifact_properties SET double_value = double_value * 3 + 1 "
             "WHERE artifact_id IN (SELECT artifact_id FROM artifacts "
-            "WHERE type_name = 'ExampleStatistics' AND create_time > ?)", [cut])
+            "WHERE type_name = 'ExampleStatistics' AND create_time > ?)",
+            [cut],
+        )
         store.con.execute(
             "UPDATE execution_properties SET string_value = string_value || '-changed' "
             "WHERE string_value IS NOT NULL AND execution_id IN "
-            "(SELECT execution_id FROM executions WHERE start_time > ?)", [cut])
-        store.con.execute("UPDATE graphlets SET end_time = end_time + INTERVAL 3 DAY "
-                          "WHERE end_time >= ?", [cut])
+            "(SELECT execution_id FROM executions WHERE start_time > ?)",
+            [cut],
+        )
+        store.con.execute(
+            "UPDATE graphlets SET end_time = end_time + INTERVAL 3 DAY WHERE end_time >= ?", [cut]
+        )
         after = decision_features(store)
     columns = [c for cols in feature_columns(before).values() for c in cols]
     early = before["train_time"] <= cut
@@ -136,8 +144,9 @@ def test_features_ignore_own_outcome_and_everything_later(mid_db: Path,
     # the decision at the cut is among them, and its own outcome was flipped
     at_cut = before.index[before["train_time"] == cut]
     assert (before.loc[at_cut, "deployed"] != after.loc[at_cut, "deployed"]).all()
-    pd.testing.assert_frame_equal(before.loc[early, [*KEY_COLUMNS, *columns]],
-                                  after.loc[early, [*KEY_COLUMNS, *columns]])
+    pd.testing.assert_frame_equal(
+        before.loc[early, [*KEY_COLUMNS, *columns]], after.loc[early, [*KEY_COLUMNS, *columns]]
+    )
     # and the perturbation does reach later decisions (the test would notice a leak)
     assert not before.loc[~early, columns].equals(after.loc[~early, columns])
 
@@ -153,15 +162,17 @@ def test_reference_policies(mid_result) -> None:  # type: ignore[no-untyped-def]
     assert table.loc["oracle", "skipped"] == mid_result.test_nonpushes
     assert table.loc["oracle", "cadence_vs_none"] == pytest.approx(1.0)
     assert table.loc["oracle", "serving_age_days"] == pytest.approx(
-        table.loc["none", "serving_age_days"])
+        table.loc["none", "serving_age_days"]
+    )
     assert table.loc["random", "skipped"] == table.loc["learned", "skipped"]
     for policy in POLICIES:
         row = table.loc[policy]
         assert 0 <= row["total_saved"] <= row["waste_saved_all"] + 1e-9 or row["pushes_kept"] < 1
         assert 0 <= row["wasted_saved"] <= 1 + 1e-9 and 0 <= row["pushes_kept"] <= 1
     # skipping pushes can only slow deployment down
-    assert (table["pushes_per_pipeline_week"] <= table.loc["none", "pushes_per_pipeline_week"]
-            + 1e-9).all()
+    assert (
+        table["pushes_per_pipeline_week"] <= table.loc["none", "pushes_per_pipeline_week"] + 1e-9
+    ).all()
     assert (table["serving_age_days"] >= table.loc["none", "serving_age_days"] - 1e-9).all()
 
 
@@ -172,8 +183,9 @@ def _learned_at(sweep: pd.DataFrame, pushes_kept: float) -> float:
 
 def test_learned_beats_every_baseline_at_equal_pushes_kept(mid_result) -> None:  # type: ignore[no-untyped-def]
     sweep = mid_result.sweep
-    baselines = mid_result.table[mid_result.table["policy"].isin(
-        ["random", "k-nonpush", "no-new-span"])]
+    baselines = mid_result.table[
+        mid_result.table["policy"].isin(["random", "k-nonpush", "no-new-span"])
+    ]
     for row in baselines.to_dict("records"):
         assert _learned_at(sweep, row["pushes_kept"]) > row["wasted_saved"] + 0.05, row
     for row in mid_result.heuristic_sweep.to_dict("records"):
@@ -188,7 +200,8 @@ def test_learned_beats_every_baseline_at_equal_pushes_kept(mid_result) -> None: 
 
 
 def test_shuffled_training_outcomes_leave_the_learned_policy_at_chance(
-        mid_data: PruningData) -> None:
+    mid_data: PruningData,
+) -> None:
     """With outcomes shuffled inside the training period, nothing can be learned: the learned
     policy must do no better than random skipping (a leak of test labels would show here)."""
     result = simulate(mid_data, seed=0, importance_repeats=0)
@@ -196,8 +209,12 @@ def test_shuffled_training_outcomes_leave_the_learned_policy_at_chance(
     training = (d["train_time"] < result.train_until).to_numpy()
     rng = np.random.default_rng(1)
     d.loc[training, "deployed"] = rng.permutation(d.loc[training, "deployed"].to_numpy())
-    shuffled = simulate(dataclasses.replace(mid_data, decisions=d), seed=0,
-                        train_until=result.train_until, importance_repeats=0)
+    shuffled = simulate(
+        dataclasses.replace(mid_data, decisions=d),
+        seed=0,
+        train_until=result.train_until,
+        importance_repeats=0,
+    )
     assert abs(shuffled.auc - 0.5) < 0.08
     gain = shuffled.sweep["wasted_saved"] - shuffled.sweep["random_wasted_saved"]
     assert gain.mean() < 0.05
@@ -212,14 +229,12 @@ def test_deterministic_given_a_seed(mid_data: PruningData, mid_result) -> None: 
     pd.testing.assert_frame_equal(mid_result.importance, again.importance)
     assert mid_result.headline == again.headline
     other = simulate(mid_data, seed=5, policies=["random", "oracle"])
-    assert not other.table.equals(simulate(mid_data, seed=6, policies=["random",
-                                                                       "oracle"]).table)
+    assert not other.table.equals(simulate(mid_data, seed=6, policies=["random", "oracle"]).table)
 
 
 def test_threshold_and_split_are_honoured(mid_data: PruningData) -> None:
     def run(**kwargs: object) -> PruningResult:
-        return simulate(mid_data, policies=["learned"], importance_repeats=0,
-                        **kwargs)  # type: ignore[arg-type]
+        return simulate(mid_data, policies=["learned"], importance_repeats=0, **kwargs)  # type: ignore[arg-type]
 
     strict = run(threshold=0.999, train_until="2025-02-15")
     loose = run(threshold=0.2, train_until="2025-02-15")
@@ -261,8 +276,10 @@ def test_errors_say_what_to_do(mid_data: PruningData) -> None:
 
 
 def test_store_without_graphlets_is_refused() -> None:
-    with ProvenanceStore.open(":memory:") as store, \
-            pytest.raises(StoreError, match="mlprov graphlets --db"):
+    with (
+        ProvenanceStore.open(":memory:") as store,
+        pytest.raises(StoreError, match="mlprov graphlets --db"),
+    ):
         simulate_pruning(store)
 
 

@@ -39,18 +39,39 @@ def test_json_is_complete_and_deterministic(db: str) -> None:
     assert code == 0
     payload = json.loads(stdout)
     assert [p["policy"] for p in payload["policies"]] == [
-        "none", "oracle", "random", "k-nonpush", "no-new-span", "learned"]
+        "none",
+        "oracle",
+        "random",
+        "k-nonpush",
+        "no-new-span",
+        "learned",
+    ]
     oracle = next(p for p in payload["policies"] if p["policy"] == "oracle")
     assert oracle["wasted_saved"] == pytest.approx(1.0) and oracle["pushes_kept"] == 1.0
     assert payload["cost_unit"] == "cpu_hours" and payload["sweep"]
     assert {row["family"] for row in payload["importance"]} == {
-        "data", "change", "history", "model_type"}
+        "data",
+        "change",
+        "history",
+        "model_type",
+    }
     assert run(*args)[1] == stdout
 
 
 def test_one_policy_as_csv_with_options(db: str) -> None:
-    code, stdout, _ = run("prune", "--db", db, "--policy", "k-nonpush", "--k", "2",
-                          "--format", "csv", "--train-until", "2025-01-25")
+    code, stdout, _ = run(
+        "prune",
+        "--db",
+        db,
+        "--policy",
+        "k-nonpush",
+        "--k",
+        "2",
+        "--format",
+        "csv",
+        "--train-until",
+        "2025-01-25",
+    )
     assert code == 0
     lines = stdout.strip().splitlines()
     assert lines[0].startswith("policy,param,skipped,skip_rate,wasted_saved")
@@ -58,20 +79,34 @@ def test_one_policy_as_csv_with_options(db: str) -> None:
 
 
 def test_threshold_sweep_as_csv(db: str) -> None:
-    code, stdout, _ = run("prune", "--db", db, "--policy", "learned", "--sweep",
-                          "--format", "csv", "--threshold", "0.7", "--model", "logistic")
+    code, stdout, _ = run(
+        "prune",
+        "--db",
+        db,
+        "--policy",
+        "learned",
+        "--sweep",
+        "--format",
+        "csv",
+        "--threshold",
+        "0.7",
+        "--model",
+        "logistic",
+    )
     assert code == 0
     assert stdout.splitlines()[0].startswith("threshold,skipped,skip_rate,wasted_saved")
     assert len(stdout.splitlines()) > 50
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--train-until", "2031-01-01"), "no finished graphlet decided on or after"),
-    (("--train-until", "soon"), "is not a date; use YYYY-MM-DD"),
-    (("--policy", "learned", "--train-until", "2025-01-06"), "pass a later --train-until"),
-])
-def test_errors_are_one_line_with_exit_code_2(db: str, args: tuple[str, ...],
-                                              message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--train-until", "2031-01-01"), "no finished graphlet decided on or after"),
+        (("--train-until", "soon"), "is not a date; use YYYY-MM-DD"),
+        (("--policy", "learned", "--train-until", "2025-01-06"), "pass a later --train-until"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(db: str, args: tuple[str, ...], message: str) -> None:
     code, stdout, stderr = run("prune", "--db", db, *args)
     assert code == 2
     assert message in stderr and stderr.count("\n") == 1 and stdout == ""
