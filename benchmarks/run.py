@@ -66,7 +66,7 @@ class StageRun:
         return float(self.result.get("seconds", self.wall_s))
 
 
-def run_stage(name: str, **kwargs: Any) -> StageRun:
+def run_stage(name: str, *, quiet: bool = True, **kwargs: Any) -> StageRun:
     """Run one stage in a fresh interpreter: its wall time and its own peak RSS.
 
     Raises:
@@ -87,7 +87,14 @@ def run_stage(name: str, **kwargs: Any) -> StageRun:
             err.seek(0)
             raise RuntimeError(f"stage {name} failed ({proc.returncode}):\n{err.read()[-4000:]}")
     result = json.loads(out.strip().splitlines()[-1])
-    return StageRun(name, wall, float(result.pop("peak_rss_mb")), result)
+    run = StageRun(name, wall, float(result.pop("peak_rss_mb")), result)
+    if not quiet:
+        print(
+            f"  {name}: {wall:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB ({_load()})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return run
 
 
 def _load() -> str:
@@ -104,8 +111,15 @@ def benchmark(
     hops: int,
     client: bool,
     incremental: bool,
+    memory_limit: str | None = None,
+    quiet: bool = True,
 ) -> dict[str, Any]:
-    """Run every stage and baseline at ``scale``; return the JSON-ready result."""
+    """Run every stage and baseline at ``scale``; return the JSON-ready result.
+
+    ``memory_limit`` is passed to DuckDB (``SET memory_limit``) in every stage that opens the
+    store; ``quiet=False`` reports each finished stage on stderr.
+    """
+    duck: dict[str, Any] = {"memory_limit": memory_limit, "quiet": quiet}
     config = config_for(scale)
     loads = [_load()]
     source, gen_s = ensure_corpus(config, cache)
@@ -116,9 +130,9 @@ def benchmark(
     src = str(source.resolve())
 
     stages: dict[str, StageRun] = {}
-    stages["ingest"] = run_stage("ingest", db=db, source=src)
+    stages["ingest"] = run_stage("ingest", db=db, source=src, **duck)
     for name in PIPELINE[1:]:
-        stages[name] = run_stage(name, db=db)
+        stages[name] = run_stage(name, db=db, **duck)
     loads.append(_load())
     graphlets = int(stages["graphlets"].result["total_graphlets"])
     e2e = sum(s.wall_s for s in stages.values())
@@ -132,9 +146,9 @@ def benchmark(
     baselines: dict[str, StageRun] = {}
     if client:
         baselines["client"] = run_stage(
-            "client", db=db, source=src, sample=sample, seed=seed, hops=hops
+            "client", db=db, source=src, sample=sample, seed=seed, hops=hops, quiet=quiet
         )
-    baselines["networkx"] = run_stage("networkx", db=db, sample=sample, seed=seed)
+    baselines["networkx"] = run_stage("networkx", db=db, sample=sample, seed=seed, quiet=quiet)
     loads.append(_load())
     ratios = {
         name: {
@@ -160,16 +174,17 @@ def benchmark(
             days=config.days,
             seed=config.seed,
             work=str(work / "incremental"),
+            quiet=quiet,
         )
         idb = str(work / "incremental" / "prov.duckdb")
         incr["split"] = split
-        incr["ingest_prefix"] = run_stage("ingest", db=idb, source=split.result["prefix"])
-        incr["graphlets_prefix"] = run_stage("graphlets", db=idb)
+        incr["ingest_prefix"] = run_stage("ingest", db=idb, source=split.result["prefix"], **duck)
+        incr["graphlets_prefix"] = run_stage("graphlets", db=idb, **duck)
         incr["append_day"] = run_stage(
-            "append", prefix=split.result["prefix"], day=split.result["day"]
+            "append", prefix=split.result["prefix"], day=split.result["day"], quiet=quiet
         )
-        incr["ingest_day"] = run_stage("ingest", db=idb, source=split.result["prefix"])
-        incr["graphlets_day"] = run_stage("graphlets", db=idb)
+        incr["ingest_day"] = run_stage("ingest", db=idb, source=split.result["prefix"], **duck)
+        incr["graphlets_day"] = run_stage("graphlets", db=idb, **duck)
         loads.append(_load())
 
     result: dict[str, Any] = {
@@ -177,6 +192,7 @@ def benchmark(
         "pipelines": config.pipelines,
         "days": config.days,
         "seed": config.seed,
+        "memory_limit": memory_limit,
         "store": str(source),
         "store_mb": round(source.stat().st_size / 2**20),
         "generated_s": None if gen_s is None else round(gen_s, 1),
@@ -240,7 +256,8 @@ def render(result: dict[str, Any]) -> str:
     """The human-readable table of a result."""
     lines = [
         f"mlprov benchmark: scale {result['scale']} ({result['pipelines']} pipelines, "
-        f"{result['days']} days, seed {result['seed']}), store {result['store_mb']} MB, "
+        f"{result['days']} days, seed {result['seed']}, DuckDB memory_limit "
+        f"{result['memory_limit'] or 'default'}), store {result['store_mb']} MB, "
         f"{result['mlmd_rows']:,} MLMD rows, {result['graphlets']:,} graphlets",
         f"load average (1/5/15 min) during the run: {' | '.join(result['loadavg'])}",
         "",
@@ -296,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-client", action="store_true", help="skip baseline (a)")
     parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit for every stage, e.g. 3GB")
     parser.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")
     parser.add_argument("--json-only", action="store_true")
     args = parser.parse_args(argv)
@@ -308,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         hops=args.hops,
         client=not args.no_client and client_available(),
         incremental=not args.no_incremental,
+        memory_limit=args.memory_limit,
+        quiet=args.json_only,
     )
     if not args.json_only:
         print(render(result))

@@ -26,11 +26,24 @@ from provenance.store import ProvenanceStore
 Result = dict[str, Any]
 
 
-def ingest_stage(db: str, source: str) -> Result:
+def open_store(
+    db: str, *, read_only: bool = False, memory_limit: str | None = None
+) -> ProvenanceStore:
+    """Open ``db``; ``memory_limit`` (e.g. ``"3GB"``) caps DuckDB's buffer manager for the run.
+
+    DuckDB's default limit is 80% of the machine's RAM, whoever else is using it.
+    """
+    store = ProvenanceStore.open(db, read_only=read_only)
+    if memory_limit:
+        store.con.execute(f"SET memory_limit = '{memory_limit}'")
+    return store
+
+
+def ingest_stage(db: str, source: str, memory_limit: str | None = None) -> Result:
     """Ingest ``source`` into ``db`` (incremental when ``db`` already holds it)."""
     from provenance.ingest import ingest
 
-    with ProvenanceStore.open(db) as store:
+    with open_store(db, memory_limit=memory_limit) as store:
         started = time.perf_counter()
         report = ingest(store, source)
         seconds = time.perf_counter() - started
@@ -43,11 +56,11 @@ def ingest_stage(db: str, source: str) -> Result:
         }
 
 
-def graphlets_stage(db: str) -> Result:
+def graphlets_stage(db: str, memory_limit: str | None = None) -> Result:
     """Build (incrementally) the model graphlets of ``db``."""
     from graphlets import build_graphlets
 
-    with ProvenanceStore.open(db) as store:
+    with open_store(db, memory_limit=memory_limit) as store:
         started = time.perf_counter()
         report = build_graphlets(store)
         return {
@@ -59,11 +72,11 @@ def graphlets_stage(db: str) -> Result:
         }
 
 
-def waste_stage(db: str) -> Result:
+def waste_stage(db: str, memory_limit: str | None = None) -> Result:
     """The waste analyses: headline, by pipeline, by category, by week."""
     from analysis.waste import waste_by_category, waste_by_pipeline, waste_by_week, waste_summary
 
-    with ProvenanceStore.open(db, read_only=True) as store:
+    with open_store(db, read_only=True, memory_limit=memory_limit) as store:
         started = time.perf_counter()
         summary = waste_summary(store)
         waste_by_pipeline(store, unit=summary.cost_unit)
@@ -77,11 +90,11 @@ def waste_stage(db: str) -> Result:
         }
 
 
-def pruning_stage(db: str) -> Result:
+def pruning_stage(db: str, memory_limit: str | None = None) -> Result:
     """The pruning simulation with every policy, seed 0."""
     from analysis.pruning import simulate_pruning
 
-    with ProvenanceStore.open(db, read_only=True) as store:
+    with open_store(db, read_only=True, memory_limit=memory_limit) as store:
         started = time.perf_counter()
         result = simulate_pruning(store, seed=0)
         headline = result.headline
@@ -93,11 +106,14 @@ def pruning_stage(db: str) -> Result:
         }
 
 
-def report_stage(db: str) -> Result:
+def report_stage(db: str, memory_limit: str | None = None) -> Result:
     """Build the report and write its files into a temporary directory."""
     from analysis.report import build_report, write_report
 
-    with ProvenanceStore.open(db, read_only=True) as store, tempfile.TemporaryDirectory() as tmp:
+    with (
+        open_store(db, read_only=True, memory_limit=memory_limit) as store,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         started = time.perf_counter()
         out = write_report(build_report(store), Path(tmp) / "report")
         size = sum(f.stat().st_size for f in out.iterdir())
