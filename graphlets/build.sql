@@ -285,13 +285,22 @@ FROM gl_ma;
 -- re-publishing it is the same push), or, under deploy_on_complete, a COMPLETE member deploy
 -- execution none of whose outputs carries the property.
 CREATE OR REPLACE TEMP TABLE gl_medge AS
-SELECT DISTINCT m.source_id, m.pkey, m.g, m.x, c.x AS y
-FROM gl_mx m
-JOIN gl_prod p ON p.source_id = m.source_id AND p.pkey = m.pkey AND p.x = m.x
-JOIN gl_ma a ON a.source_id = p.source_id AND a.pkey = p.pkey AND a.g = m.g AND a.a = p.a
-JOIN gl_cons c ON c.source_id = p.source_id AND c.pkey = p.pkey AND c.a = p.a
-JOIN gl_mx n ON n.source_id = c.source_id AND n.pkey = c.pkey AND n.g = m.g AND n.x = c.x
-WHERE c.x <> m.x;
+WITH p AS (    -- member artifacts with their member producers
+    SELECT a.source_id, a.pkey, a.g, a.a, pr.x
+    FROM gl_ma a
+    JOIN gl_prod pr ON pr.source_id = a.source_id AND pr.pkey = a.pkey AND pr.a = a.a
+    SEMI JOIN gl_mx m ON m.source_id = pr.source_id AND m.pkey = pr.pkey AND m.g = a.g
+                     AND m.x = pr.x
+), c AS (      -- and their member consumers
+    SELECT a.source_id, a.pkey, a.g, a.a, co.x AS y
+    FROM gl_ma a
+    JOIN gl_cons co ON co.source_id = a.source_id AND co.pkey = a.pkey AND co.a = a.a
+    SEMI JOIN gl_mx m ON m.source_id = co.source_id AND m.pkey = co.pkey AND m.g = a.g
+                     AND m.x = co.x
+)
+SELECT DISTINCT p.source_id, p.pkey, p.g, p.x, c.y
+FROM p JOIN c ON c.source_id = p.source_id AND c.pkey = p.pkey AND c.g = p.g AND c.a = p.a
+WHERE c.y <> p.x;
 
 CREATE OR REPLACE TEMP TABLE gl_depth AS
 WITH RECURSIVE lvl(source_id, pkey, g, x, d) USING KEY (source_id, pkey, g, x) AS (
