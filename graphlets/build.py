@@ -58,8 +58,6 @@ _TEMP_TABLES = (
 )
 #: Pipelines are built together until a batch holds this many executions (bounds memory).
 BATCH_EXECUTIONS = 500_000
-#: Rounds of side branches before giving up (each round adds one more hop; TFX needs ~3).
-MAX_SIDE_ROUNDS = 50
 
 
 @dataclass(frozen=True)
@@ -243,7 +241,7 @@ def _build(
     if rules.include_side_branches:
         step("side branches", scope)
         _run(con, "side_candidates", params)
-        while rounds < MAX_SIDE_ROUNDS:
+        while True:  # each round adds new members only, so this ends
             rounds += 1
             _run(con, "side_step", params)
             if not scalar(con, "SELECT count(*) FROM gl_side"):
