@@ -161,7 +161,7 @@ def write_random(s: Story, specs: list[RunSpec]) -> None:
 
 @pytest.mark.client
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
