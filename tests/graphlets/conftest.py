@@ -13,6 +13,17 @@ from provenance.store import ProvenanceStore
 from tests.graphlets.scenarios import Ids
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Scale tests here are opt-in: they run only when ``-m`` names ``slow``."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="scale test: run with -m slow")
+    for item in items:
+        if item.get_closest_marker("slow") and HERE in Path(str(item.fspath)).parents:
+            item.add_marker(skip)
 
 
 class Built:
