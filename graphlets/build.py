@@ -55,6 +55,7 @@ _TEMP_TABLES = (
     "gl_spans",
     "gl_todo",
     "gl_fp",
+    "gl_keys",
 )
 #: Pipelines are built together until a batch holds this many executions (bounds memory).
 BATCH_EXECUTIONS = 500_000
@@ -144,6 +145,7 @@ def build_graphlets(
                 step(f"{stage} (batch {i + 1}/{len(batches)})", done)
 
             reports.append(_build(con, rules, params, batch_step))
+        _run(con, "confirm_unchanged", {})
         _drop_temp(con)
     return BuildReport(
         pipelines_built=sum(r.pipelines_built for r in reports),
@@ -190,27 +192,46 @@ def _todo(
     incremental: bool,
     batch_executions: int,
 ) -> pd.DataFrame:
-    """Fill ``gl_todo``: every pipeline in scope, whether to build it, and its batch."""
+    """Fill ``gl_todo``: every pipeline in scope, whether to build it, and its batch.
+
+    Nothing is ingested but by ingest, which records a run: when every pipeline in scope was
+    built under these rules since the latest ingest, the fingerprints need not be computed.
+    """
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE gl_fp AS {_SQL['fingerprints']}",
-        {"pushed_property": params["pushed_property"]},
+        "CREATE OR REPLACE TEMP TABLE gl_keys AS SELECT DISTINCT source_id, "
+        "coalesce(pipeline_id, -1) AS pkey FROM executions"
     )
     if pipelines is not None:
         con.register("gl_wanted", _pipeline_keys(con, list(pipelines)))
         con.execute(
-            "DELETE FROM gl_fp f WHERE NOT EXISTS (SELECT 1 FROM gl_wanted w "
-            "WHERE w.source_id = f.source_id AND w.pkey = f.pkey)"
+            "DELETE FROM gl_keys k WHERE NOT EXISTS (SELECT 1 FROM gl_wanted w "
+            "WHERE w.source_id = k.source_id AND w.pkey = k.pkey)"
         )
         con.unregister("gl_wanted")
-    _run(
-        con,
-        "todo",
-        {
-            "incremental": incremental,
-            "rules_hash": rules_hash,
-            "batch_executions": max(1, batch_executions),
-        },
-    )
+    stale = scalar(con, _SQL["stale"], {"rules_hash": rules_hash})
+    if incremental and stale == 0:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE gl_todo AS SELECT source_id, pkey, "
+            "NULL::UBIGINT AS fingerprint, 0 AS n, false AS build, 0 AS batch FROM gl_keys"
+        )
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE gl_fp AS {_SQL['fingerprints']}",
+            {"pushed_property": params["pushed_property"]},
+        )
+        con.execute(
+            "DELETE FROM gl_fp f WHERE NOT EXISTS (SELECT 1 FROM gl_keys k "
+            "WHERE k.source_id = f.source_id AND k.pkey = f.pkey)"
+        )
+        _run(
+            con,
+            "todo",
+            {
+                "incremental": incremental,
+                "rules_hash": rules_hash,
+                "batch_executions": max(1, batch_executions),
+            },
+        )
     return con.execute("SELECT build, batch FROM gl_todo").df()
 
 
@@ -219,7 +240,9 @@ def _pipeline_keys(con: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataF
     missing = sorted(set(names) - set(known["name"]))
     if missing:
         valid = sorted(set(known["name"]))
-        shown = ", ".join(valid[:10]) + (" ..." if len(valid) > 10 else "")
+        shown = ", ".join(valid[:10]) + (
+            f" and {len(valid) - 10:,} more" if len(valid) > 10 else ""
+        )
         raise UnknownPipelineError(
             f"no pipeline named {missing[0]!r} in this store; pipelines are: "
             f"{shown or '(none: ingest a source first)'}.{did_you_mean(missing[0], valid)}"

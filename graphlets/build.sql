@@ -46,6 +46,13 @@ LEFT JOIN es USING (source_id, pkey)
 LEFT JOIN ps USING (source_id, pkey)
 LEFT JOIN ms USING (source_id, pkey);
 
+-- name: stale
+-- Pipelines in scope (gl_keys) not built under these rules since the latest ingest.
+SELECT count(*) FROM gl_keys k
+LEFT JOIN graphlet_builds b ON b.source_id = k.source_id AND b.pipeline_key = k.pkey
+WHERE b.source_id IS NULL OR b.rules_hash <> $rules_hash
+   OR b.ingest_id IS DISTINCT FROM (SELECT max(ingest_id) FROM ingest_runs);
+
 -- name: todo
 -- Which pipelines to build (new, changed, built under other rules, or all when not
 -- incremental), in batches of about $batch_executions executions.
@@ -61,6 +68,13 @@ SELECT *, (sum(CASE WHEN build THEN n ELSE 0 END) OVER (
                ORDER BY source_id, pkey ROWS UNBOUNDED PRECEDING) - 1)
           // $batch_executions AS batch
 FROM flagged;
+
+-- name: confirm_unchanged
+-- Pipelines whose fingerprint was checked and found unchanged are current as of this ingest.
+UPDATE graphlet_builds b SET ingest_id = (SELECT max(ingest_id) FROM ingest_runs)
+FROM gl_todo t
+WHERE t.source_id = b.source_id AND t.pkey = b.pipeline_key AND NOT t.build
+  AND t.fingerprint IS NOT NULL;
 
 -- name: prepare
 -- Executions in scope, and the producing / consuming edges between them and artifacts.

@@ -108,6 +108,9 @@ def test_new_runs_rebuild_their_pipeline_only(tmp_path: Path) -> None:
         report = build_graphlets(s)
         assert (report.pipelines_built, report.pipelines_unchanged) == (1, 1)
         assert (report.graphlets, report.deployed) == (5, 2)
+        # both pipelines are now current as of the latest ingest (no fingerprints next time)
+        assert s.df("SELECT DISTINCT ingest_id FROM graphlet_builds").ingest_id.tolist() == [3]
+        assert build_graphlets(s).pipelines_unchanged == 2
         incremental = tables(s)
         build_graphlets(s, incremental=False)
         full = tables(s)
