@@ -337,6 +337,7 @@ def test_schema_without_client_matches_client(tmp_path: Path) -> None:
 
 
 def test_client_reads_exact_tfx_types_and_properties(tmp_path: Path) -> None:
+    _client()
     result = generate(TINY, tmp_path / "c.sqlite", writer="client")
     store = _open(result.path)
     names = {t.name for t in store.get_execution_types()}
