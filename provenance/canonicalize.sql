@@ -2,7 +2,8 @@
 -- provenance/ingest.py: STAGING) inside the ingest transaction; these statements turn them into
 -- canonical rows. Node tables (contexts, artifacts, executions) and their properties are
 -- upserted: staging holds every new or changed node with all its properties. Edge tables are
--- appended with an anti-join, so a reader may stage edges it has already delivered.
+-- appended with an anti-join, so a reader may stage edges it has already delivered; within one
+-- batch they are unique, as MLMD's own unique keys make them.
 -- Parameters: $sid (source id); $pipeline_types, $run_types, $node_types (context type names);
 -- $component_property (execution property naming the component, or NULL); $cost_property.
 
@@ -61,11 +62,11 @@ SELECT DISTINCT $sid, s.context_id, s.parent_context_id FROM stg_parent_contexts
 WHERE NOT EXISTS (SELECT 1 FROM context_parents p WHERE p.source_id = $sid
                   AND p.context_id = s.context_id AND p.parent_context_id = s.parent_context_id);
 INSERT INTO context_executions
-SELECT DISTINCT $sid, s.context_id, s.execution_id FROM stg_associations s
+SELECT $sid, s.context_id, s.execution_id FROM stg_associations s
 WHERE NOT EXISTS (SELECT 1 FROM context_executions p WHERE p.source_id = $sid
                   AND p.context_id = s.context_id AND p.execution_id = s.execution_id);
 INSERT INTO context_artifacts
-SELECT DISTINCT $sid, s.context_id, s.artifact_id FROM stg_attributions s
+SELECT $sid, s.context_id, s.artifact_id FROM stg_attributions s
 WHERE NOT EXISTS (SELECT 1 FROM context_artifacts p WHERE p.source_id = $sid
                   AND p.context_id = s.context_id AND p.artifact_id = s.artifact_id);
 
@@ -194,7 +195,7 @@ WHERE x.source_id = $sid AND x.execution_id = ec.id
 -- name: append_events
 INSERT INTO events
 WITH staged AS (
-    SELECT DISTINCT execution_id, artifact_id, type AS code,
+    SELECT execution_id, artifact_id, type AS code,
            coalesce(['UNKNOWN', 'DECLARED_OUTPUT', 'DECLARED_INPUT', 'INPUT', 'OUTPUT',
                      'INTERNAL_INPUT', 'INTERNAL_OUTPUT', 'PENDING_OUTPUT'][type + 1],
                     'UNKNOWN') AS type,
