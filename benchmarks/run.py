@@ -9,10 +9,10 @@ MLMD store is generated once into ``--cache`` (benchmarks/.cache, gitignored) an
 
 Every stage runs in a fresh ``python -m benchmarks.stages`` process, so its wall time includes
 the interpreter, imports and opening the store, and its peak RSS (the child's ``VmHWM``) is its
-own. The
-stage's own time (after imports) is reported beside it. Stages: ingest of the MLMD SQLite file
-into a new DuckDB store, graphlet build, waste analyses, pruning simulation, report. Then, on the
-same stores:
+own; the stage's own time (after imports) is reported beside it. Stages: ingest of the MLMD
+SQLite file into a new DuckDB store, graphlet build, waste analyses, pruning simulation, report
+(which today runs the pruning simulation again for its pruning section). Then, on the same
+stores:
 
 - baseline (a): per-trainer ``get_lineage_subgraph`` upstream and downstream through the
   ml-metadata client on a seeded sample of trainers, per graphlet and extrapolated to all;
@@ -244,7 +244,11 @@ def _targets(result: dict[str, Any], cache: Path) -> dict[str, Any]:
             )
     if "client" in result["ratios"]:
         speedup = result["ratios"]["client"]["speedup_vs_ingest_build"]
-        targets["speedup_vs_client_ge_100x"] = {"value": speedup, "met": speedup >= TARGET_SPEEDUP}
+        targets["speedup_vs_client_ge_100x"] = {
+            "value": round(speedup, 1),
+            "limit": TARGET_SPEEDUP,
+            "met": speedup >= TARGET_SPEEDUP,
+        }
     return targets
 
 
