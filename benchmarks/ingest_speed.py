@@ -75,6 +75,32 @@ def main() -> None:
         again = time.perf_counter()
         ingest(store, str(store_path))
         noop = time.perf_counter() - again
+        loaded = {
+            t: store.count(t)
+            for t in (
+                "executions",
+                "artifacts",
+                "events",
+                "execution_properties",
+                "artifact_properties",
+                "context_artifacts",
+                "context_executions",
+            )
+        }
+    source = sqlite3.connect(f"{store_path.resolve().as_uri()}?mode=ro", uri=True)
+    in_source = {
+        t: source.execute(f"SELECT count(*) FROM {s}").fetchone()[0]
+        for t, s in (
+            ("executions", "Execution"),
+            ("artifacts", "Artifact"),
+            ("events", "Event"),
+            ("execution_properties", "ExecutionProperty"),
+            ("artifact_properties", "ArtifactProperty"),
+            ("context_artifacts", "Attribution"),
+            ("context_executions", "Association"),
+        )
+    }
+    source.close()
     base_rows, base_seconds = stdlib_read(store_path)
     result = {
         "store": str(store_path),
@@ -86,6 +112,7 @@ def main() -> None:
         "stdlib_rows_per_s": round(base_rows / base_seconds),
         "speedup_vs_stdlib_read": round(base_seconds / seconds, 2),
         "reingest_unchanged_s": round(noop, 2),
+        "every_row_loaded": loaded == in_source,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     width = max(map(len, result))
