@@ -110,6 +110,13 @@ SELECT {owner}, name, is_custom_property::BOOLEAN,
        CASE WHEN kind = 3 THEN s END, CASE WHEN kind = 6 THEN i <> 0 END
 FROM src WHERE kind <> 0"""
 
+
+def _props_read(staging: str, table: str, owner: str, node: str) -> tuple[str, str, str, str]:
+    """The read of one property table, for the properties of the nodes being read."""
+    query = _PROPS.format(owner=owner, table=table, node=node, node_filter=_NODE_FILTER)
+    return staging, table, query, _PROPS_STAGE.format(owner=owner)
+
+
 # (staging table, source table, source query, DuckDB select over `src`); events and their
 # paths land in raw tables first and are joined by _EVENTS_STAGE.
 _READS: tuple[tuple[str, str, str, str], ...] = (
@@ -121,14 +128,7 @@ _READS: tuple[tuple[str, str, str, str], ...] = (
         f"FROM Context {_NODE_FILTER}",
         "SELECT * FROM src",
     ),
-    (
-        "stg_context_props",
-        "ContextProperty",
-        _PROPS.format(
-            owner="context_id", table="ContextProperty", node="Context", node_filter=_NODE_FILTER
-        ),
-        _PROPS_STAGE.format(owner="context_id"),
-    ),
+    _props_read("stg_context_props", "ContextProperty", "context_id", "Context"),
     (
         "stg_artifacts",
         "Artifact",
@@ -136,14 +136,7 @@ _READS: tuple[tuple[str, str, str, str], ...] = (
         f"create_time_since_epoch, last_update_time_since_epoch FROM Artifact {_NODE_FILTER}",
         "SELECT * FROM src",
     ),
-    (
-        "stg_artifact_props",
-        "ArtifactProperty",
-        _PROPS.format(
-            owner="artifact_id", table="ArtifactProperty", node="Artifact", node_filter=_NODE_FILTER
-        ),
-        _PROPS_STAGE.format(owner="artifact_id"),
-    ),
+    _props_read("stg_artifact_props", "ArtifactProperty", "artifact_id", "Artifact"),
     (
         "stg_executions",
         "Execution",
@@ -151,17 +144,7 @@ _READS: tuple[tuple[str, str, str, str], ...] = (
         f"create_time_since_epoch, last_update_time_since_epoch FROM Execution {_NODE_FILTER}",
         "SELECT * FROM src",
     ),
-    (
-        "stg_execution_props",
-        "ExecutionProperty",
-        _PROPS.format(
-            owner="execution_id",
-            table="ExecutionProperty",
-            node="Execution",
-            node_filter=_NODE_FILTER,
-        ),
-        _PROPS_STAGE.format(owner="execution_id"),
-    ),
+    _props_read("stg_execution_props", "ExecutionProperty", "execution_id", "Execution"),
     (
         "stg_associations",
         "Association",
