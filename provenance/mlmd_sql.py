@@ -13,13 +13,11 @@ coalesced value per kind.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from provenance.errors import (
     CorruptSourceError,
@@ -108,7 +106,7 @@ _PROPS_STAGE = """
 SELECT {owner}, name, is_custom_property::BOOLEAN,
        CASE WHEN kind = 1 THEN i END, CASE WHEN kind = 2 THEN d END,
        CASE WHEN kind = 3 THEN s END, CASE WHEN kind = 6 THEN i <> 0 END
-FROM src WHERE kind <> 0"""
+FROM src"""
 
 
 def _props_read(staging: str, table: str, owner: str, node: str) -> tuple[str, str, str, str]:
@@ -250,8 +248,10 @@ def read(
     except Exception as err:
         raise CorruptSourceError(f"cannot open {path} read-only: {err}") from err
     try:
-        options = {adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
         cur = conn.cursor()
+        cur.adbc_statement.set_options(
+            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
+        )
         result.schema_version = _schema_version(cur, path)
         cur.execute(_BOUNDS_SQL)
         bounds = [b if b is not None else 0 for b in cur.fetchone()]
@@ -280,15 +280,6 @@ def read(
                 "since": since if since is not None else 2**62,
             }
 
-        def fetch(sql: str) -> pa.Table:
-            fetch_cur = conn.cursor()
-            try:
-                fetch_cur.adbc_statement.set_options(**options)
-                fetch_cur.execute(sql)
-                return fetch_cur.fetch_arrow_table()
-            finally:
-                fetch_cur.close()
-
         con.execute(
             "CREATE OR REPLACE TEMP TABLE stg_raw_events (id BIGINT, artifact_id BIGINT, "
             "execution_id BIGINT, type INTEGER, ms BIGINT)"
@@ -297,25 +288,19 @@ def read(
             "CREATE OR REPLACE TEMP TABLE stg_raw_paths (event_id BIGINT, "
             "is_index_step INTEGER, step_index INTEGER, step_key VARCHAR, seq BIGINT)"
         )
-        # SQLite reads the next table on a second thread while DuckDB loads this one; at most
-        # two tables are in memory at once.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(fetch, _bind(_READS[0][2], params(_READS[0][1])))
-            for i, (staging, table, _, select) in enumerate(_READS):
-                batch = pending.result()
-                if i + 1 < len(_READS):
-                    _, next_table, next_sql, _ = _READS[i + 1]
-                    pending = pool.submit(fetch, _bind(next_sql, params(next_table)))
-                con.register("src", batch)
-                try:
-                    con.execute(f"INSERT INTO {staging} {select}")
-                    if table in _PROPERTY_TABLES:
-                        result.skipped.extend(_unloadable(con, table))
-                finally:
-                    con.unregister("src")
-                result.rows_read[table] = _count(con, staging)
-                progress(table, result.rows_read[table])
-                del batch
+        # Each table streams from the driver into DuckDB in Arrow batches of BATCH_ROWS rows:
+        # memory stays bounded whatever the store's size.
+        for staging, table, sql, select in _READS:
+            cur.execute(_bind(sql, params(table)))
+            con.register("src", cur.fetch_record_batch())
+            try:
+                con.execute(f"INSERT INTO {staging} {select}")
+            finally:
+                con.unregister("src")
+            if table in _PROPERTY_TABLES:
+                result.skipped.extend(_unloadable(con, staging, table))
+            result.rows_read[table] = _count(con, staging)
+            progress(table, result.rows_read[table])
         con.execute(_EVENTS_STAGE)
         con.execute("DROP TABLE stg_raw_events; DROP TABLE stg_raw_paths")
     except duckdb.Error:
@@ -349,11 +334,17 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 _PROPERTY_TABLES = ("ExecutionProperty", "ArtifactProperty", "ContextProperty")
 
 
-def _unloadable(con: duckdb.DuckDBPyConnection, table: str) -> list[Skipped]:
-    """Properties of the batch in ``src`` held only as protos or bytes (kind 0): no analysis
-    uses them; they are counted, not loaded."""
-    count, first = con.execute("SELECT count(*), min(#1) FROM src WHERE kind = 0").fetchall()[0]
+def _unloadable(con: duckdb.DuckDBPyConnection, staging: str, table: str) -> list[Skipped]:
+    """Drop the staged properties held only as protos or bytes (no value column set): no
+    analysis uses them; they are counted in the load report, not loaded."""
+    unset = (
+        "int_value IS NULL AND double_value IS NULL AND string_value IS NULL AND bool_value IS NULL"
+    )
+    count, first = con.execute(
+        f"SELECT count(*), min(owner_id) FROM {staging} WHERE {unset}"
+    ).fetchall()[0]
     if not count:
         return []
+    con.execute(f"DELETE FROM {staging} WHERE {unset}")
     reason = "proto or byte value (not used by the analysis)"
     return [Skipped(table, reason, int(count), (str(first),))]
