@@ -159,18 +159,16 @@ def ingest(
     with store.transaction():
         con.execute(STAGING)
         sid, marks, previous = _source_row(con, src)
+        incremental = bool(marks)
+        if previous:
+            convention = CONVENTIONS[mapping.convention or previous["convention"]]
+            if previous["mapping_hash"] != mapping.digest(convention):
+                marks = {}  # categories or cost were decided by another mapping: re-read all
         _, reader = READERS[src.kind]
         read = reader(src.config, con, marks, progress or (lambda table, rows: None))
-        convention = CONVENTIONS[
-            mapping.convention
-            or (previous or {}).get("convention")
-            or detect_convention(_context_types(con))
-        ]
+        if not previous:
+            convention = CONVENTIONS[mapping.convention or detect_convention(_context_types(con))]
         digest = mapping.digest(convention)
-        if previous and previous["mapping_hash"] != digest and marks:
-            # Categories or cost were decided by another mapping: re-read every node.
-            con.execute(STAGING)
-            read = reader(src.config, con, {}, progress or (lambda table, rows: None))
         skipped = list(read.skipped) + _check_references(con, sid, src.location, strict)
         before = {t: _count_source(con, t, sid) for t in SOURCE_TABLES}
         _canonicalize(con, sid, convention, mapping)
@@ -180,13 +178,13 @@ def ingest(
             source=src.location,
             kind=src.kind,
             convention=convention.name,
-            incremental=bool(marks),
+            incremental=incremental,
             rows_read=read.rows_read,
             rows_written=written,
             skipped=tuple(skipped),
             seconds=round(time.perf_counter() - started, 3),
             empty=not any(read.rows_read.get(t) for t in ("Execution", "Artifact", "Context"))
-            and not marks,
+            and not incremental,
             warnings=tuple(f"{s.table}: {s.count} {s.reason}" for s in skipped if strict == "warn"),
         )
         con.execute(

@@ -8,25 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from provenance.ingest import SOURCE_TABLES
 from provenance.sql import first_row
 from provenance.store import ProvenanceStore
 
-CANONICAL_TABLES = (
-    "sources",
-    "ingest_runs",
-    "pipelines",
-    "pipeline_runs",
-    "executions",
-    "execution_properties",
-    "artifacts",
-    "artifact_properties",
-    "events",
-    "contexts",
-    "context_properties",
-    "context_executions",
-    "context_artifacts",
-    "context_parents",
-)
+# Every table an ingest maintains: the source bookkeeping, then the source's rows.
+CANONICAL_TABLES = ("sources", "ingest_runs", *SOURCE_TABLES)
 
 
 def store_info(store: ProvenanceStore) -> dict[str, Any]:
