@@ -79,7 +79,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def query(store: ProvenanceStore, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run ``sql`` (a named query) with those of ``params`` it uses, as a DataFrame."""
-    return store.df(sql, {k: v for k, v in params.items() if f"${k}" in sql})  # type: ignore[arg-type]
+    return store.df(sql, {k: v for k, v in params.items() if f"${k}" in sql})
 
 
 def require_graphlets(store: ProvenanceStore) -> None:

@@ -127,9 +127,13 @@ class ProvenanceStore:
             raise
         self.con.execute("COMMIT")
 
-    def df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """Run a query and return a DataFrame."""
-        return self.con.execute(sql, params or []).df()
+    def df(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a query and return a DataFrame.
+
+        The rows travel as Arrow: strings stay Arrow-backed in pandas, several times faster and
+        smaller than DuckDB's object-column conversion on millions of rows.
+        """
+        return self.con.sql(sql, params=params or None).to_arrow_table().to_pandas()
 
     def count(self, table: str) -> int:
         """Number of rows in a canonical table."""
