@@ -9,7 +9,9 @@ execution in scope has it, else ``seconds``. Executions whose non-zero cost is i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -77,9 +79,38 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+_SHARED: ContextVar[dict[tuple[int, str, str], pd.DataFrame] | None] = ContextVar(
+    "analysis_shared_frames", default=None
+)
+
+
+@contextmanager
+def shared_frames() -> Iterator[None]:
+    """Inside the block, each distinct query runs once and its frame is shared by every analysis.
+
+    A report runs some fifteen analyses over the same scope, most of them over the same
+    execution and graphlet frames; sharing reads each once. Shared frames are read-only: the
+    analyses derive new frames (``assign``, filters) and never add to or change the ones they
+    are given. The store must not change inside the block.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
 def query(store: ProvenanceStore, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    """Run ``sql`` (a named query) with those of ``params`` it uses, as a DataFrame."""
-    return store.df(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+    """Run ``sql`` (a named query) with those of ``params`` it uses, as a DataFrame (shared
+    inside :func:`shared_frames`; treat it as read-only)."""
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    shared = _SHARED.get()
+    if shared is None:
+        return store.df(sql, used)
+    key = (id(store), sql, repr(sorted(used.items())))
+    if key not in shared:
+        shared[key] = store.df(sql, used)
+    return shared[key]
 
 
 def require_graphlets(store: ProvenanceStore) -> None:
@@ -116,10 +147,10 @@ def execution_frame(store: ProvenanceStore, scope: Scope, unit: str) -> pd.DataF
     """
     require_graphlets(store)
     frame = query(store, _SQL["executions"], scope.params())
-    frame["cost"] = in_unit(frame["raw_cost"], frame["cost_unit"], unit)
-    frame["other_unit"] = frame["cost"].isna()
-    frame["wasted"] = frame["status"].isin(WASTED)
-    return frame.drop(columns=["raw_cost"])
+    cost = in_unit(frame["raw_cost"], frame["cost_unit"], unit)
+    return frame.drop(columns=["raw_cost"]).assign(
+        cost=cost, other_unit=cost.isna(), wasted=frame["status"].isin(WASTED)
+    )
 
 
 def in_unit(cost: pd.Series, units: pd.Series, unit: str) -> pd.Series:
@@ -134,10 +165,11 @@ def graphlet_frame(store: ProvenanceStore, scope: Scope, unit: str) -> pd.DataFr
     """
     require_graphlets(store)
     frame = query(store, _SQL["graphlets"], {**scope.params(), "unit": unit})
-    frame["outcome"] = np.where(
-        frame["deployed"], "pushed", np.where(frame["in_flight"], "in_flight", "unpushed")
+    return frame.assign(
+        outcome=np.where(
+            frame["deployed"], "pushed", np.where(frame["in_flight"], "in_flight", "unpushed")
+        )
     )
-    return frame
 
 
 def share(part: float, whole: float) -> float:

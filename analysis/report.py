@@ -41,7 +41,7 @@ from analysis.characterize import (
     training_gaps,
 )
 from analysis.errors import ReportError
-from analysis.frames import Scope
+from analysis.frames import Scope, shared_frames
 from analysis.reuse import cache_savings, recomputed_work, reuse_summary
 from analysis.waste import waste_by_category, waste_by_pipeline, waste_by_week, waste_summary
 from provenance.store import ProvenanceStore
@@ -195,31 +195,32 @@ def build_report(
     """
     scope = Scope.of(since, until, pipelines)
     kw: dict[str, Any] = {"since": scope.since, "until": scope.until, "pipelines": scope.pipelines}
-    waste = waste_summary(store, unit=unit, **kw)
-    if waste.executions == 0:
-        raise ReportError(
-            f"no executions in {store.path} {_range_text(scope)}"
-            f"{_pipelines_text(scope)}; widen --since/--until or check --pipeline"
-        )
-    unit = waste.cost_unit
-    ukw = {**kw, "unit": unit}
-    reuse = reuse_summary(store, **ukw)
-    traits = characterization_summary(store, **kw)
-    by_pipeline = waste_by_pipeline(store, top=top, **ukw)
-    by_category = waste_by_category(store, **ukw)
-    by_component = waste_by_category(store, by="component", **ukw)
-    by_week = waste_by_week(store, **ukw)
-    usage = component_usage(store, **ukw)
-    component_use = component_usage(store, by="component", **ukw)
-    lifespans = pipeline_lifespans(store, **kw)
-    cadence = training_cadence(store, **kw)
-    gaps = training_gaps(store, **kw)
-    windows = input_windows(store, **kw)
-    models = model_types(store, **kw)
-    states = execution_states(store, **ukw)
-    recomputed = recomputed_work(store, **ukw)
-    savings = cache_savings(store, **ukw)
-    sections = list(extra_sections(store, scope) if sections is None else sections)
+    with shared_frames():  # the analyses below read the same few frames
+        waste = waste_summary(store, unit=unit, **kw)
+        if waste.executions == 0:
+            raise ReportError(
+                f"no executions in {store.path} {_range_text(scope)}"
+                f"{_pipelines_text(scope)}; widen --since/--until or check --pipeline"
+            )
+        unit = waste.cost_unit
+        ukw = {**kw, "unit": unit}
+        reuse = reuse_summary(store, **ukw)
+        traits = characterization_summary(store, **kw)
+        by_pipeline = waste_by_pipeline(store, top=top, **ukw)
+        by_category = waste_by_category(store, **ukw)
+        by_component = waste_by_category(store, by="component", **ukw)
+        by_week = waste_by_week(store, **ukw)
+        usage = component_usage(store, **ukw)
+        component_use = component_usage(store, by="component", **ukw)
+        lifespans = pipeline_lifespans(store, **kw)
+        cadence = training_cadence(store, **kw)
+        gaps = training_gaps(store, **kw)
+        windows = input_windows(store, **kw)
+        models = model_types(store, **kw)
+        states = execution_states(store, **ukw)
+        recomputed = recomputed_work(store, **ukw)
+        savings = cache_savings(store, **ukw)
+        sections = list(extra_sections(store, scope) if sections is None else sections)
 
     headline = {
         **{

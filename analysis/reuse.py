@@ -54,8 +54,8 @@ def recomputed_work(
     scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     frame = query(store, _SQL["span_inputs"], {**scope.params(), "categories": list(categories)})
-    frame["cost"] = in_unit(frame["cost"], frame["cost_unit"], unit)
-    frame["recomputed_cost"] = frame["cost"] * frame["seen_spans"] / frame["spans"]
+    cost = in_unit(frame["cost"], frame["cost_unit"], unit)
+    frame = frame.assign(cost=cost, recomputed_cost=cost * frame["seen_spans"] / frame["spans"])
     return frame[
         [
             "pipeline",
@@ -92,7 +92,7 @@ def cache_savings(
     scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     hits = query(store, _SQL["cache_hits"], scope.params())
-    hits["saved"] = in_unit(hits["original_cost"], hits["original_unit"], unit)
+    hits = hits.assign(saved=in_unit(hits["original_cost"], hits["original_unit"], unit))
     keys = ["pipeline", "node", "component", "category", "source_id", "execution_id", "start_time"]
     table = (
         hits.groupby(keys, dropna=False)

@@ -260,8 +260,9 @@ def waste_by_week(
     scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     ex = execution_frame(store, scope, unit)
-    ex["week"] = ex["start_time"].dt.to_period("W-SUN").dt.start_time
-    table = _waste_table(ex, ["week"])
+    table = _waste_table(
+        ex.assign(week=ex["start_time"].dt.to_period("W-SUN").dt.start_time), ["week"]
+    )
     return table.drop(columns=["share_of_total", "share_of_waste"]).sort_values(
         "week", ignore_index=True
     )
