@@ -96,9 +96,14 @@ def cache_savings(
     keys = ["pipeline", "node", "component", "category", "source_id", "execution_id", "start_time"]
     table = (
         hits.groupby(keys, dropna=False)
-        .agg(originals=("original_id", "count"), saved_cost=("saved", lambda s: s.sum(min_count=1)))
+        .agg(
+            originals=("original_id", "count"),
+            saved_cost=("saved", "sum"),
+            priced=("saved", "count"),
+        )
         .reset_index()
     )
+    table["saved_cost"] = table["saved_cost"].where(table.pop("priced") > 0)  # none known: NaN
     return table.sort_values(["source_id", "execution_id"], ignore_index=True)
 
 
