@@ -33,7 +33,7 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -188,21 +188,13 @@ def load_pruning_data(store: ProvenanceStore, unit: str | None = None) -> Prunin
     members = store.df(q["members"])
     unit = cost_unit(store, Scope(), unit)
     cost = in_unit(executions["cost"], executions["cost_unit"], unit)
-    index = pd.Series(
-        np.arange(len(decisions)),
-        index=pd.MultiIndex.from_frame(decisions[["source_id", "graphlet_id"]]),
-    )
-    exec_index = pd.Series(
-        np.arange(len(executions)),
-        index=pd.MultiIndex.from_frame(executions[["source_id", "execution_id"]]),
-    )
-    rows = index.reindex(pd.MultiIndex.from_frame(members[["source_id", "graphlet_id"]]))
-    execs = exec_index.reindex(pd.MultiIndex.from_frame(members[["source_id", "execution_id"]]))
-    keep = rows.notna().to_numpy() & execs.notna().to_numpy()
+    rows = _key(decisions, "graphlet_id").get_indexer(_key(members, "graphlet_id"))
+    execs = _key(executions, "execution_id").get_indexer(_key(members, "execution_id"))
+    keep = (rows >= 0) & (execs >= 0)
     members = pd.DataFrame(
         {
-            "row": rows.to_numpy()[keep].astype(np.int64),
-            "exec": execs.to_numpy()[keep].astype(np.int64),
+            "row": rows[keep],
+            "exec": execs[keep],
             "after_decision": members["after_decision"].to_numpy()[keep],
         }
     )
@@ -214,6 +206,13 @@ def load_pruning_data(store: ProvenanceStore, unit: str | None = None) -> Prunin
         }
     )
     return PruningData(decisions, members, frame, unit, int(cost.isna().sum()))
+
+
+def _key(frame: pd.DataFrame, id_column: str) -> pd.Index:
+    """``(source_id, <id_column>)`` as one int64 per row: MLMD ids are far below 2**40."""
+    return pd.Index(
+        frame["source_id"].to_numpy(np.int64) << 40 | frame[id_column].to_numpy(np.int64)
+    )
 
 
 def simulate_pruning(
@@ -333,12 +332,9 @@ def simulate(
         table["cadence_vs_none"] = table["pushes_per_pipeline_week"] / float(
             reference_cadence.iloc[0]
         )
-    heuristic_sweep = pd.DataFrame(
-        [
-            {"k": kk, **scorer.score(test & (d["consecutive_nonpush"].to_numpy() >= kk))}
-            for kk in range(1, 11)
-        ]
-    )
+    ks = np.arange(1, 11)
+    heuristic_sweep = scorer.curve(d["consecutive_nonpush"].to_numpy(float), ks - 0.5)
+    heuristic_sweep.insert(0, "k", ks)
     sweep = pd.DataFrame()
     headline = None
     importance = pd.DataFrame(columns=["family", "importance", "std"])
@@ -455,38 +451,76 @@ class _Scorer:
     def score(self, skip: np.ndarray, cadence: bool = False) -> dict[str, float]:
         skip = skip & self.scored
         total, waste = self._saved(skip)
-        kept = self.scored & self.deployed & ~skip
-        out = {
-            "skipped": float(skip.sum()),
-            "skip_rate": float(skip.sum() / self.n_test),
-            "wasted_saved": waste / self.avoidable if self.avoidable > 0 else float("nan"),
-            "waste_saved_all": waste / self.test_waste if self.test_waste > 0 else float("nan"),
-            "total_saved": total / self.test_cost if self.test_cost > 0 else float("nan"),
-            "saved": total,
-            "pushes_kept": float(kept.sum() / self.pushes) if self.pushes else float("nan"),
-        }
+        out = self._metrics(skip.sum(), total, waste, (skip & self.deployed).sum())
+        out = {k: float(v) for k, v in out.items()}
         if cadence:
             out.update(self._cadence(skip))
         return out
+
+    def curve(self, level: np.ndarray, cuts: np.ndarray) -> pd.DataFrame:
+        """:meth:`score` of ``level > t`` for every ``t`` in ``cuts``, in one pass.
+
+        These skip sets nest (a lower cut skips more), so an execution is saved from the
+        highest cut below the level of every graphlet it belongs to (where it runs after the
+        decision; never otherwise): the smallest such level over its memberships.
+        """
+        level = np.where(self.scored, level, -np.inf)
+        level[np.isnan(level)] = -np.inf
+        member = np.where(self.after, level[self.row], -np.inf)
+        saved_from = np.full(self.n_exec, np.inf)
+        np.minimum.at(saved_from, self.exec, member)
+        saved_from[~self.has_member] = -np.inf
+
+        def above(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+            """Sum of ``weights`` (or count) of ``values > t`` for each cut."""
+            order = np.argsort(values, kind="stable")
+            w = np.ones(len(values)) if weights is None else weights[order]
+            suffix = np.concatenate([np.cumsum(w[::-1])[::-1], [0.0]])
+            return suffix[np.searchsorted(values[order], cuts, side="right")]
+
+        metrics = self._metrics(
+            above(level[self.scored]),
+            above(saved_from, self.cost),
+            above(saved_from, np.where(self.wasted, self.cost, 0.0)),
+            above(level[self.scored & self.deployed]),
+        )
+        return pd.DataFrame(metrics)
+
+    def _metrics(self, skipped: Any, total: Any, waste: Any, pushes_skipped: Any) -> dict[str, Any]:
+        """The figures of :meth:`score` from skipped decisions, total and wasted cost saved
+        and skipped pushes (numbers or arrays)."""
+        nan = float("nan")
+        return {
+            "skipped": skipped * 1.0,
+            "skip_rate": skipped / self.n_test,
+            "wasted_saved": waste / self.avoidable if self.avoidable > 0 else waste * nan,
+            "waste_saved_all": waste / self.test_waste if self.test_waste > 0 else waste * nan,
+            "total_saved": total / self.test_cost if self.test_cost > 0 else total * nan,
+            "saved": total * 1.0,
+            "pushes_kept": (self.pushes - pushes_skipped) / self.pushes
+            if self.pushes
+            else skipped * nan,
+        }
 
     def sweep(self, proba: np.ndarray) -> pd.DataFrame:
         p = proba[self.scored]
         grid = np.unique(
             np.concatenate([np.linspace(0.0, 1.0, 101), np.quantile(p, np.linspace(0.0, 1.0, 201))])
         )
-        rows = []
-        for t in grid:
-            skip = self.scored & (proba > t)
-            rand = self.score(self.random_skip(float(skip[self.scored].mean())))
-            rows.append(
-                {
-                    "threshold": float(t),
-                    **self.score(skip),
-                    "random_wasted_saved": rand["wasted_saved"],
-                    "random_pushes_kept": rand["pushes_kept"],
-                }
-            )
-        return pd.DataFrame(rows)
+        learned = self.curve(proba, grid)
+        # the random policy at each skip rate: the first round(rate x n) of its seeded order
+        n = len(self.order)
+        rank = np.full(len(self.d), -np.inf)
+        rank[self.order] = np.arange(n, 0, -1)
+        rand = self.curve(rank, n - np.round(learned["skip_rate"].to_numpy() * n) + 0.5)
+        return pd.DataFrame(
+            {
+                "threshold": grid,
+                **learned,
+                "random_wasted_saved": rand["wasted_saved"],
+                "random_pushes_kept": rand["pushes_kept"],
+            }
+        )
 
     # -- cadence ---------------------------------------------------------------------------
     def _cadence_frame(self) -> None:

@@ -129,7 +129,8 @@ trainer_inputs AS (
 ),
 transform AS (
     SELECT t.source_id, t.graphlet_id,
-           md5(string_agg(DISTINCT coalesce(pr.body, x.type_name), '#')) AS transform_hash
+           md5(array_to_string(list_sort(list(DISTINCT coalesce(pr.body, x.type_name))), '#'))
+               AS transform_hash
     FROM trainer_inputs t
     JOIN events o ON o.source_id = t.source_id AND o.artifact_id = t.artifact_id
                  AND o.type = 'OUTPUT'
@@ -151,10 +152,10 @@ schema_props AS (
 -- (ImportSchemaGen, Importer) changes exactly when a new file is imported.
 schema AS (
     SELECT t.source_id, t.graphlet_id,
-           md5(string_agg(DISTINCT x.component || ':' || coalesce(sp.body, '')
-                          || CASE WHEN x.component IN ('ImportSchemaGen', 'Importer')
-                                  THEN ':' || coalesce(t.uri, '') ELSE '' END, '#'))
-               AS schema_hash
+           md5(array_to_string(list_sort(list(DISTINCT
+               x.component || ':' || coalesce(sp.body, '')
+               || CASE WHEN x.component IN ('ImportSchemaGen', 'Importer')
+                       THEN ':' || coalesce(t.uri, '') ELSE '' END)), '#')) AS schema_hash
     FROM trainer_inputs t
     JOIN events o ON o.source_id = t.source_id AND o.artifact_id = t.artifact_id
                  AND o.type = 'OUTPUT'
@@ -197,7 +198,8 @@ LEFT JOIN keys k ON k.source_id = g.source_id AND k.graphlet_id = g.graphlet_id;
 SELECT source_id, graphlet_id, node_id AS execution_id,
        role IN ('anchor', 'downstream') AS after_decision
 FROM graphlet_members
-WHERE node_kind = 'execution';
+WHERE node_kind = 'execution'
+ORDER BY source_id, graphlet_id, execution_id;
 
 -- name: executions
 -- Every execution's cost, when it started, and whether it is waste: a member of no deployed
@@ -214,4 +216,5 @@ SELECT c.source_id, c.execution_id, c.cost, c.cost_unit, x.start_time,
        NOT coalesce(k.deployed, FALSE) AND NOT coalesce(k.in_flight, FALSE) AS wasted
 FROM execution_costs c
 JOIN executions x ON x.source_id = c.source_id AND x.execution_id = c.execution_id
-LEFT JOIN marks k ON k.source_id = c.source_id AND k.execution_id = c.execution_id;
+LEFT JOIN marks k ON k.source_id = c.source_id AND k.execution_id = c.execution_id
+ORDER BY c.source_id, c.execution_id;

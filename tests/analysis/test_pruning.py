@@ -15,6 +15,7 @@ from analysis.pruning import (
     PruningData,
     PruningError,
     PruningResult,
+    _Scorer,
     load_pruning_data,
     simulate,
     simulate_pruning,
@@ -174,6 +175,27 @@ def test_reference_policies(mid_result) -> None:  # type: ignore[no-untyped-def]
         table["pushes_per_pipeline_week"] <= table.loc["none", "pushes_per_pipeline_week"] + 1e-9
     ).all()
     assert (table["serving_age_days"] >= table.loc["none", "serving_age_days"] - 1e-9).all()
+
+
+def test_sweeps_score_every_cut_as_its_own_policy(mid_data: PruningData, mid_result) -> None:  # type: ignore[no-untyped-def]
+    """The one-pass curves equal scoring each skip set alone (ties and NaN levels included)."""
+    scorer = _Scorer(mid_data, mid_result.train_until, seed=0)
+    rng = np.random.default_rng(1)
+    level = rng.integers(0, 5, len(mid_data.decisions)).astype(float)
+    level[rng.random(len(level)) < 0.1] = np.nan
+    cuts = np.array([-1.0, 0.5, 1.0, 2.5, 3.0, 4.0])
+    curve = scorer.curve(level, cuts)
+    for i, cut in enumerate(cuts):
+        alone = scorer.score(level > cut)
+        assert curve.iloc[i].to_dict() == pytest.approx(alone, nan_ok=True), cut
+    nonpush = mid_data.decisions["consecutive_nonpush"].to_numpy()
+    for row in mid_result.heuristic_sweep.to_dict("records"):
+        alone = scorer.score(scorer.test & (nonpush >= row.pop("k")))
+        assert row == pytest.approx(alone, nan_ok=True)
+    for row in mid_result.sweep.iloc[::25].to_dict("records"):
+        rand = scorer.score(scorer.random_skip(row["skip_rate"]))
+        assert row["random_wasted_saved"] == pytest.approx(rand["wasted_saved"], nan_ok=True)
+        assert row["random_pushes_kept"] == pytest.approx(rand["pushes_kept"], nan_ok=True)
 
 
 def _learned_at(sweep: pd.DataFrame, pushes_kept: float) -> float:
