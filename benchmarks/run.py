@@ -10,9 +10,10 @@ MLMD store is generated once into ``--cache`` (benchmarks/.cache, gitignored) an
 Every stage runs in a fresh ``python -m benchmarks.stages`` process, so its wall time includes
 the interpreter, imports and opening the store, and its peak RSS (the child's ``VmHWM``) is its
 own; the stage's own time (after imports) is reported beside it. Stages: ingest of the MLMD
-SQLite file into a new DuckDB store, graphlet build, waste analyses, pruning simulation, report
-(which today runs the pruning simulation again for its pruning section). Then, on the same
-stores:
+SQLite file into a new DuckDB store, graphlet build, waste analyses, pruning simulation, report.
+End to end is the user's job, ``mlprov ingest``, ``graphlets`` and ``report``: the report runs
+the waste analyses and the pruning simulation itself, so their own stages are parts of it, timed
+alone to show where the time goes. Then, on the same stores:
 
 - baseline (a): per-trainer ``get_lineage_subgraph`` upstream and downstream through the
   ml-metadata client on a seeded sample of trainers, per graphlet and extrapolated to all;
@@ -42,6 +43,8 @@ from benchmarks.corpus import config_for, ensure_corpus
 from provenance.synth.writer import client_available
 
 PIPELINE = ("ingest", "graphlets", "waste", "pruning", "report")
+#: The stages of the user's job (the report includes waste and pruning): end to end.
+JOB = ("ingest", "graphlets", "report")
 QUICK_SCALE = 0.01
 REPO = Path(__file__).resolve().parent.parent
 TARGET_E2E_S = 60.0
@@ -135,7 +138,7 @@ def benchmark(
         stages[name] = run_stage(name, db=db, **duck)
     loads.append(_load())
     graphlets = int(stages["graphlets"].result["total_graphlets"])
-    e2e = sum(s.wall_s for s in stages.values())
+    e2e = sum(stages[name].wall_s for name in JOB)
     peak = max(s.peak_rss_mb for s in stages.values())
     per_graphlet = {
         "build": stages["graphlets"].stage_s / max(graphlets, 1),
@@ -201,7 +204,7 @@ def benchmark(
         "loadavg": loads,
         "stages": {n: _stage_json(s) for n, s in stages.items()},
         "end_to_end_s": round(e2e, 2),
-        "end_to_end_stage_s": round(sum(s.stage_s for s in stages.values()), 2),
+        "end_to_end_stage_s": round(sum(stages[name].stage_s for name in JOB), 2),
         "peak_rss_mb": round(peak, 1),
         "mlprov_per_graphlet_s": per_graphlet,
         "baselines": {n: {**_stage_json(s), **s.result} for n, s in baselines.items()},
@@ -276,7 +279,7 @@ def render(result: dict[str, Any]) -> str:
             )
         if group == "stages":
             lines.append(
-                f"{'end to end':<20}{result['end_to_end_s']:>10.2f}"
+                f"{'end to end (job)':<20}{result['end_to_end_s']:>10.2f}"
                 f"{result['end_to_end_stage_s']:>12.2f}{result['peak_rss_mb']:>13.0f}"
             )
     lines += [
