@@ -108,13 +108,21 @@ WHERE category = 'data_validation' AND state = 'FAILED'
 WITH excluded AS (
     SELECT source_id, coalesce(cost_property, '') AS cost_property FROM sources
 ),
+-- the executions whose configuration is compared: trainers and Transforms
+configured AS (
+    SELECT source_id, trainer_execution_id AS execution_id FROM graphlets
+    UNION
+    SELECT source_id, execution_id FROM executions WHERE category = 'transform'
+),
 props AS (
     SELECT p.source_id, p.execution_id,
            string_agg(p.name || '=' || coalesce(p.string_value, CAST(p.int_value AS VARCHAR),
                                                 CAST(p.double_value AS VARCHAR),
                                                 CAST(p.bool_value AS VARCHAR), ''),
                       '|' ORDER BY p.name, p.is_custom) AS body
-    FROM execution_properties p JOIN excluded s USING (source_id)
+    FROM execution_properties p
+    SEMI JOIN configured c ON c.source_id = p.source_id AND c.execution_id = p.execution_id
+    JOIN excluded s ON s.source_id = p.source_id
     WHERE p.name <> s.cost_property
       AND p.name NOT IN ('span', 'input_fingerprint', 'pipeline_run_id', 'run_id', 'pod_name',
                          'cached_execution_id', 'parent_dag_id', 'display_name')
