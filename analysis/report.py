@@ -220,7 +220,8 @@ def build_report(
         states = execution_states(store, **ukw)
         recomputed = recomputed_work(store, **ukw)
         savings = cache_savings(store, **ukw)
-        sections = list(extra_sections(store, scope) if sections is None else sections)
+    # after the shared frames are released: the pruning simulation loads its own data
+    sections = list(extra_sections(store, scope) if sections is None else sections)
 
     headline = {
         **{
