@@ -54,7 +54,7 @@ LIMIT = (
     "which a replay of the recorded provenance cannot show."
 )
 #: Test decisions permutation importance is measured on (a seeded sample when there are more).
-IMPORTANCE_SAMPLE = 10_000
+IMPORTANCE_SAMPLE = 5_000
 _DAY = pd.Timedelta(days=1)
 _WEEK = pd.Timedelta(days=7)
 
