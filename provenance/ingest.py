@@ -22,7 +22,7 @@ import pyarrow as pa
 from provenance import mlmd_client, mlmd_sql
 from provenance.conventions import CONVENTIONS, Mapping, detect_convention
 from provenance.errors import MalformedRecordError, UnknownSourceError, did_you_mean
-from provenance.readers import STAGING, STAGING_TABLES, Mark, Progress, ReadResult, Skipped
+from provenance.readers import Mark, Progress, ReadResult, Skipped, staging_area
 from provenance.sql import first_row, named_queries, scalar, statements
 from provenance.store import ProvenanceStore
 
@@ -156,8 +156,9 @@ def ingest(
     src = source if isinstance(source, Source) else parse_source(source)
     mapping = mapping or Mapping()
     con = store.con
-    with store.transaction():
-        con.execute(STAGING)
+    # Reading stages rows outside the store (readers may use several connections); only the
+    # canonical writes share the one transaction, so a failure anywhere leaves the store as it was.
+    with staging_area(con):
         sid, marks, previous = _source_row(con, src)
         incremental = bool(marks)
         if previous:
@@ -170,36 +171,37 @@ def ingest(
             convention = CONVENTIONS[mapping.convention or detect_convention(_context_types(con))]
         digest = mapping.digest(convention)
         skipped = list(read.skipped) + _check_references(con, sid, src.location, strict)
-        before = {t: _count_source(con, t, sid) for t in SOURCE_TABLES}
-        _canonicalize(con, sid, convention, mapping)
-        written = {t: _count_source(con, t, sid) - before[t] for t in SOURCE_TABLES}
-        _save_source(con, sid, src, convention.name, digest, mapping.cost_property, read.marks)
-        report = LoadReport(
-            source=src.location,
-            kind=src.kind,
-            convention=convention.name,
-            incremental=incremental,
-            rows_read=read.rows_read,
-            rows_written=written,
-            skipped=tuple(skipped),
-            seconds=round(time.perf_counter() - started, 3),
-            empty=not any(read.rows_read.get(t) for t in ("Execution", "Artifact", "Context"))
-            and not incremental,
-            warnings=tuple(f"{s.table}: {s.count} {s.reason}" for s in skipped if strict == "warn"),
-        )
-        con.execute(
-            "INSERT INTO ingest_runs SELECT coalesce(max(ingest_id), 0) + 1, ?, ?, ?, ?, ? "
-            "FROM ingest_runs",
-            [
-                sid,
-                started_at,
-                datetime.now(timezone.utc).replace(tzinfo=None),
-                report.total_read,
-                json.dumps(report.to_dict()),
-            ],
-        )
-        for table in STAGING_TABLES:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        with store.transaction():
+            before = {t: _count_source(con, t, sid) for t in SOURCE_TABLES}
+            _canonicalize(con, sid, convention, mapping)
+            written = {t: _count_source(con, t, sid) - before[t] for t in SOURCE_TABLES}
+            _save_source(con, sid, src, convention.name, digest, mapping.cost_property, read.marks)
+            report = LoadReport(
+                source=src.location,
+                kind=src.kind,
+                convention=convention.name,
+                incremental=incremental,
+                rows_read=read.rows_read,
+                rows_written=written,
+                skipped=tuple(skipped),
+                seconds=round(time.perf_counter() - started, 3),
+                empty=not any(read.rows_read.get(t) for t in ("Execution", "Artifact", "Context"))
+                and not incremental,
+                warnings=tuple(
+                    f"{s.table}: {s.count} {s.reason}" for s in skipped if strict == "warn"
+                ),
+            )
+            con.execute(
+                "INSERT INTO ingest_runs SELECT coalesce(max(ingest_id), 0) + 1, ?, ?, ?, ?, ? "
+                "FROM ingest_runs",
+                [
+                    sid,
+                    started_at,
+                    datetime.now(timezone.utc).replace(tzinfo=None),
+                    report.total_read,
+                    json.dumps(report.to_dict()),
+                ],
+            )
     return report
 
 

@@ -13,6 +13,8 @@ coalesced value per kind.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,13 @@ from provenance.errors import (
     SourceNotFoundError,
     UnsupportedSchemaVersionError,
 )
-from provenance.readers import Mark, Progress, ReadResult, Skipped
+from provenance.readers import STAGE, Mark, Progress, ReadResult, Skipped
 from provenance.sql import scalar
 
 SUPPORTED_SCHEMA_VERSIONS = (10,)
 BATCH_ROWS = 65_536
+#: Source tables read at once, each on its own connections (SQLite decoding is CPU-bound).
+READ_THREADS = max(1, min(4, os.cpu_count() or 1))
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -190,6 +194,12 @@ LEFT JOIN (
     FROM stg_raw_paths GROUP BY #1
 ) p ON p.event_id = e.id"""
 
+_RAW_STAGING = f"""
+CREATE TABLE {STAGE}.stg_raw_events (id BIGINT, artifact_id BIGINT, execution_id BIGINT,
+    type INTEGER, ms BIGINT);
+CREATE TABLE {STAGE}.stg_raw_paths (event_id BIGINT, is_index_step INTEGER, step_index INTEGER,
+    step_key VARCHAR, seq BIGINT)"""
+
 _BOUNDS_SQL = """
 SELECT (SELECT max(id) FROM Execution), (SELECT max(last_update_time_since_epoch) FROM Execution),
        (SELECT max(id) FROM Artifact), (SELECT max(last_update_time_since_epoch) FROM Artifact),
@@ -280,27 +290,29 @@ def read(
                 "since": since if since is not None else 2**62,
             }
 
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE stg_raw_events (id BIGINT, artifact_id BIGINT, "
-            "execution_id BIGINT, type INTEGER, ms BIGINT)"
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE stg_raw_paths (event_id BIGINT, "
-            "is_index_step INTEGER, step_index INTEGER, step_key VARCHAR, seq BIGINT)"
-        )
-        # Each table streams from the driver into DuckDB in Arrow batches of BATCH_ROWS rows:
-        # memory stays bounded whatever the store's size.
-        for staging, table, sql, select in _READS:
-            cur.execute(_bind(sql, params(table)))
-            con.register("src", cur.fetch_record_batch())
+        con.execute(_RAW_STAGING)
+        # Each table streams from the driver into DuckDB in Arrow batches of BATCH_ROWS rows,
+        # so memory stays bounded whatever the store's size, on one connection pair per
+        # worker: SQLite decoding, most of the time, runs on every core.
+        reads = [
+            (staging, table, _bind(sql, params(table)), select)
+            for staging, table, sql, select in _READS
+        ]
+        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(reads))) as pool:
+            staged = [
+                pool.submit(_stage, path, con, staging, sql, select)
+                for staging, _, sql, select in reads
+            ]
             try:
-                con.execute(f"INSERT INTO {staging} {select}")
+                for (staging, table, _, _), done in zip(reads, staged, strict=True):
+                    done.result()
+                    if table in _PROPERTY_TABLES:
+                        result.skipped.extend(_unloadable(con, staging, table))
+                    result.rows_read[table] = _count(con, staging)
+                    progress(table, result.rows_read[table])
             finally:
-                con.unregister("src")
-            if table in _PROPERTY_TABLES:
-                result.skipped.extend(_unloadable(con, staging, table))
-            result.rows_read[table] = _count(con, staging)
-            progress(table, result.rows_read[table])
+                for future in staged:
+                    future.cancel()
         con.execute(_EVENTS_STAGE)
         con.execute("DROP TABLE stg_raw_events; DROP TABLE stg_raw_paths")
     except duckdb.Error:
@@ -325,6 +337,26 @@ def _bind(sql: str, params: dict[str, int]) -> str:
     for name, value in params.items():
         sql = sql.replace(f":{name}", str(int(value)))
     return sql
+
+
+def _stage(path: Path, con: duckdb.DuckDBPyConnection, staging: str, sql: str, select: str) -> None:
+    """Stream one source query into a staging table, on connections of its own (one driver
+    connection, one DuckDB cursor): several run at once, in worker threads."""
+    import adbc_driver_sqlite
+
+    conn = _connect(path)
+    db = con.cursor()
+    try:
+        cur = conn.cursor()
+        cur.adbc_statement.set_options(
+            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
+        )
+        cur.execute(sql)
+        db.register("src", cur.fetch_record_batch())
+        db.execute(f"INSERT INTO {STAGE}.{staging} {select}")
+    finally:
+        db.close()
+        conn.close()
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
