@@ -152,7 +152,9 @@ schema_props AS (
            string_agg(name || '=' || coalesce(string_value, CAST(int_value AS VARCHAR),
                                               CAST(double_value AS VARCHAR), ''),
                       '|' ORDER BY name) AS body
-    FROM artifact_properties
+    FROM artifact_properties p
+    SEMI JOIN trainer_inputs t ON t.source_id = p.source_id AND t.artifact_id = p.artifact_id
+                              AND t.type_name = 'Schema'
     WHERE name NOT IN ('span', 'version', 'split_names', 'tfx_version', 'is_external')
     GROUP BY source_id, artifact_id
 ),
