@@ -144,9 +144,9 @@ def _spans(frame: pd.DataFrame) -> pd.Series:
     spans = frame["window_spans"].where(frame["window_spans"].notna(), frame["input_spans"])
 
     def as_list(value: object) -> list[int]:
-        if not isinstance(value, list | np.ndarray):  # NULL arrives as None, NaN or NA
-            return []
-        return sorted(int(v) for v in value)
+        if isinstance(value, np.ndarray):
+            return sorted(value.tolist())
+        return sorted(value) if isinstance(value, list) else []  # NULL: None, NaN or NA
 
     return spans.map(as_list)
 
@@ -208,12 +208,8 @@ def _drift_features(frame: pd.DataFrame, spans: pd.Series, stats: pd.DataFrame) 
     means = sorted({n for n in stats["name"].unique() if n.endswith("_mean")})
     if not means:
         return
-    wide = stats.pivot_table(
-        index=["source_id", "pipeline_id", "artifact_id", "span", "available_time"],
-        columns="name",
-        values="value",
-        aggfunc="mean",
-    ).reset_index()
+    keys = ["source_id", "pipeline_id", "artifact_id", "span", "available_time"]
+    wide = stats.groupby([*keys, "name"])["value"].mean().unstack("name").reset_index()
     rows = pd.DataFrame(
         {
             "row": np.repeat(np.arange(len(frame)), spans.map(len)),
