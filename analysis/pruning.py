@@ -108,7 +108,8 @@ class PruningResult:
         matched: per baseline policy, its pushes kept and wasted saved beside the learned
             policy's best wasted saved at no fewer pushes kept (``learned_wasted_saved``).
         importance: permutation importance by feature family: ``family``, ``importance``
-            (drop in average precision of "no push" on the test period), ``std``.
+            (drop in average precision of "no push" on the test period, or on a seeded
+            sample of :data:`IMPORTANCE_SAMPLE` of its decisions), ``std``.
         feature_importance: the same per feature column, with its ``family``.
         headline: the learned policy's best wasted-compute saving at >= 99% pushes kept, or
             None without the learned policy.
