@@ -120,49 +120,22 @@ def _props_read(staging: str, table: str, owner: str, node: str) -> tuple[str, s
 
 
 # (staging table, source table, source query, DuckDB select over `src`); events and their
-# paths land in raw tables first and are joined by _EVENTS_STAGE.
+# paths land in raw tables first and are joined by _EVENTS_STAGE. Slowest reads first: the
+# workers start them first and finish together.
 _READS: tuple[tuple[str, str, str, str], ...] = (
-    ("stg_types", "Type", "SELECT id, name, type_kind FROM Type", "SELECT * FROM src"),
-    (
-        "stg_contexts",
-        "Context",
-        f"SELECT id, type_id, name, create_time_since_epoch, last_update_time_since_epoch "
-        f"FROM Context {_NODE_FILTER}",
-        "SELECT * FROM src",
-    ),
-    _props_read("stg_context_props", "ContextProperty", "context_id", "Context"),
-    (
-        "stg_artifacts",
-        "Artifact",
-        f"SELECT id, type_id, ifnull(uri, ''), ifnull(state, 0), ifnull(name, ''), "
-        f"create_time_since_epoch, last_update_time_since_epoch FROM Artifact {_NODE_FILTER}",
-        "SELECT * FROM src",
-    ),
     _props_read("stg_artifact_props", "ArtifactProperty", "artifact_id", "Artifact"),
     (
-        "stg_executions",
-        "Execution",
-        f"SELECT id, type_id, ifnull(last_known_state, 0), ifnull(name, ''), "
-        f"create_time_since_epoch, last_update_time_since_epoch FROM Execution {_NODE_FILTER}",
+        "stg_raw_paths",
+        "EventPath",
+        "SELECT event_id, is_index_step, step_index, ifnull(step_key, ''), rowid "
+        "FROM EventPath WHERE event_id > :lo AND event_id <= :hi",
         "SELECT * FROM src",
     ),
     _props_read("stg_execution_props", "ExecutionProperty", "execution_id", "Execution"),
     (
-        "stg_associations",
-        "Association",
-        f"SELECT context_id, execution_id FROM Association {_EDGE_FILTER}",
-        "SELECT * FROM src",
-    ),
-    (
         "stg_attributions",
         "Attribution",
         f"SELECT context_id, artifact_id FROM Attribution {_EDGE_FILTER}",
-        "SELECT * FROM src",
-    ),
-    (
-        "stg_parent_contexts",
-        "ParentContext",
-        "SELECT context_id, parent_context_id FROM ParentContext",
         "SELECT * FROM src",
     ),
     (
@@ -173,12 +146,40 @@ _READS: tuple[tuple[str, str, str, str], ...] = (
         "SELECT * FROM src",
     ),
     (
-        "stg_raw_paths",
-        "EventPath",
-        "SELECT event_id, is_index_step, step_index, ifnull(step_key, ''), rowid "
-        "FROM EventPath WHERE event_id > :lo AND event_id <= :hi",
+        "stg_artifacts",
+        "Artifact",
+        f"SELECT id, type_id, ifnull(uri, ''), ifnull(state, 0), ifnull(name, ''), "
+        f"create_time_since_epoch, last_update_time_since_epoch FROM Artifact {_NODE_FILTER}",
         "SELECT * FROM src",
     ),
+    (
+        "stg_associations",
+        "Association",
+        f"SELECT context_id, execution_id FROM Association {_EDGE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_executions",
+        "Execution",
+        f"SELECT id, type_id, ifnull(last_known_state, 0), ifnull(name, ''), "
+        f"create_time_since_epoch, last_update_time_since_epoch FROM Execution {_NODE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    (
+        "stg_contexts",
+        "Context",
+        f"SELECT id, type_id, name, create_time_since_epoch, last_update_time_since_epoch "
+        f"FROM Context {_NODE_FILTER}",
+        "SELECT * FROM src",
+    ),
+    _props_read("stg_context_props", "ContextProperty", "context_id", "Context"),
+    (
+        "stg_parent_contexts",
+        "ParentContext",
+        "SELECT context_id, parent_context_id FROM ParentContext",
+        "SELECT * FROM src",
+    ),
+    ("stg_types", "Type", "SELECT id, name, type_kind FROM Type", "SELECT * FROM src"),
 )
 
 # The first key step and the first index step of each event's path (TFX writes one of each).
