@@ -251,8 +251,6 @@ def read(
     """
     path = config.path
     check_file(path)
-    import adbc_driver_sqlite
-
     result = ReadResult()
     try:
         conn = _connect(path)
@@ -260,9 +258,6 @@ def read(
         raise CorruptSourceError(f"cannot open {path} read-only: {err}") from err
     try:
         cur = conn.cursor()
-        cur.adbc_statement.set_options(
-            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
-        )
         result.schema_version = _schema_version(cur, path)
         cur.execute(_BOUNDS_SQL)
         bounds = [b if b is not None else 0 for b in cur.fetchone()]
