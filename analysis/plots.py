@@ -27,17 +27,23 @@ COLORS = {
 }
 
 
-def _figure(height: float = HEIGHT) -> tuple[Figure, Axes]:
+def figure(height: float = HEIGHT) -> tuple[Figure, Axes]:
+    """A report-sized figure (off-screen) and its one axes."""
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
 
 
 def _empty(ax: Axes, what: str) -> None:
+    blank(ax, f"no {what} in this range")
+
+
+def blank(ax: Axes, message: str) -> None:
+    """An axes with nothing to show: ``message`` in its middle, no ticks."""
     ax.text(
         0.5,
         0.5,
-        f"no {what} in this range",
+        message,
         ha="center",
         va="center",
         transform=ax.transAxes,
@@ -49,7 +55,7 @@ def _empty(ax: Axes, what: str) -> None:
 
 def cdf(values: pd.Series, *, xlabel: str, title: str, log: bool = False) -> Figure:
     """The empirical CDF of ``values`` (NaN dropped): share of items at or below x."""
-    fig, ax = _figure()
+    fig, ax = figure()
     data = np.sort(values.dropna().astype(float).to_numpy())
     if log:
         data = data[data > 0]
@@ -69,7 +75,7 @@ def cdf(values: pd.Series, *, xlabel: str, title: str, log: bool = False) -> Fig
 
 def compute_share(usage: pd.DataFrame, unit: str) -> Figure:
     """Horizontal bars: share of cost per category (from ``component_usage(by="category")``)."""
-    fig, ax = _figure()
+    fig, ax = figure()
     table = usage.sort_values("cost_share")
     if table.empty:
         _empty(ax, "executions")
@@ -82,7 +88,7 @@ def compute_share(usage: pd.DataFrame, unit: str) -> Figure:
 
 def waste_over_time(weekly: pd.DataFrame, unit: str) -> Figure:
     """Stacked weekly bars of cost: deployed, wasted, in flight (from ``waste_by_week``)."""
-    fig, ax = _figure()
+    fig, ax = figure()
     if weekly.empty:
         _empty(ax, "executions")
     else:
@@ -106,7 +112,7 @@ def waste_over_time(weekly: pd.DataFrame, unit: str) -> Figure:
 def top_wasteful(by_pipeline: pd.DataFrame, unit: str) -> Figure:
     """Horizontal bars: wasted cost of the top pipelines (from ``waste_by_pipeline(top=n)``)."""
     table = by_pipeline.iloc[::-1]
-    fig, ax = _figure(max(HEIGHT, 0.3 * len(table) + 1.2))
+    fig, ax = figure(max(HEIGHT, 0.3 * len(table) + 1.2))
     if table.empty:
         _empty(ax, "pipelines")
     else:
@@ -120,7 +126,7 @@ def top_wasteful(by_pipeline: pd.DataFrame, unit: str) -> Figure:
 
 def span_overlap(windows: pd.DataFrame) -> Figure:
     """Histogram of the share of a graphlet's input spans its predecessor also read."""
-    fig, ax = _figure()
+    fig, ax = figure()
     values = windows["span_overlap"].dropna().astype(float)
     if values.empty:
         _empty(ax, "consecutive graphlets with input spans")
@@ -148,7 +154,7 @@ def graphlet(graph: nx.DiGraph) -> Figure:
     give the member's role (anchor, upstream, downstream, side, boundary). Columns are
     topological generations, so data flows left to right.
     """
-    fig, ax = _figure(HEIGHT + 1.0)
+    fig, ax = figure(HEIGHT + 1.0)
     ax.set_axis_off()
     if graph.number_of_nodes() == 0:
         _empty(ax, "members")

@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from typing import Literal
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analysis.plots import COLORS, HEIGHT, WIDTH, png_base64
+from analysis.plots import COLORS, blank, figure, png_base64
 from analysis.pruning import PUSHES_KEPT_TARGET, PruningResult
 
 #: Columns of the comparison table in the report, with their headings.
@@ -33,18 +32,11 @@ TABLE_COLUMNS = {
 _SHARES = {"skip_rate", "wasted_saved", "total_saved", "pushes_kept"}
 
 
-def _figure() -> Figure:
-    fig = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def tradeoff_figure(result: PruningResult) -> Figure:
     """Wasted compute saved against pushes kept: the learned policy's threshold sweep, random
     skipping at the same skip rates, the k-nonpush heuristic for k = 1..10, and the other
     policies as points."""
-    fig = _figure()
-    ax = fig.add_subplot()
+    fig, ax = figure()
     sweep = result.sweep
     if not sweep.empty:
         ordered = sweep.sort_values("pushes_kept", kind="stable")
@@ -112,21 +104,10 @@ def _target(result: PruningResult) -> float:
 def importance_figure(result: PruningResult) -> Figure:
     """Horizontal bars: permutation importance of each feature family (drop in average
     precision of "will not push" on the test period), with one standard deviation."""
-    fig = _figure()
-    ax = fig.add_subplot()
+    fig, ax = figure()
     table = result.importance.iloc[::-1]
     if table.empty:
-        ax.text(
-            0.5,
-            0.5,
-            "no learned policy in this run",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color="#868e96",
-        )
-        ax.set_xticks([])
-        ax.set_yticks([])
+        blank(ax, "no learned policy in this run")
     else:
         ax.barh(table["family"], table["importance"], xerr=table["std"], color=COLORS["bar"])
         ax.axvline(0, color="#495057", linewidth=0.8)
