@@ -135,16 +135,22 @@ trainer_inputs AS (
     JOIN artifacts a ON a.source_id = e.source_id AND a.artifact_id = e.artifact_id
     WHERE e.direction = 'input'
 ),
-transform AS (
-    SELECT t.source_id, t.graphlet_id,
-           md5(array_to_string(list_sort(list(DISTINCT coalesce(pr.body, x.type_name))), '#'))
-               AS transform_hash
+-- the executions that produced each trainer input
+input_producers AS (
+    SELECT t.source_id, t.graphlet_id, t.artifact_id, t.type_name, t.uri, x.execution_id,
+           x.type_name AS producer_type, x.category, x.component
     FROM trainer_inputs t
     JOIN events o ON o.source_id = t.source_id AND o.artifact_id = t.artifact_id
                  AND o.type = 'OUTPUT'
     JOIN executions x ON x.source_id = o.source_id AND x.execution_id = o.execution_id
-    LEFT JOIN props pr ON pr.source_id = x.source_id AND pr.execution_id = x.execution_id
-    WHERE x.category = 'transform'
+),
+transform AS (
+    SELECT t.source_id, t.graphlet_id,
+           md5(array_to_string(list_sort(list(DISTINCT coalesce(pr.body, t.producer_type))),
+                               '#')) AS transform_hash
+    FROM input_producers t
+    LEFT JOIN props pr ON pr.source_id = t.source_id AND pr.execution_id = t.execution_id
+    WHERE t.category = 'transform'
     GROUP BY t.source_id, t.graphlet_id
 ),
 schema_props AS (
@@ -163,13 +169,10 @@ schema_props AS (
 schema AS (
     SELECT t.source_id, t.graphlet_id,
            md5(array_to_string(list_sort(list(DISTINCT
-               x.component || ':' || coalesce(sp.body, '')
-               || CASE WHEN x.component IN ('ImportSchemaGen', 'Importer')
+               t.component || ':' || coalesce(sp.body, '')
+               || CASE WHEN t.component IN ('ImportSchemaGen', 'Importer')
                        THEN ':' || coalesce(t.uri, '') ELSE '' END)), '#')) AS schema_hash
-    FROM trainer_inputs t
-    JOIN events o ON o.source_id = t.source_id AND o.artifact_id = t.artifact_id
-                 AND o.type = 'OUTPUT'
-    JOIN executions x ON x.source_id = o.source_id AND x.execution_id = o.execution_id
+    FROM input_producers t
     LEFT JOIN schema_props sp ON sp.source_id = t.source_id AND sp.artifact_id = t.artifact_id
     WHERE t.type_name = 'Schema'
     GROUP BY t.source_id, t.graphlet_id
