@@ -7,15 +7,13 @@ for :func:`characterization_summary`, a frozen dataclass); each docstring names 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.frames import Scope, cost_unit, execution_frame, graphlet_frame, share
+from analysis.frames import ALL, Scope, cost_unit, execution_frame, graphlet_frame, share
 from provenance.store import ProvenanceStore
 
 DAY_S = 86_400.0
@@ -23,10 +21,7 @@ DAY_S = 86_400.0
 
 def pipeline_lifespans(
     store: ProvenanceStore,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
+    scope: Scope = ALL,
 ) -> pd.DataFrame:
     """How long each pipeline has been running, within the scope.
 
@@ -35,7 +30,6 @@ def pipeline_lifespans(
         lifespan_days (days from its first execution's start to its last execution's end),
         executions.
     """
-    scope = Scope.of(since, until, pipelines)
     ex = execution_frame(store, scope, cost_unit(store, scope))
     ex = ex[ex["pipeline"].notna()]
     table = (
@@ -55,10 +49,7 @@ def pipeline_lifespans(
 
 def training_gaps(
     store: ProvenanceStore,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
+    scope: Scope = ALL,
 ) -> pd.DataFrame:
     """Time between consecutive trainings (graphlets) of each pipeline.
 
@@ -67,7 +58,6 @@ def training_gaps(
         graphlet_id, train_time (UTC), gap_hours (hours since the previous graphlet's train
         time).
     """
-    scope = Scope.of(since, until, pipelines)
     gr = graphlet_frame(store, scope, "seconds")
     gr = gr[gr["pipeline"].notna()].sort_values(["pipeline", "train_time", "graphlet_id"])
     gap = gr.groupby("pipeline")["train_time"].diff().dt.total_seconds() / 3600.0
@@ -77,10 +67,7 @@ def training_gaps(
 
 def training_cadence(
     store: ProvenanceStore,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
+    scope: Scope = ALL,
 ) -> pd.DataFrame:
     """How often each pipeline trains a model.
 
@@ -89,14 +76,9 @@ def training_cadence(
         graphlets, lifespan_days, graphlets_per_day (graphlets / lifespan_days; NaN for a
         lifespan of zero), median_gap_hours and max_gap_hours between consecutive trainings.
     """
-    life = pipeline_lifespans(store, since=since, until=until, pipelines=pipelines)
-    scope = Scope.of(since, until, pipelines)
+    life = pipeline_lifespans(store, scope)
     counts = graphlet_frame(store, scope, "seconds").groupby("pipeline").size()
-    gaps = (
-        training_gaps(store, since=since, until=until, pipelines=pipelines)
-        .groupby("pipeline")["gap_hours"]
-        .agg(["median", "max"])
-    )
+    gaps = training_gaps(store, scope).groupby("pipeline")["gap_hours"].agg(["median", "max"])
     table = life[["pipeline", "lifespan_days"]].assign(
         graphlets=life["pipeline"].map(counts).fillna(0).astype(int)
     )
@@ -119,10 +101,7 @@ def training_cadence(
 
 def model_types(
     store: ProvenanceStore,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
+    scope: Scope = ALL,
 ) -> pd.DataFrame:
     """Which model types are trained, and how often they push.
 
@@ -131,7 +110,6 @@ def model_types(
         first: model_type, graphlets, pipelines, graphlet_share (of all graphlets),
         pushed_share (pushed / finished graphlets of that type).
     """
-    scope = Scope.of(since, until, pipelines)
     gr = graphlet_frame(store, scope, "seconds")
     gr = gr.assign(
         model_type=gr["model_type"].fillna("unrecorded"),
@@ -157,10 +135,8 @@ def model_types(
 
 def component_usage(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
     by: str = "category",
 ) -> pd.DataFrame:
@@ -179,7 +155,6 @@ def component_usage(
     """
     if by not in ("category", "component"):
         raise ValueError(f"by must be 'category' or 'component', got {by!r}")
-    scope = Scope.of(since, until, pipelines)
     ex = execution_frame(store, scope, cost_unit(store, scope, unit))
     keys = ["category"] if by == "category" else ["category", "component"]
     table = (
@@ -201,10 +176,7 @@ def component_usage(
 
 def graphlet_topology(
     store: ProvenanceStore,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
+    scope: Scope = ALL,
 ) -> pd.DataFrame:
     """The size and shape of each graphlet.
 
@@ -212,17 +184,13 @@ def graphlet_topology(
         One row per graphlet: pipeline, graphlet_id, outcome, n_executions, n_artifacts
         (counts) and depth (executions on the longest path inside the graphlet).
     """
-    scope = Scope.of(since, until, pipelines)
     gr = graphlet_frame(store, scope, "seconds")
     return gr[["pipeline", "graphlet_id", "outcome", "n_executions", "n_artifacts", "depth"]]
 
 
 def input_windows(
     store: ProvenanceStore,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
+    scope: Scope = ALL,
 ) -> pd.DataFrame:
     """How much input data each graphlet reads, and how much it shares with the previous one.
 
@@ -232,7 +200,6 @@ def input_windows(
         read, 0-1; NaN for a pipeline's first graphlet) and new_spans (spans the previous
         graphlet did not read).
     """
-    scope = Scope.of(since, until, pipelines)
     gr = graphlet_frame(store, scope, "seconds")
     out = gr[["pipeline", "graphlet_id", "train_time", "window_size", "span_overlap"]].copy()
     out["new_spans"] = (out["window_size"] * (1.0 - out["span_overlap"].astype(float))).round()
@@ -241,10 +208,8 @@ def input_windows(
 
 def execution_states(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
 ) -> pd.DataFrame:
     """How executions ended: complete, cached (cache hits), failed, running, ...
@@ -253,7 +218,6 @@ def execution_states(
         One row per state, most executions first: state, executions, share (of executions),
         cost (in the cost unit; cache hits cost nothing).
     """
-    scope = Scope.of(since, until, pipelines)
     ex = execution_frame(store, scope, cost_unit(store, scope, unit))
     table = (
         ex.groupby("state")
@@ -302,18 +266,14 @@ class Characterization:
 
 def characterization_summary(
     store: ProvenanceStore,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
+    scope: Scope = ALL,
 ) -> Characterization:
     """The headline numbers of the characterization (see :class:`Characterization`)."""
-    kw: dict[str, Any] = {"since": since, "until": until, "pipelines": pipelines}
-    cadence = training_cadence(store, **kw)
-    gaps = training_gaps(store, **kw)
-    topo = graphlet_topology(store, **kw)
-    windows = input_windows(store, **kw)
-    states = execution_states(store, **kw).set_index("state")["executions"]
+    cadence = training_cadence(store, scope)
+    gaps = training_gaps(store, scope)
+    topo = graphlet_topology(store, scope)
+    windows = input_windows(store, scope)
+    states = execution_states(store, scope).set_index("state")["executions"]
     executions = int(states.sum())
     return Characterization(
         pipelines=len(cadence),

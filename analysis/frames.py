@@ -1,8 +1,9 @@
 """The scope of an analysis and the two frames every analysis starts from.
 
-Every analysis takes ``since``/``until`` (a half-open range of execution start times, or of
-graphlet train times; naive datetimes are UTC) and ``pipelines`` (names to keep), and reports
-costs in one unit: ``unit`` or, by default, the unit of the user's cost property when any
+Every analysis takes a :class:`Scope`: ``since``/``until`` (a half-open range of execution start
+times, or of graphlet train times; naive datetimes are UTC), ``pipelines`` (names to keep) and
+the :class:`Liveness` that tells work in flight from abandoned work; and it reports costs in
+one unit: ``unit`` or, by default, the unit of the user's cost property when any
 execution in scope has it, else ``seconds``. Executions whose non-zero cost is in another unit
 (they lack the cost property) are left out of cost figures and counted, never added in.
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -25,24 +26,79 @@ from provenance.store import ProvenanceStore
 
 _SQL = named_queries("analysis", "frames.sql")
 
-#: Execution statuses (study.md, "Cost and waste"); wasted = unpushed + orphan.
-STATUSES = ("deployed", "in_flight", "unpushed", "orphan")
-WASTED = ("unpushed", "orphan")
+#: Execution statuses (study.md, "Cost and waste"); wasted = unpushed + orphan + abandoned.
+STATUSES = ("deployed", "in_flight", "abandoned", "unpushed", "orphan")
+WASTED = ("unpushed", "orphan", "abandoned")
+
+#: RUNNING work not updated for this long before ``as_of`` is abandoned (study.md, item 8).
+STALE_AFTER = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """When RUNNING work is still in flight and when it is abandoned (study.md, item 8).
+
+    Work still RUNNING (or NEW) whose last update is at least ``stale_after`` before ``as_of``
+    will never finish: it is *abandoned*, failed work and so waste. More recent RUNNING work is
+    *in flight*: not waste, since it may still push.
+
+    Attributes:
+        as_of: the analysis time (UTC). None takes the store's latest recorded time, so a
+            snapshot of a store reads the same whenever it is analyzed; a scheduled job passes
+            the time it runs.
+        stale_after: how long RUNNING work may go without an update and still be in flight.
+    """
+
+    as_of: datetime | None = None
+    stale_after: timedelta = STALE_AFTER
+
+    def params(self) -> dict[str, Any]:
+        return {"as_of": _utc(self.as_of), "stale_after_s": self.stale_after.total_seconds()}
+
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}  # per duration unit
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration such as ``24h``, ``90m``, ``2d`` or ``3600s`` (a bare number is hours).
+
+    Raises:
+        ValueError: not a non-negative duration.
+
+    Example:
+        >>> parse_duration("36h"), parse_duration("1.5d") == parse_duration("36")
+        (datetime.timedelta(days=1, seconds=43200), True)
+    """
+    text = str(text).strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _SECONDS else (text, "h")
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = float("nan")
+    if not 0 <= amount < float("inf"):
+        raise ValueError(f"{text!r} is not a duration such as 24h, 90m or 2d")
+    return timedelta(seconds=amount * _SECONDS[unit])
+
+
+#: As of the store's latest recorded time, with the default :data:`STALE_AFTER`.
+LATEST = Liveness()
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What an analysis looks at: a time range and a pipeline filter.
+    """What an analysis looks at: a time range, a pipeline filter, and its :class:`Liveness`.
 
     Attributes:
         since: first instant included (UTC), or None for the beginning.
         until: first instant excluded (UTC), or None for the end.
         pipelines: pipeline names to keep, or None for all.
+        liveness: tells in-flight work from abandoned work.
     """
 
     since: datetime | None = None
     until: datetime | None = None
     pipelines: tuple[str, ...] | None = None
+    liveness: Liveness = LATEST
 
     @classmethod
     def of(
@@ -50,11 +106,14 @@ class Scope:
         since: datetime | None = None,
         until: datetime | None = None,
         pipelines: Iterable[str] | None = None,
+        *,
+        as_of: datetime | None = None,
+        stale_after: timedelta = STALE_AFTER,
     ) -> Scope:
         """Normalize arguments: aware datetimes to naive UTC, pipelines to a sorted tuple.
 
         Raises:
-            ValueError: ``since`` is not before ``until``.
+            ValueError: ``since`` is not before ``until``, or ``stale_after`` is negative.
 
         Example:
             >>> Scope.of(datetime(2025, 1, 1), pipelines=["b", "a"]).pipelines
@@ -63,14 +122,26 @@ class Scope:
         since, until = _utc(since), _utc(until)
         if since is not None and until is not None and since >= until:
             raise ValueError(f"since ({since}) must be before until ({until})")
-        return cls(since, until, None if pipelines is None else tuple(sorted(set(pipelines))))
+        if stale_after < timedelta(0):
+            raise ValueError(f"stale_after must not be negative, got {stale_after}")
+        return cls(
+            since,
+            until,
+            None if pipelines is None else tuple(sorted(set(pipelines))),
+            Liveness(_utc(as_of), stale_after),
+        )
 
     def params(self) -> dict[str, Any]:
         return {
             "since": self.since,
             "until": self.until,
             "pipelines": list(self.pipelines) if self.pipelines is not None else None,
+            **self.liveness.params(),
         }
+
+
+#: Everything in the store, as of its latest recorded time.
+ALL = Scope()
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -113,6 +184,17 @@ def query(store: ProvenanceStore, sql: str, params: dict[str, Any]) -> pd.DataFr
     return shared[key]
 
 
+def define_macros(store: ProvenanceStore) -> None:
+    """Define the table macros the analyses' queries share (frames.sql, "macros") on the
+    store's connection: temporary, so a read-only store takes them too.
+
+    Raises:
+        StoreError: the graphlets tables are missing (the macros read them).
+    """
+    require_graphlets(store)
+    store.con.execute(_SQL["macros"])
+
+
 def require_graphlets(store: ProvenanceStore) -> None:
     """Raise unless graphlets have been built in ``store``.
 
@@ -145,7 +227,7 @@ def execution_frame(store: ProvenanceStore, scope: Scope, unit: str) -> pd.DataF
     ``status`` (see :data:`STATUSES`), ``cost`` in ``unit`` (NaN when its cost is in another
     unit) and ``other_unit`` (True for those).
     """
-    require_graphlets(store)
+    define_macros(store)
     frame = query(store, _SQL["executions"], scope.params())
     cost = in_unit(frame["raw_cost"], frame["cost_unit"], unit)
     return frame.drop(columns=["raw_cost"]).assign(
@@ -160,10 +242,11 @@ def in_unit(cost: pd.Series, units: pd.Series, unit: str) -> pd.Series:
 
 def graphlet_frame(store: ProvenanceStore, scope: Scope, unit: str) -> pd.DataFrame:
     """One row per graphlet trained in scope, ordered by pipeline and train time, with
-    ``own_cost`` and ``split_cost`` in ``unit`` and an ``outcome``: pushed, in_flight or
-    unpushed.
+    ``own_cost`` and ``split_cost`` in ``unit``, ``abandoned`` (its trainer was left RUNNING:
+    see :class:`Liveness`) and an ``outcome``: pushed, in_flight or unpushed (abandoned ones
+    included: they will never push).
     """
-    require_graphlets(store)
+    define_macros(store)
     frame = query(store, _SQL["graphlets"], {**scope.params(), "unit": unit})
     return frame.assign(
         outcome=np.where(

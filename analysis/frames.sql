@@ -2,31 +2,64 @@
 --
 -- Parameters: $since, $until (TIMESTAMP or NULL: the half-open range [since, until) of execution
 -- start times, or of graphlet train times), $pipelines (VARCHAR[] of pipeline names, or NULL for
--- every pipeline). Costs come from the execution_costs view (provenance/schema.sql).
+-- every pipeline), $as_of (TIMESTAMP or NULL: the store's latest recorded time) and
+-- $stale_after_s (seconds) of analysis.frames.Liveness. Costs come from the execution_costs view
+-- (provenance/schema.sql).
+
+-- name: macros
+-- What became of each graphlet and each execution, as of a time (study.md, items 7 and 8, and
+-- "Cost and waste"). Work still RUNNING or NEW whose last activity (last update, else start) is
+-- stale_after_s or more before as_of -- or unknown -- is abandoned; newer RUNNING work is in
+-- flight. A graphlet is in flight or abandoned with its trainer.
+CREATE OR REPLACE TEMP MACRO stale_before(as_of, stale_after_s) AS
+    coalesce(CAST(as_of AS TIMESTAMP),
+             (SELECT max(greatest(start_time, end_time)) FROM executions))
+    - to_microseconds(CAST(round(stale_after_s * 1e6) AS BIGINT));
+CREATE OR REPLACE TEMP MACRO is_abandoned(state, start_time, end_time, cutoff) AS
+    state IN ('RUNNING', 'NEW')
+    AND coalesce(greatest(start_time, end_time) < cutoff, TRUE);  -- older than stale_after
+CREATE OR REPLACE TEMP MACRO graphlet_liveness(as_of, stale_after_s) AS TABLE
+    SELECT g.source_id, g.graphlet_id, g.deployed,
+           g.in_flight AND NOT is_abandoned(t.state, t.start_time, t.end_time, c.cutoff)
+               AS in_flight,
+           g.in_flight AND is_abandoned(t.state, t.start_time, t.end_time, c.cutoff)
+               AS abandoned,
+           c.cutoff
+    FROM graphlets g
+    JOIN executions t ON t.source_id = g.source_id AND t.execution_id = g.trainer_execution_id
+    CROSS JOIN (SELECT stale_before(as_of, stale_after_s) AS cutoff) c;
+CREATE OR REPLACE TEMP MACRO execution_status(as_of, stale_after_s) AS TABLE
+    WITH membership AS (
+        SELECT m.source_id, m.node_id AS execution_id, bool_or(g.deployed) AS deployed,
+               bool_or(g.in_flight) AS in_flight, bool_and(g.abandoned) AS abandoned
+        FROM graphlet_members m
+        JOIN graphlet_liveness(as_of, stale_after_s) g USING (source_id, graphlet_id)
+        WHERE m.node_kind = 'execution'
+        GROUP BY m.source_id, m.node_id
+    )
+    SELECT x.source_id, x.execution_id,
+           CASE WHEN m.deployed THEN 'deployed'
+                WHEN is_abandoned(x.state, x.start_time, x.end_time,
+                                  stale_before(as_of, stale_after_s)) THEN 'abandoned'
+                WHEN m.in_flight THEN 'in_flight'
+                WHEN m.abandoned THEN 'abandoned'
+                WHEN m.execution_id IS NULL THEN 'orphan'
+                ELSE 'unpushed' END AS status
+    FROM executions x
+    LEFT JOIN membership m USING (source_id, execution_id);
 
 -- name: executions
 -- One row per execution started in scope, with its cost and waste status (study.md, "Cost and
--- waste"): deployed (member of a deployed graphlet), in_flight (member of no deployed graphlet
--- but of one whose trainer is still running), unpushed (member only of graphlets that did not
--- push) or orphan (member of no graphlet).
-WITH membership AS (
-    SELECT m.source_id, m.node_id AS execution_id,
-           bool_or(g.deployed) AS deployed, bool_or(g.in_flight) AS in_flight
-    FROM graphlet_members m
-    JOIN graphlets g USING (source_id, graphlet_id)
-    WHERE m.node_kind = 'execution'
-    GROUP BY m.source_id, m.node_id
-)
+-- waste"): deployed (member of a deployed graphlet), abandoned (itself left RUNNING, or member
+-- only of graphlets whose trainer was), in_flight (member of no deployed graphlet but of one
+-- whose trainer is still running), unpushed (member only of graphlets that did not push) or
+-- orphan (member of no graphlet).
 SELECT x.source_id, x.execution_id, x.pipeline_id, p.name AS pipeline, x.node, x.component,
-       x.category, x.state, x.start_time, x.end_time, c.cost AS raw_cost, c.cost_unit,
-       CASE WHEN m.execution_id IS NULL THEN 'orphan'
-            WHEN m.deployed THEN 'deployed'
-            WHEN m.in_flight THEN 'in_flight'
-            ELSE 'unpushed' END AS status
+       x.category, x.state, x.start_time, x.end_time, c.cost AS raw_cost, c.cost_unit, s.status
 FROM executions x
 JOIN execution_costs c USING (source_id, execution_id)
+JOIN execution_status($as_of, $stale_after_s) s USING (source_id, execution_id)
 LEFT JOIN pipelines p USING (source_id, pipeline_id)
-LEFT JOIN membership m USING (source_id, execution_id)
 WHERE (CAST($since AS TIMESTAMP) IS NULL OR x.start_time >= $since)
   AND (CAST($until AS TIMESTAMP) IS NULL OR x.start_time < $until)
   AND (CAST($pipelines AS VARCHAR[]) IS NULL
@@ -51,11 +84,12 @@ WITH member_costs AS (
 )
 SELECT g.source_id, g.graphlet_id, g.pipeline_id, p.name AS pipeline, g.trainer_execution_id,
        g.trainer_state, g.model_type, g.start_time, g.train_time, g.end_time, g.deployed,
-       g.in_flight, g.push_time, g.input_spans, g.window_size, g.span_overlap, g.n_executions,
+       l.in_flight, l.abandoned, g.push_time, g.input_spans, g.window_size, g.span_overlap, g.n_executions,
        g.n_artifacts, g.depth, coalesce(mc.own_cost, 0.0) AS own_cost,
        coalesce(mc.split_cost, 0.0) AS split_cost,
        coalesce(mc.other_unit_members, 0) AS other_unit_members
 FROM graphlets g
+JOIN graphlet_liveness($as_of, $stale_after_s) l USING (source_id, graphlet_id)
 LEFT JOIN pipelines p USING (source_id, pipeline_id)
 LEFT JOIN member_costs mc USING (source_id, graphlet_id)
 WHERE (CAST($since AS TIMESTAMP) IS NULL OR g.train_time >= $since)

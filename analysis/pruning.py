@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from analysis.frames import ALL, LATEST, Liveness, cost_unit, in_unit
 from analysis.pruning_features import decision_features, feature_columns, in_units
 from provenance.errors import MlprovError, did_you_mean
 from provenance.sql import named_queries
@@ -112,7 +113,8 @@ class PruningResult:
             sample of :data:`IMPORTANCE_SAMPLE` of its decisions), ``std``.
         feature_importance: the same per feature column, with its ``family``.
         headline: the learned policy's best wasted-compute saving at >= 99% pushes kept, or
-            None without the learned policy.
+            None without the learned policy or when no threshold that skips anything keeps
+            that many (this history has no safe threshold).
         train_until: start of the test period (UTC).
         threshold: the learned policy's threshold in ``table``.
         model: the classifier, ``hgb`` or ``logistic``; retrain: ``once`` or ``monthly``.
@@ -124,6 +126,10 @@ class PruningResult:
         cost_unit: e.g. ``cpu_hours`` or ``seconds``.
         other_unit: executions left out of cost figures (cost in another unit).
         limit: the stated limit of the simulation.
+        skipped_pipelines: the pipelines whose test-period training runs the learned policy
+            (at ``threshold``) skips most: ``pipeline``, ``skipped``, ``decisions`` (scored in
+            the test period), ``saved`` (cost the skips save, in ``cost_unit``). Empty without
+            the learned policy.
     """
 
     table: pd.DataFrame
@@ -148,6 +154,7 @@ class PruningResult:
     cost_unit: str
     other_unit: int
     limit: str = LIMIT
+    skipped_pipelines: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -170,7 +177,9 @@ class PruningData:
     other_unit: int = 0
 
 
-def load_pruning_data(store: ProvenanceStore, unit: str | None = None) -> PruningData:
+def load_pruning_data(
+    store: ProvenanceStore, unit: str | None = None, liveness: Liveness = LATEST
+) -> PruningData:
     """Read decisions, their features, memberships and costs from a store with graphlets.
 
     Args:
@@ -178,17 +187,16 @@ def load_pruning_data(store: ProvenanceStore, unit: str | None = None) -> Prunin
         unit: the cost unit; default as in :mod:`analysis.frames` (the cost property's unit
             when executions have it, else seconds). Executions whose non-zero cost is in
             another unit count as zero and are counted in ``other_unit``.
+        liveness: which work is in flight and which abandoned (waste), as in the report.
 
     Raises:
         StoreError: the store has no graphlets.
     """
-    from analysis.frames import Scope, cost_unit, in_unit
-
-    decisions = decision_features(store)
+    decisions = decision_features(store, liveness)
     q = named_queries("analysis", "pruning_features.sql")
-    executions = store.df(q["executions"])
+    executions = store.df(q["executions"], liveness.params())
     members = store.df(q["members"])
-    unit = cost_unit(store, Scope(), unit)
+    unit = cost_unit(store, ALL, unit)
     cost = in_unit(executions["cost"], executions["cost_unit"], unit)
     rows = _key(decisions, "graphlet_id").get_indexer(_key(members, "graphlet_id"))
     execs = _key(executions, "execution_id").get_indexer(_key(members, "execution_id"))
@@ -229,6 +237,7 @@ def simulate_pruning(
     retrain: Retrain = "once",
     importance_repeats: int = 5,
     unit: str | None = None,
+    liveness: Liveness = LATEST,
 ) -> PruningResult:
     """Simulate pruning policies on a store's graphlets; see the module docstring.
 
@@ -246,6 +255,7 @@ def simulate_pruning(
         importance_repeats: permutations per feature family (and per feature); 0 skips
             permutation importance.
         unit: the cost unit (see :func:`load_pruning_data`).
+        liveness: which graphlets are still in flight (not scored) and which abandoned.
 
     Returns:
         A :class:`PruningResult`.
@@ -255,7 +265,7 @@ def simulate_pruning(
         PruningError: an unknown policy, or a split leaving no training or test graphlets.
     """
     return simulate(
-        load_pruning_data(store, unit),
+        load_pruning_data(store, unit, liveness),
         policies=policies,
         train_until=train_until,
         threshold=threshold,
@@ -349,6 +359,9 @@ def simulate(
                 scorer.scored, importance_repeats, np.random.default_rng(seed)
             )
     matched = _matched(table, sweep)
+    skipped_pipelines = (
+        scorer.by_pipeline(skips["learned"][0]) if "learned" in skips else pd.DataFrame()
+    )
     return PruningResult(
         table=table,
         sweep=sweep,
@@ -369,6 +382,7 @@ def simulate(
         auc=auc,
         avoidable_waste=scorer.avoidable,
         test_cost=scorer.test_cost,
+        skipped_pipelines=skipped_pipelines,
         cost_unit=data.cost_unit,
         other_unit=data.other_unit,
     )
@@ -442,6 +456,24 @@ class _Scorer:
         blocked = np.bincount(self.exec, weights=~ok, minlength=self.n_exec)
         saved = (blocked == 0) & self.has_member
         return float(self.cost[saved].sum()), float(self.cost[saved & self.wasted].sum())
+
+    def by_pipeline(self, skip: np.ndarray, top: int = 5) -> pd.DataFrame:
+        """The ``top`` pipelines with the most skipped decisions: skipped, decisions scored,
+        and the cost their skips alone save."""
+        skip = skip & self.scored
+        names = self.d["pipeline"].fillna("(no pipeline)").to_numpy()
+        counts = pd.DataFrame(
+            {
+                "skipped": pd.Series(names[skip]).value_counts(),
+                "decisions": pd.Series(names[self.scored]).value_counts(),
+            }
+        ).dropna()
+        counts = counts.rename_axis("pipeline").reset_index()
+        counts = counts.sort_values(
+            ["skipped", "pipeline"], ascending=[False, True], ignore_index=True
+        ).head(top)
+        counts["saved"] = [self._saved(skip & (names == name))[0] for name in counts["pipeline"]]
+        return counts.astype({"skipped": int, "decisions": int})
 
     def random_skip(self, rate: float) -> np.ndarray:
         """Skip ``round(rate x n)`` scored decisions: the first of one seeded random order, so
@@ -728,7 +760,8 @@ class _Learner:
 
 
 def _headline(sweep: pd.DataFrame) -> Headline | None:
-    ok = sweep[sweep["pushes_kept"] >= PUSHES_KEPT_TARGET]
+    # Skipping nothing keeps every push: it is no threshold to recommend.
+    ok = sweep[(sweep["pushes_kept"] >= PUSHES_KEPT_TARGET) & (sweep["skip_rate"] > 0)]
     if ok.empty:
         return None
     best = ok.sort_values(

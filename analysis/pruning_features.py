@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.frames import LATEST, Liveness, define_macros
 from provenance.errors import StoreError
 from provenance.sql import named_queries
 from provenance.store import ProvenanceStore
@@ -94,15 +95,17 @@ def feature_columns(features: pd.DataFrame) -> dict[str, list[str]]:
     return families
 
 
-def decision_features(store: ProvenanceStore) -> pd.DataFrame:
+def decision_features(store: ProvenanceStore, liveness: Liveness = LATEST) -> pd.DataFrame:
     """One row per graphlet: its decision point, its features, and (apart) its outcome.
 
     Args:
         store: a canonical store whose graphlets have been built
             (``graphlets.build_graphlets``).
+        liveness: which graphlets are still in flight (their outcome is unknown).
 
     Returns:
-        A frame ordered by pipeline and decision time with :data:`KEY_COLUMNS`, ``model_type``,
+        A frame ordered by pipeline and decision time with :data:`KEY_COLUMNS`, ``pipeline``
+        (its name), ``model_type``,
         :data:`OUTCOME_COLUMNS` and the feature columns of :func:`feature_columns`. Times are
         UTC; durations in hours. Features that cannot be computed (a first graphlet has no
         previous one; a store without statistics summaries has no drift) are NaN.
@@ -116,7 +119,8 @@ def decision_features(store: ProvenanceStore) -> pd.DataFrame:
             f"'mlprov graphlets --db {store.path}'"
         )
     q = _queries()
-    frame = store.df(q["decisions"])
+    define_macros(store)
+    frame = store.df(q["decisions"], liveness.params())
     frame["seq"] = frame.groupby(_PIPELINE, sort=False).cumcount()
     keys = ["source_id", "graphlet_id"]
     frame = frame.merge(store.df(q["windows"]), on=keys, how="left")
@@ -131,6 +135,7 @@ def decision_features(store: ProvenanceStore) -> pd.DataFrame:
     families = feature_columns(frame)
     columns = [
         *KEY_COLUMNS,
+        "pipeline",
         "model_type",
         *OUTCOME_COLUMNS,
         "cost_unit",

@@ -7,15 +7,19 @@
 -- name: decisions
 -- One row per graphlet: when its decision is taken and, for scoring only, what happened. An
 -- outcome becomes known when the push happens, or, for a graphlet that did not push, when its
--- last member execution ended; an in-flight graphlet's outcome is never known.
+-- last member execution ended (an abandoned one: when it went stale); an in-flight graphlet's
+-- outcome is never known. In flight and abandoned as of $as_of (analysis/frames.sql, macros).
 SELECT g.source_id, g.graphlet_id, coalesce(g.pipeline_id, -1) AS pipeline_id,
-       g.trainer_execution_id, coalesce(g.model_type, 'unknown') AS model_type, g.train_time,
-       g.deployed, g.in_flight, g.push_time, g.end_time,
-       CASE WHEN g.in_flight THEN NULL
+       p.name AS pipeline, g.trainer_execution_id, coalesce(g.model_type, 'unknown') AS model_type, g.train_time,
+       g.deployed, l.in_flight, g.push_time, g.end_time,
+       CASE WHEN l.in_flight THEN NULL
             WHEN g.deployed THEN coalesce(g.push_time, g.end_time)
+            WHEN l.abandoned THEN greatest(g.end_time, l.cutoff)
             ELSE g.end_time END AS known_time,
        g.input_spans, g.span_overlap, g.cost_unit
 FROM graphlets g
+JOIN graphlet_liveness($as_of, $stale_after_s) l USING (source_id, graphlet_id)
+LEFT JOIN pipelines p ON p.source_id = g.source_id AND p.pipeline_id = g.pipeline_id
 WHERE g.train_time IS NOT NULL
 ORDER BY g.source_id, pipeline_id, g.train_time, g.graphlet_id;
 
@@ -215,19 +219,12 @@ WHERE node_kind = 'execution'
 ORDER BY source_id, graphlet_id, execution_id;
 
 -- name: executions
--- Every execution's cost, when it started, and whether it is waste: a member of no deployed
--- graphlet (orphans included). Members of in-flight graphlets are not waste yet.
-WITH marks AS (
-    SELECT m.source_id, m.node_id AS execution_id, bool_or(g.deployed) AS deployed,
-           bool_or(g.in_flight) AS in_flight
-    FROM graphlet_members m
-    JOIN graphlets g ON g.source_id = m.source_id AND g.graphlet_id = m.graphlet_id
-    WHERE m.node_kind = 'execution'
-    GROUP BY m.source_id, m.node_id
-)
+-- Every execution's cost, when it started, and whether it is waste as the report counts it
+-- (analysis/frames.sql, execution_status): members of in-flight graphlets are not waste yet.
 SELECT c.source_id, c.execution_id, c.cost, c.cost_unit, x.start_time,
-       NOT coalesce(k.deployed, FALSE) AND NOT coalesce(k.in_flight, FALSE) AS wasted
+       s.status IN ('unpushed', 'orphan', 'abandoned') AS wasted
 FROM execution_costs c
 JOIN executions x ON x.source_id = c.source_id AND x.execution_id = c.execution_id
-LEFT JOIN marks k ON k.source_id = c.source_id AND k.execution_id = c.execution_id
+JOIN execution_status($as_of, $stale_after_s) s
+    ON s.source_id = c.source_id AND s.execution_id = c.execution_id
 ORDER BY c.source_id, c.execution_id;

@@ -8,7 +8,7 @@ when a key changes meaning or goes away.
 Example:
     >>> from provenance.store import ProvenanceStore
     >>> from graphlets import build_graphlets  # doctest: +SKIP
-    >>> report = build_report(store, since=datetime(2025, 1, 1))  # doctest: +SKIP
+    >>> report = build_report(store, Scope.of(since=datetime(2025, 1, 1)))  # doctest: +SKIP
     >>> write_report(report, "report/")  # doctest: +SKIP
 """
 
@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ from analysis.characterize import (
     training_gaps,
 )
 from analysis.errors import ReportError
-from analysis.frames import Scope, shared_frames
+from analysis.frames import ALL, Scope, shared_frames
 from analysis.reuse import cache_savings, recomputed_work, reuse_summary
 from analysis.waste import waste_by_category, waste_by_pipeline, waste_by_week, waste_summary
 from provenance.store import ProvenanceStore
@@ -56,10 +56,12 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("wasted_cost", "Wasted cost", "cost"),
     ("total_cost", "Total cost", "cost"),
     ("orphan_cost", "of which orphan computation (in no graphlet)", "cost"),
+    ("abandoned_cost", "of which abandoned work (left running, never finished)", "cost"),
     ("in_flight_cost", "In flight (trainer still running; not waste)", "cost"),
     ("unpushed_share", "Graphlets that did not push", "share"),
     ("graphlets", "Graphlets (model trainings)", "count"),
     ("in_flight_graphlets", "Graphlets in flight", "count"),
+    ("abandoned_graphlets", "Graphlets abandoned (trainer left running)", "count"),
     ("unpushed_split_cost", "Split cost of unpushed graphlets", "cost"),
     ("recomputed_cost", "Upstream work recomputed over spans already processed", "cost"),
     ("cache_saved_cost", "Cost saved by cache hits", "cost"),
@@ -131,7 +133,7 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
 
     note = "Simulated over the whole history in the store (not only the report's time range)."
     try:
-        result = simulate_pruning(store, seed=0)
+        result = simulate_pruning(store, seed=0, liveness=scope.liveness)
     except PruningError as err:
         text = f"Not simulated: {err}"
         return Section(
@@ -168,10 +170,8 @@ def extra_sections(store: ProvenanceStore, scope: Scope) -> list[Section]:
 
 def build_report(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
     previous: Mapping[str, Any] | None = None,
     top: int = 10,
@@ -181,8 +181,9 @@ def build_report(
 
     Args:
         store: a store with graphlets built.
-        since, until, pipelines, unit: the scope and cost unit (see :mod:`analysis.frames`).
-        previous: an earlier report's summary.json; each headline figure then shows its change.
+        scope, unit: the scope and cost unit (see :mod:`analysis.frames`).
+        previous: an earlier report's summary.json; each headline figure then shows its change
+            (not when it covered another kind of range or other pipelines: see ``changes``).
         top: how many pipelines the "most wasteful" table and figure show.
         sections: extra sections; default :func:`extra_sections`.
 
@@ -193,33 +194,30 @@ def build_report(
         ReportError: no executions in scope.
         StoreError: graphlets have not been built.
     """
-    scope = Scope.of(since, until, pipelines)
-    kw: dict[str, Any] = {"since": scope.since, "until": scope.until, "pipelines": scope.pipelines}
     with shared_frames():  # the analyses below read the same few frames
-        waste = waste_summary(store, unit=unit, **kw)
+        waste = waste_summary(store, scope, unit=unit)
         if waste.executions == 0:
             raise ReportError(
                 f"no executions in {store.path} {_range_text(scope)}"
                 f"{_pipelines_text(scope)}; widen --since/--until or check --pipeline"
             )
         unit = waste.cost_unit
-        ukw = {**kw, "unit": unit}
-        reuse = reuse_summary(store, **ukw)
-        traits = characterization_summary(store, **kw)
-        by_pipeline = waste_by_pipeline(store, top=top, **ukw)
-        by_category = waste_by_category(store, **ukw)
-        by_component = waste_by_category(store, by="component", **ukw)
-        by_week = waste_by_week(store, **ukw)
-        usage = component_usage(store, **ukw)
-        component_use = component_usage(store, by="component", **ukw)
-        lifespans = pipeline_lifespans(store, **kw)
-        cadence = training_cadence(store, **kw)
-        gaps = training_gaps(store, **kw)
-        windows = input_windows(store, **kw)
-        models = model_types(store, **kw)
-        states = execution_states(store, **ukw)
-        recomputed = recomputed_work(store, **ukw)
-        savings = cache_savings(store, **ukw)
+        reuse = reuse_summary(store, scope, unit=unit)
+        traits = characterization_summary(store, scope)
+        by_pipeline = waste_by_pipeline(store, scope, top=top, unit=unit)
+        by_category = waste_by_category(store, scope, unit=unit)
+        by_component = waste_by_category(store, scope, by="component", unit=unit)
+        by_week = waste_by_week(store, scope, unit=unit)
+        usage = component_usage(store, scope, unit=unit)
+        component_use = component_usage(store, scope, by="component", unit=unit)
+        lifespans = pipeline_lifespans(store, scope)
+        cadence = training_cadence(store, scope)
+        gaps = training_gaps(store, scope)
+        windows = input_windows(store, scope)
+        models = model_types(store, scope)
+        states = execution_states(store, scope, unit=unit)
+        recomputed = recomputed_work(store, scope, unit=unit)
+        savings = cache_savings(store, scope, unit=unit)
     # after the shared frames are released: the pruning simulation loads its own data
     sections = list(extra_sections(store, scope) if sections is None else sections)
 
@@ -236,7 +234,7 @@ def build_report(
         "cache_hits": reuse.cache_hits,
         "cache_saved_cost": reuse.cache_saved_cost,
     }
-    changes, changes_note = _changes(headline, unit, previous)
+    changes, changes_note = _changes(headline, unit, scope, previous)
     summary = _json_ready(
         {
             "format": SUMMARY_FORMAT,
@@ -244,6 +242,8 @@ def build_report(
             "cost_unit": unit,
             "since": scope.since,
             "until": scope.until,
+            "as_of": scope.liveness.as_of,
+            "stale_after_hours": scope.liveness.stale_after.total_seconds() / 3600,
             "first_start": waste.first_start,
             "last_end": waste.last_end,
             "pipeline_filter": list(scope.pipelines) if scope.pipelines is not None else None,
@@ -438,11 +438,19 @@ def load_summary(path: str | Path) -> dict[str, Any]:
 
 
 def _changes(
-    headline: Mapping[str, Any], unit: str, previous: Mapping[str, Any] | None
+    headline: Mapping[str, Any], unit: str, scope: Scope, previous: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any] | None, str]:
-    """Per headline key: the previous value and the change; costs only in the same unit."""
+    """Per headline key: the previous value and the change.
+
+    Nothing is subtracted across reports of other pipelines or of another kind of range (a
+    range of another length, or a bounded range against the whole history), and costs only in
+    the same unit; the note says what was left out and why.
+    """
     if previous is None:
         return None, ""
+    why = _incomparable(scope, previous)
+    if why:
+        return {}, f"Changes are not shown: {why}."
     before = previous.get("headline") or {}
     same_unit = previous.get("cost_unit") == unit
     changes = {}
@@ -465,6 +473,32 @@ def _changes(
         )
     )
     return changes, note
+
+
+def _incomparable(scope: Scope, previous: Mapping[str, Any]) -> str:
+    """Why a previous summary cannot be compared with a report over ``scope`` ('' if it can)."""
+    pipelines = list(scope.pipelines) if scope.pipelines is not None else None
+    if previous.get("pipeline_filter") != pipelines:
+        return (
+            f"the previous report covered pipelines {previous.get('pipeline_filter') or 'all'}, "
+            f"this one {pipelines or 'all'}"
+        )
+
+    def length(since: Any, until: Any) -> Any:
+        if since is None or until is None:
+            return (since is None, until is None)
+        return pd.Timestamp(until) - pd.Timestamp(since)
+
+    try:
+        before = length(previous.get("since"), previous.get("until"))
+    except (TypeError, ValueError):
+        return "the previous report's since/until are not times"
+    if before != length(scope.since, scope.until):
+        return (
+            f"the previous report covered {previous.get('since') or 'the beginning'} to "
+            f"{previous.get('until') or 'the end'}, a range of another length than this one's"
+        )
+    return ""
 
 
 def _headline_rows(

@@ -10,14 +10,13 @@ earlier run's outputs, so it saves what that original run cost. Costs are in the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from analysis.frames import Scope, cost_unit, execution_frame, in_unit, query, share
+from analysis.frames import ALL, Scope, cost_unit, execution_frame, in_unit, query, share
 from provenance.sql import named_queries
 from provenance.store import ProvenanceStore
 
@@ -29,10 +28,8 @@ UPSTREAM = ("data_validation", "transform")
 
 def recomputed_work(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
     categories: Sequence[str] = UPSTREAM,
 ) -> pd.DataFrame:
@@ -51,7 +48,6 @@ def recomputed_work(
         execution_id, start_time, spans (spanned inputs), seen_spans (already read),
         cost and recomputed_cost (cost unit; NaN when its cost is in another unit).
     """
-    scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     frame = query(store, _SQL["span_inputs"], {**scope.params(), "categories": list(categories)})
     cost = in_unit(frame["cost"], frame["cost_unit"], unit)
@@ -75,10 +71,8 @@ def recomputed_work(
 
 def cache_savings(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
 ) -> pd.DataFrame:
     """What each cache hit saved: the cost of the original run whose outputs it re-published.
@@ -89,7 +83,6 @@ def cache_savings(
         known) and saved_cost (their cost in the cost unit; NaN when none is known or it is in
         another unit).
     """
-    scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     hits = query(store, _SQL["cache_hits"], scope.params())
     hits = hits.assign(saved=in_unit(hits["original_cost"], hits["original_unit"], unit))
@@ -136,20 +129,18 @@ class ReuseSummary:
 
 def reuse_summary(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
     categories: Sequence[str] = UPSTREAM,
 ) -> ReuseSummary:
     """The headline reuse figures (see :class:`ReuseSummary`)."""
-    scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
-    kw: dict[str, Any] = {"since": since, "until": until, "pipelines": pipelines, "unit": unit}
     total = float(execution_frame(store, scope, unit)["cost"].sum())
-    recomputed = float(recomputed_work(store, categories=categories, **kw)["recomputed_cost"].sum())
-    hits = cache_savings(store, **kw)
+    recomputed = float(
+        recomputed_work(store, scope, unit=unit, categories=categories)["recomputed_cost"].sum()
+    )
+    hits = cache_savings(store, scope, unit=unit)
     return ReuseSummary(
         cost_unit=unit,
         total_cost=total,

@@ -1,15 +1,15 @@
 """Wasted computation: the cost of executions that never reached a deployed model.
 
 Definitions are study.md's "Cost and waste": an execution is *wasted* when it is a member of no
-deployed graphlet, except that work whose only graphlets are still in flight (trainer RUNNING)
-is counted on its own line and not as waste. Orphans (executions in no graphlet) are part of the
-waste and also reported alone. Every cost figure is in the summary's ``cost_unit``; the scope
+deployed graphlet, except that work whose only graphlets are still in flight (trainer RUNNING,
+recently updated) is counted on its own line and not as waste. Orphans (executions in no
+graphlet) and abandoned work (left RUNNING, see :class:`analysis.frames.Liveness`) are part of
+the waste and also reported alone. Every cost figure is in the summary's ``cost_unit``; the scope
 arguments are described in :mod:`analysis.frames`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.frames import (
+    ALL,
     Scope,
     cost_unit,
     execution_frame,
@@ -44,8 +45,11 @@ class WasteSummary:
         wasted_share: wasted_cost / total_cost: the headline.
         orphan_executions, orphan_cost, orphan_share: executions in no graphlet.
         in_flight_cost: cost of work whose only graphlets are still training (not waste).
+        abandoned_executions, abandoned_cost: work left RUNNING, or only in graphlets whose
+            trainer was (part of the waste).
         graphlets: graphlets trained in scope.
         pushed_graphlets, unpushed_graphlets, in_flight_graphlets: their outcomes.
+        abandoned_graphlets: of the unpushed graphlets, those whose trainer was left RUNNING.
         unpushed_share: unpushed / (pushed + unpushed) graphlets; in-flight ones are left out.
         unpushed_split_cost: split cost of the unpushed graphlets (shared work divided equally).
         graphlet_split_cost: split cost of all graphlets in scope.
@@ -68,10 +72,13 @@ class WasteSummary:
     orphan_cost: float
     orphan_share: float
     in_flight_cost: float
+    abandoned_executions: int
+    abandoned_cost: float
     graphlets: int
     pushed_graphlets: int
     unpushed_graphlets: int
     in_flight_graphlets: int
+    abandoned_graphlets: int
     unpushed_share: float
     unpushed_split_cost: float
     graphlet_split_cost: float
@@ -84,17 +91,15 @@ class WasteSummary:
 
 def waste_summary(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
 ) -> WasteSummary:
     """The headline waste figures of the executions and graphlets in scope.
 
     Args:
         store: a store with graphlets built.
-        since, until, pipelines, unit: the scope and cost unit (see :mod:`analysis.frames`).
+        scope, unit: the scope and cost unit (see :mod:`analysis.frames`).
 
     Returns:
         A :class:`WasteSummary`; costs in its ``cost_unit``.
@@ -102,7 +107,6 @@ def waste_summary(
     Raises:
         StoreError: graphlets have not been built.
     """
-    scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     ex = execution_frame(store, scope, unit)
     gr = graphlet_frame(store, scope, unit)
@@ -110,6 +114,7 @@ def waste_summary(
     total = float(ex["cost"].sum())
     wasted = float(ex.loc[ex["wasted"], "cost"].sum())
     orphans = ex["status"] == "orphan"
+    abandoned = ex["status"] == "abandoned"
     outcomes = gr["outcome"].value_counts()
     pushed, unpushed = int(outcomes.get("pushed", 0)), int(outcomes.get("unpushed", 0))
     return WasteSummary(
@@ -128,10 +133,13 @@ def waste_summary(
         orphan_cost=float(ex.loc[orphans, "cost"].sum()),
         orphan_share=share(float(ex.loc[orphans, "cost"].sum()), total),
         in_flight_cost=float(by_status.get("in_flight", 0.0)),
+        abandoned_executions=int(abandoned.sum()),
+        abandoned_cost=float(by_status.get("abandoned", 0.0)),
         graphlets=len(gr),
         pushed_graphlets=pushed,
         unpushed_graphlets=unpushed,
         in_flight_graphlets=int(outcomes.get("in_flight", 0)),
+        abandoned_graphlets=int(gr["abandoned"].sum()),
         unpushed_share=share(unpushed, pushed + unpushed),
         unpushed_split_cost=float(gr.loc[gr["outcome"] == "unpushed", "split_cost"].sum()),
         graphlet_split_cost=float(gr["split_cost"].sum()),
@@ -144,10 +152,11 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 def _waste_table(ex: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Cost by status under ``keys``: total, wasted, orphan, in-flight, shares."""
+    """Cost by status under ``keys``: total, wasted, orphan, abandoned, in-flight, shares."""
     ex = ex.assign(
         wasted_cost=ex["cost"].where(ex["wasted"], 0.0),
         orphan_cost=ex["cost"].where(ex["status"] == "orphan", 0.0),
+        abandoned_cost=ex["cost"].where(ex["status"] == "abandoned", 0.0),
         in_flight_cost=ex["cost"].where(ex["status"] == "in_flight", 0.0),
     )
     table = (
@@ -157,6 +166,7 @@ def _waste_table(ex: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             total_cost=("cost", "sum"),
             wasted_cost=("wasted_cost", "sum"),
             orphan_cost=("orphan_cost", "sum"),
+            abandoned_cost=("abandoned_cost", "sum"),
             in_flight_cost=("in_flight_cost", "sum"),
         )
         .reset_index()
@@ -176,10 +186,8 @@ def _waste_table(ex: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def waste_by_pipeline(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
     top: int | None = None,
 ) -> pd.DataFrame:
@@ -187,11 +195,11 @@ def waste_by_pipeline(
 
     Returns:
         One row per pipeline (None: executions of no pipeline): executions, total_cost,
-        wasted_cost, orphan_cost, in_flight_cost (in the cost unit), wasted_share (of the
-        pipeline's cost), share_of_total (of all cost), share_of_waste (of all waste),
+        wasted_cost, orphan_cost, abandoned_cost, in_flight_cost (in the cost unit),
+        wasted_share (of the pipeline's cost), share_of_total (of all cost), share_of_waste
+        (of all waste),
         graphlets, unpushed_graphlets, unpushed_share; the first ``top`` rows when given.
     """
-    scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     table = _waste_table(execution_frame(store, scope, unit), ["pipeline"])
     gr = graphlet_frame(store, scope, unit)
@@ -215,10 +223,8 @@ def waste_by_pipeline(
 
 def waste_by_category(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
     by: str = "category",
 ) -> pd.DataFrame:
@@ -226,15 +232,14 @@ def waste_by_category(
 
     Returns:
         One row per category or (category, component), largest cost first: executions,
-        total_cost, wasted_cost, orphan_cost, in_flight_cost (cost unit), wasted_share,
-        share_of_total (these add up to 1), share_of_waste.
+        total_cost, wasted_cost, orphan_cost, abandoned_cost, in_flight_cost (cost unit),
+        wasted_share, share_of_total (these add up to 1), share_of_waste.
 
     Raises:
         ValueError: ``by`` is neither ``category`` nor ``component``.
     """
     if by not in ("category", "component"):
         raise ValueError(f"by must be 'category' or 'component', got {by!r}")
-    scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     keys = ["category"] if by == "category" else ["category", "component"]
     table = _waste_table(execution_frame(store, scope, unit), keys)
@@ -245,19 +250,16 @@ def waste_by_category(
 
 def waste_by_week(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
 ) -> pd.DataFrame:
     """Waste per calendar week (Monday 00:00 UTC) of execution start.
 
     Returns:
         One row per week with executions: week (its Monday), executions, total_cost,
-        wasted_cost, orphan_cost, in_flight_cost (cost unit), wasted_share.
+        wasted_cost, orphan_cost, abandoned_cost, in_flight_cost (cost unit), wasted_share.
     """
-    scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     ex = execution_frame(store, scope, unit)
     table = _waste_table(
@@ -270,10 +272,8 @@ def waste_by_week(
 
 def graphlet_outcomes(
     store: ProvenanceStore,
+    scope: Scope = ALL,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    pipelines: Iterable[str] | None = None,
     unit: str | None = None,
 ) -> pd.DataFrame:
     """Every graphlet trained in scope with its outcome and cost.
@@ -283,7 +283,6 @@ def graphlet_outcomes(
         trainer_execution_id, trainer_state, model_type, train_time, push_time, outcome
         (pushed, unpushed, in_flight), own_cost and split_cost (cost unit), n_executions.
     """
-    scope = Scope.of(since, until, pipelines)
     unit = cost_unit(store, scope, unit)
     gr = graphlet_frame(store, scope, unit)
     return gr[

@@ -35,6 +35,17 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def open_store(db: str, **options: Any) -> Any:
+    """Open the --db store with the root command's --memory-limit (see
+    :meth:`provenance.store.ProvenanceStore.open` for ``options``)."""
+    from provenance.store import ProvenanceStore
+
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().obj if ctx else None
+    limit = root.get("memory_limit") if isinstance(root, dict) else None
+    return ProvenanceStore.open(db, memory_limit=limit, **options)
+
+
 def db_option(fn: F) -> F:
     """``--db PATH``: the canonical store."""
     return click.option(
@@ -45,6 +56,51 @@ def db_option(fn: F) -> F:
         type=click.Path(dir_okay=False),
         help="The mlprov DuckDB database.",
     )(fn)
+
+
+class Duration(click.ParamType):
+    """A duration such as ``24h``, ``90m`` or ``2d`` (:func:`analysis.frames.parse_duration`)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from datetime import timedelta
+
+        from analysis.frames import parse_duration
+
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+def liveness_options(fn: F) -> F:
+    """``--as-of`` and ``--stale-after``: when RUNNING work counts as abandoned (waste)."""
+    fn = click.option(
+        "--stale-after",
+        type=Duration(),
+        default="24h",
+        show_default=True,
+        help="RUNNING work not updated for this long before --as-of is abandoned: it will "
+        "never finish and counts as waste (24h, 90m, 2d).",
+    )(fn)
+    return click.option(
+        "--as-of",
+        type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+        help="The analysis time (UTC) against which RUNNING work is judged [default: now].",
+    )(fn)
+
+
+def liveness(as_of: Any, stale_after: Any) -> Any:
+    """The :class:`analysis.frames.Liveness` of ``--as-of`` (default now) and ``--stale-after``."""
+    from datetime import datetime, timezone
+
+    from analysis.frames import Liveness
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return Liveness(as_of or now, stale_after)
 
 
 def format_option(*choices: str) -> Callable[[F], F]:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
 
-from analysis.cli.common import db_option, format_option, handle_errors, render
+from analysis.cli.common import (
+    db_option,
+    format_option,
+    handle_errors,
+    liveness,
+    liveness_options,
+    open_store,
+    render,
+)
 
 POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span", "learned")
 
@@ -72,6 +81,7 @@ POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span",
     help="Seed of the classifier, random policy and permutation importance.",
 )
 @click.option("--unit", help="Cost unit [default: the cost property's, else seconds].")
+@liveness_options
 @format_option("table", "json", "csv")
 @handle_errors
 def prune(
@@ -85,6 +95,8 @@ def prune(
     sweep: bool,
     seed: int,
     unit: str | None,
+    as_of: datetime | None,
+    stale_after: timedelta,
     fmt: str,
 ) -> None:
     """Simulate skipping training runs that will not push, on the graphlets in the database.
@@ -95,9 +107,8 @@ def prune(
     treats the recorded history as fixed.
     """
     from analysis.pruning import simulate_pruning
-    from provenance.store import ProvenanceStore
 
-    with ProvenanceStore.open(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         result = simulate_pruning(
             store,
             policies=policy,
@@ -108,6 +119,7 @@ def prune(
             model=model,  # type: ignore[arg-type]
             retrain=retrain,  # type: ignore[arg-type]
             unit=unit,
+            liveness=liveness(as_of, stale_after),
         )
     shown = result.sweep if sweep else result.table
     if fmt == "csv":

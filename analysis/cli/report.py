@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 
-from analysis.cli.common import db_option, handle_errors
+from analysis.cli.common import db_option, handle_errors, liveness, liveness_options, open_store
 
 #: Exit code of ``mlprov report --fail-above`` when the wasted share is above the threshold.
 EXIT_WASTE_ABOVE = 3
@@ -47,6 +47,7 @@ _DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
     type=click.IntRange(1),
     help="Pipelines in the 'most wasteful' table and figure.",
 )
+@liveness_options
 @handle_errors
 def report(
     db: str,
@@ -57,20 +58,24 @@ def report(
     previous: str | None,
     fail_above: float | None,
     top: int,
+    as_of: datetime | None,
+    stale_after: timedelta,
 ) -> None:
     """Write the waste report of the database to OUT: HTML with figures, Markdown, JSON.
 
     Graphlets must be built first ('mlprov graphlets'). The report states the cost unit and
     the time range; with --previous each headline figure shows its change since that report.
     """
+    from analysis.frames import Scope
     from analysis.report import build_report, load_summary, write_report
-    from provenance.store import ProvenanceStore
 
     before = load_summary(previous) if previous else None
-    with ProvenanceStore.open(db, read_only=True) as store:
-        built = build_report(
-            store, since=since, until=until, pipelines=pipelines or None, previous=before, top=top
-        )
+    live = liveness(as_of, stale_after)
+    scope = Scope.of(
+        since, until, pipelines or None, as_of=live.as_of, stale_after=live.stale_after
+    )
+    with open_store(db, read_only=True) as store:
+        built = build_report(store, scope, previous=before, top=top)
     written = write_report(built, out)
     headline = built.summary["headline"]
     share = headline["wasted_share"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from analysis.errors import ReportError
+from analysis.frames import Scope
 from analysis.report import Report, build_report, load_summary, write_report
 from provenance.store import ProvenanceStore
 
@@ -67,15 +68,39 @@ def test_report_states_unit_range_and_changes(
 ) -> None:
     from datetime import datetime
 
-    first = write_report(build_report(two_pipelines, since=datetime(2025, 1, 7)), tmp_path / "r1")
-    report = build_report(two_pipelines, previous=load_summary(first))
+    # Both from the beginning: the first until day 1 (run 1 only, nothing wasted), then all.
+    first = write_report(
+        build_report(two_pipelines, Scope.of(until=datetime(2025, 1, 7))), tmp_path / "r1"
+    )
+    report = build_report(
+        two_pipelines, Scope.of(until=datetime(2025, 2, 1)), previous=load_summary(first)
+    )
     for text in (report.markdown, report.html):
         assert "cpu_hours" in text
-        assert "from 2025-01-06 00:00 UTC to 2025-01-14 00:21 UTC" in text
-    # Wasted share went from 100% (since day 1) to 31/44.
-    assert f"−{100 - 100 * 31 / 44:.1f} pp" in report.markdown
+        assert "from 2025-01-06 00:00 UTC to 2025-02-01 00:00 UTC" in text
+    # Wasted share went from 0% (until day 1) to 31/44.
+    assert f"+{100 * 31 / 44:.1f} pp" in report.markdown
     assert "change since previous report" in report.html
     assert report.html.count("data:image/png;base64,") == 7
+
+
+def test_changes_only_between_like_ranges(two_pipelines: ProvenanceStore) -> None:
+    """Nothing is subtracted across another kind of range or other pipelines."""
+    from datetime import datetime
+
+    week = build_report(two_pipelines, Scope.of(datetime(2025, 1, 6), datetime(2025, 1, 13)))
+    later = Scope.of(datetime(2025, 1, 13), datetime(2025, 1, 20))
+    compared = build_report(two_pipelines, later, previous=week.summary)
+    assert compared.summary["changes"]["total_cost"] == {"previous": 33.0, "change": -22.0}
+    for scope, why in [
+        (Scope.of(datetime(2025, 1, 13), datetime(2025, 1, 27)), "a range of another length"),
+        (Scope(), "a range of another length"),
+        (Scope.of(datetime(2025, 1, 6), datetime(2025, 1, 13), ["a"]), "covered pipelines all"),
+    ]:
+        report = build_report(two_pipelines, scope, previous=week.summary)
+        assert report.summary["changes"] == {}
+        assert "Changes are not shown: the previous report" in report.markdown
+        assert why in report.markdown
 
 
 def test_write_is_atomic(two_pipelines: ProvenanceStore, tmp_path: Path) -> None:
@@ -113,7 +138,7 @@ def test_previous_errors(tmp_path: Path) -> None:
 
 def test_empty_scope_is_an_error(two_pipelines: ProvenanceStore) -> None:
     with pytest.raises(ReportError, match=r"no executions in .*pipelines nope"):
-        build_report(two_pipelines, pipelines=["nope"])
+        build_report(two_pipelines, Scope.of(pipelines=["nope"]))
 
 
 # Injected into a copy of the page: records script and resource errors and console.error calls,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
+from analysis.frames import Scope
 from analysis.waste import (
     graphlet_outcomes,
     waste_by_category,
@@ -123,27 +124,27 @@ def test_two_pipelines_breakdowns(two_pipelines: ProvenanceStore) -> None:
 
 def test_scope_filters(two_pipelines: ProvenanceStore) -> None:
     day1 = datetime(2025, 1, 7)
-    later = waste_summary(two_pipelines, since=day1)
+    later = waste_summary(two_pipelines, Scope.of(since=day1))
     assert later.total_cost == 3 + 12 + 1 + 4 + 5 + 6
     assert later.wasted_share == 1.0
     assert (later.graphlets, later.unpushed_graphlets) == (2, 2)
     # An aware datetime means the same instant.
     aware = waste_summary(
-        two_pipelines, since=day1.replace(tzinfo=timezone.utc) + timedelta(hours=0)
+        two_pipelines, Scope.of(since=day1.replace(tzinfo=timezone.utc) + timedelta(hours=0))
     )
     assert aware == later
-    before = waste_summary(two_pipelines, until=day1)
+    before = waste_summary(two_pipelines, Scope.of(until=day1))
     assert (before.total_cost, before.wasted_cost, before.graphlets) == (13.0, 0.0, 1)
-    only_a = waste_summary(two_pipelines, pipelines=["a"])
+    only_a = waste_summary(two_pipelines, Scope.of(pipelines=["a"]))
     assert (only_a.total_cost, only_a.wasted_cost, only_a.pipelines) == (33.0, 20.0, 1)
-    nothing = waste_summary(two_pipelines, pipelines=["nope"])
+    nothing = waste_summary(two_pipelines, Scope.of(pipelines=["nope"]))
     assert nothing.executions == 0 and nothing.total_cost == 0
     assert nothing.wasted_share != nothing.wasted_share  # NaN, not a quiet 0%
 
 
 def test_since_must_precede_until(tfx: ProvenanceStore) -> None:
     with pytest.raises(ValueError, match="must be before until"):
-        waste_summary(tfx, since=datetime(2025, 2, 1), until=datetime(2025, 1, 1))
+        Scope.of(since=datetime(2025, 2, 1), until=datetime(2025, 1, 1))
 
 
 def test_waste_needs_graphlets() -> None:
