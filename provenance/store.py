@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from provenance.errors import StoreError
+from provenance.resources import default_memory_limit, is_size, usable_cpus
 from provenance.sql import scalar
 
 SCHEMA_VERSION = 1
@@ -38,18 +39,28 @@ class ProvenanceStore:
 
     @classmethod
     def open(
-        cls, path: str | Path, *, read_only: bool = False, create: bool = True
+        cls,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        create: bool = True,
+        memory_limit: str | None = None,
     ) -> ProvenanceStore:
         """Open (and, unless ``read_only``, create) the store at ``path``.
+
+        DuckDB runs on the CPUs the process may use (:func:`provenance.resources.usable_cpus`)
+        within ``memory_limit``, spilling to disk beyond it.
 
         Args:
             path: a DuckDB file, or ``":memory:"``.
             read_only: open without write access; the file must already exist.
             create: create the file when missing; when False a missing file is an error.
+            memory_limit: DuckDB's memory limit, e.g. ``"4GB"``; default
+                :func:`provenance.resources.default_memory_limit` (half the usable memory).
 
         Raises:
             StoreError: the file is missing, locked by another process, not a DuckDB file, or
-                of another schema version.
+                of another schema version; or ``memory_limit`` is not a size.
         """
         path = str(path)
         if path != ":memory:" and not Path(path).exists() and (read_only or not create):
@@ -57,8 +68,16 @@ class ProvenanceStore:
                 f"no mlprov database at {path}; create one with "
                 f"'mlprov ingest SOURCE --db {path}' (or 'mlprov demo')"
             )
+        if memory_limit is not None and not is_size(memory_limit):
+            raise StoreError(
+                f"memory limit {memory_limit!r} is not a size; give one such as 4GB or 800MB"
+            )
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "threads": usable_cpus(),
+            "memory_limit": memory_limit or default_memory_limit(),
+        }
         try:
-            con = duckdb.connect(path, read_only=read_only)
+            con = duckdb.connect(path, read_only=read_only, config=config)
         except duckdb.IOException as err:
             raise StoreError(
                 f"cannot open {path}: {err}. Is another mlprov process using it? "

@@ -14,6 +14,8 @@ import click
 # command name -> "module:function"
 COMMANDS = {
     "demo": "analysis.cli.report:demo",
+    "init": "analysis.cli.run:init",
+    "run": "analysis.cli.run:run",
     "ingest": "analysis.cli.ingest:ingest",
     "info": "analysis.cli.ingest:info",
     "export": "analysis.cli.ingest:export",
@@ -45,13 +47,23 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Memory DuckDB may use, e.g. 4GB (spills to disk beyond it) [default: half of the "
+    "memory this process may use].",
+)
 @click.version_option(package_name="mlprov")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, memory_limit: str | None) -> None:
     """mlprov: where your ML pipeline compute goes, and how much never reaches production.
 
     Ingest MLMD provenance into a DuckDB file, cut it into model graphlets (the work around each
     training run), measure the compute that never led to a deployed model, and simulate
-    policies that skip it. Start with 'mlprov demo'.
+    policies that skip it. Start with 'mlprov demo'; for a scheduled job, 'mlprov init' then
+    'mlprov run'.
     """
-    ctx.obj = {"debug": debug}
+    from provenance.resources import limit_threads
+
+    limit_threads()  # before any command loads a thread pool
+    ctx.obj = {"debug": debug, "memory_limit": memory_limit}

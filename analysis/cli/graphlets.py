@@ -7,7 +7,14 @@ from dataclasses import asdict
 
 import click
 
-from analysis.cli.common import db_option, format_option, handle_errors, progress_bar, render
+from analysis.cli.common import (
+    db_option,
+    format_option,
+    handle_errors,
+    open_store,
+    progress_bar,
+    render,
+)
 
 LIST_COLUMNS = [
     "graphlet_id",
@@ -69,11 +76,10 @@ def graphlets(
     changed since the last build are rebuilt, unless --rebuild.
     """
     from graphlets import build_graphlets, graphlet_summary, list_graphlets
-    from provenance.store import ProvenanceStore
 
     selected = list(pipelines) or None
     with (
-        ProvenanceStore.open(db, create=False) as store,
+        open_store(db, create=False) as store,
         progress_bar("building graphlets", quiet) as progress,
     ):
         report = build_graphlets(
@@ -160,9 +166,8 @@ def show(graphlet_id: int, db: str, source_id: int | None, png: str | None) -> N
     """
     from graphlets import load_graphlet
     from graphlets.display import draw_graphlet, graphlet_tree
-    from provenance.store import ProvenanceStore
 
-    with ProvenanceStore.open(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         view = load_graphlet(store, graphlet_id, source_id)
     click.echo(graphlet_tree(view))
     if png:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from analysis.cli.common import db_option, format_option, handle_errors, progress_bar, render
+from analysis.cli.common import (
+    db_option,
+    format_option,
+    handle_errors,
+    open_store,
+    progress_bar,
+    render,
+)
 
 
 @click.command()
@@ -42,11 +49,10 @@ def ingest(
     from provenance.conventions import load_mapping
     from provenance.ingest import ingest as run_ingest
     from provenance.ingest import parse_source
-    from provenance.store import ProvenanceStore
 
     src = parse_source(source, kind)
     rules = load_mapping(mapping)
-    with ProvenanceStore.open(db) as store, progress_bar("reading", quiet) as progress:
+    with open_store(db) as store, progress_bar("reading", quiet) as progress:
         report = run_ingest(
             store,
             src,
@@ -81,10 +87,9 @@ def ingest(
 @handle_errors
 def info(db: str, fmt: str) -> None:
     """Summarize the database: sources, counts, pipelines, time range, categories."""
-    from provenance.store import ProvenanceStore
     from provenance.summary import store_info
 
-    with ProvenanceStore.open(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         summary = store_info(store)
     if fmt == "json":
         render(summary, "json")
@@ -107,10 +112,9 @@ def info(db: str, fmt: str) -> None:
 @handle_errors
 def export(out_dir: str, db: str, fmt: str) -> None:
     """Write every canonical table to OUT_DIR as one Parquet file each."""
-    from provenance.store import ProvenanceStore
     from provenance.summary import export_parquet
 
-    with ProvenanceStore.open(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store:
         written = export_parquet(store, out_dir)
     for path in written:
         click.echo(str(path))
