@@ -11,3 +11,7 @@ class ReportError(MlprovError):
 
 class SampleDataNotFoundError(MlprovError):
     """The bundled sample store for ``mlprov demo`` is not where a source checkout keeps it."""
+
+
+class ProjectError(MlprovError):
+    """The project file (``mlprov.toml``) is missing, unreadable or names something invalid."""
