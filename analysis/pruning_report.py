@@ -125,26 +125,45 @@ def pruning_figures(result: PruningResult) -> dict[str, Figure]:
 
 
 def headline_text(result: PruningResult) -> str:
-    """The headline in two sentences: the learned policy's best saving at the pushes-kept
-    floor (threshold read off the test sweep), then what the threshold chosen on training data
-    alone achieved."""
+    """The headline: the learned policy's best saving that keeps the pushes-kept floor
+    (threshold read off the test sweep), or plainly that this history has none; what the
+    threshold chosen on training data alone did; and the pipelines it would skip most."""
+    target, unit = _target(result), result.cost_unit
     learned = result.table[result.table["policy"] == "learned"]
-    chosen = (
-        ""
-        if learned.empty
-        else f" At the threshold chosen on training data alone ({result.threshold:.2f}) it "
-        f"saves {learned['wasted_saved'].iloc[0]:.0%} and keeps "
-        f"{learned['pushes_kept'].iloc[0]:.1%} of pushes."
-    )
     h = result.headline
     if h is None:
-        return f"No threshold of the learned policy keeps {_target(result):.0%} of pushes.{chosen}"
-    return (
-        f"At {h.target:.0%} of pushes kept or more, the learned policy saves up to "
-        f"{h.wasted_saved:.0%} of the avoidable wasted compute ({h.total_saved:.1%} of all "
-        f"compute in the test period, {result.cost_unit}), skipping {h.skip_rate:.1%} of "
-        f"training runs (threshold {h.threshold:.2f}, read off the test sweep).{chosen}"
-    )
+        text = (
+            f"This history has no safe threshold: no threshold of the learned policy that "
+            f"skips any training run keeps {target:.0%} of the test period's pushes."
+        )
+    else:
+        text = (
+            f"At {h.target:.0%} of pushes kept or more, the learned policy saves up to "
+            f"{h.wasted_saved:.0%} of the avoidable wasted compute "
+            f"({_num(h.total_saved * result.test_cost)} {unit}, {h.total_saved:.1%} of all "
+            f"compute in the test period), skipping {h.skip_rate:.1%} of training runs "
+            f"(threshold {h.threshold:.2f}, read off the test sweep)."
+        )
+    if not learned.empty:
+        row = learned.iloc[0]
+        safe = row["pushes_kept"] >= target
+        text += (
+            f" The threshold chosen on training data alone ({result.threshold:.2f}) saves "
+            f"{row['wasted_saved']:.0%} of the avoidable waste ({_num(row['saved'])} {unit}) "
+            f"and keeps {row['pushes_kept']:.1%} of pushes"
+            + ("." if safe else f": below {target:.0%}, so it is not safe to apply.")
+        )
+    skipped = result.skipped_pipelines
+    if not skipped.empty and skipped["skipped"].sum() > 0:
+        most = ", ".join(
+            f"{r.pipeline} ({r.skipped} of {r.decisions} runs)" for r in skipped.itertuples()
+        )
+        text += f" It would skip most in {most}."
+    return text
+
+
+def _num(value: float) -> str:
+    return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
 def comparison_table(result: PruningResult) -> pd.DataFrame:

@@ -17,7 +17,11 @@ CANONICAL_TABLES = ("sources", "ingest_runs", *SOURCE_TABLES)
 
 
 def store_info(store: ProvenanceStore) -> dict[str, Any]:
-    """Counts, sources, time range and executions per category.
+    """Counts, sources, time range, and executions and cost per category.
+
+    Costs are those of the ``execution_costs`` view, in their unit (the mapping's cost
+    property, else seconds of duration), as every analysis counts them: one row per category
+    and unit.
 
     Example:
         >>> with ProvenanceStore.open(":memory:") as s:
@@ -34,9 +38,9 @@ def store_info(store: ProvenanceStore) -> dict[str, Any]:
     )
     sources = store.df("SELECT source_id, kind, location, convention FROM sources")
     categories = store.df(
-        "SELECT category, count(*) AS executions, "
-        "round(sum(duration_s) / 3600, 2) AS hours FROM executions "
-        "GROUP BY category ORDER BY executions DESC"
+        "SELECT x.category, c.cost_unit, count(*) AS executions, sum(c.cost) AS cost "
+        "FROM executions x JOIN execution_costs c USING (source_id, execution_id) "
+        "GROUP BY ALL ORDER BY executions DESC, x.category, c.cost_unit"
     )
     return {
         "database": store.path,

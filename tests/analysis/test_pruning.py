@@ -15,6 +15,7 @@ from analysis.pruning import (
     PruningData,
     PruningError,
     PruningResult,
+    _headline,
     _Scorer,
     load_pruning_data,
     simulate,
@@ -26,7 +27,7 @@ from analysis.pruning_features import (
     decision_features,
     feature_columns,
 )
-from analysis.pruning_report import pruning_figures, pruning_section
+from analysis.pruning_report import headline_text, pruning_figures, pruning_section
 from graphlets import build_graphlets
 from provenance.conventions import Mapping
 from provenance.errors import StoreError
@@ -320,3 +321,36 @@ def test_figures_and_section(mid_result) -> None:  # type: ignore[no-untyped-def
     assert "treats the recorded history as fixed" in markdown
     html = pruning_section(mid_result, fmt="html")
     assert html.count("data:image/png;base64,") == 2 and "<table" in html
+
+
+def test_headline_names_savings_and_pipelines(mid_result) -> None:  # type: ignore[no-untyped-def]
+    text = headline_text(mid_result)
+    skipped = mid_result.skipped_pipelines
+    assert 0 < len(skipped) <= 5 and skipped["skipped"].is_monotonic_decreasing
+    assert (skipped["skipped"] <= skipped["decisions"]).all() and (skipped["saved"] >= 0).all()
+    first = skipped.iloc[0]
+    assert f"It would skip most in {first['pipeline']} ({first['skipped']} of" in text
+    assert f"{mid_result.cost_unit}, " in text  # savings in the cost unit
+
+
+def test_headline_without_a_safe_threshold_says_so(mid_result) -> None:  # type: ignore[no-untyped-def]
+    """A short history: only skipping nothing keeps 99% of pushes, and the threshold chosen
+    on training data keeps 74.4%. The headline must not call that a saving."""
+    sweep = pd.DataFrame(
+        {
+            "threshold": [0.5, 1.0],
+            "skip_rate": [0.4, 0.0],
+            "wasted_saved": [0.91, 0.0],
+            "total_saved": [0.3, 0.0],
+            "pushes_kept": [0.744, 1.0],
+        }
+    )
+    assert _headline(sweep) is None
+    table = mid_result.table.copy()
+    learned = table["policy"] == "learned"
+    table.loc[learned, ["pushes_kept", "wasted_saved"]] = [0.744, 0.91]
+    short = dataclasses.replace(mid_result, headline=None, table=table)
+    text = headline_text(short)
+    assert text.startswith("This history has no safe threshold: no threshold")
+    assert "keeps 74.4% of pushes: below 99%, so it is not safe to apply." in text
+    assert "saves up to" not in text and "threshold 1.00" not in text
