@@ -1,7 +1,7 @@
 """``mlprov demo``: the bundled sample store, from MLMD to a waste report in one call.
 
-The sample store lives in ``sample_data/`` of a source checkout (``pip install -e .`` installs
-the code in place, so it sits beside the ``analysis`` package).
+The sample store ships as the ``mlprov_sample`` package (``sample_data/`` of a source checkout),
+so the demo runs from any directory whether mlprov was installed from a checkout or a wheel.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import analysis
 from analysis.errors import SampleDataNotFoundError
 from analysis.report import build_report, write_report
 from graphlets import build_graphlets
@@ -42,23 +41,26 @@ class DemoResult:
 
 
 def find_sample_data(sample_dir: str | Path | None = None) -> Path:
-    """The sample_data directory: ``sample_dir`` when given, else the checkout's.
+    """The sample_data directory: ``sample_dir`` when given, else the installed package's.
 
     Raises:
         SampleDataNotFoundError: the directory has no sample store.
     """
-    where = (
-        Path(sample_dir)
-        if sample_dir is not None
-        else Path(analysis.__file__).resolve().parent.parent / "sample_data"
-    )
+    where = Path(sample_dir) if sample_dir is not None else _installed_sample()
     if not (where / SAMPLE_STORE).is_file():
         raise SampleDataNotFoundError(
-            f"no sample store at {where / SAMPLE_STORE}; the demo runs from a source checkout "
-            "(git clone, then 'pip install -e .'), or pass --sample DIR with the directory "
-            f"holding {SAMPLE_STORE}"
+            f"no sample store at {where / SAMPLE_STORE}; reinstall mlprov (its mlprov_sample "
+            f"package holds it), or pass --sample DIR with the directory holding {SAMPLE_STORE}"
         )
     return where
+
+
+def _installed_sample() -> Path:
+    try:
+        import mlprov_sample
+    except ImportError:  # not installed: a bare source tree
+        return Path(__file__).resolve().parent.parent / "sample_data"
+    return Path(mlprov_sample.__file__).resolve().parent
 
 
 def run_demo(

@@ -106,7 +106,7 @@ def report(
 @click.option(
     "--sample",
     type=click.Path(exists=True, file_okay=False),
-    help="The sample_data directory (default: the one beside the installed code).",
+    help="The sample_data directory (default: the one installed with mlprov).",
 )
 @handle_errors
 def demo(db: str, out: str, sample: str | None) -> None:
@@ -121,3 +121,11 @@ def demo(db: str, out: str, sample: str | None) -> None:
         f"{result.summary['headline']['total_cost']:,.1f} {result.summary['cost_unit']}"
     )
     click.echo(f"report: {result.report_dir / 'report.html'}")
+    click.echo(f"        {result.report_dir / 'report.md'}")
+    click.echo(f"        {result.report_dir / 'summary.json'}")
+    click.echo(
+        "next, on your own MLMD store:\n"
+        "  mlprov ingest path/to/metadata.sqlite --db prov.duckdb\n"
+        "  mlprov report --db prov.duckdb --out report/\n"
+        "or, for a daily job: mlprov init, set its sources, then mlprov run"
+    )

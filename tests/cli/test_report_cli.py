@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -165,3 +166,39 @@ def test_demo_console_script(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "mlprov-demo-report" / "report.html").exists()
     shutil.rmtree(tmp_path / "mlprov-demo-report")
+
+
+def test_demo_from_a_plain_install(tmp_path: Path) -> None:
+    """`pip install .` (a wheel, not the checkout) ships the sample store: the demo runs
+    from any directory and names its outputs and the next commands."""
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = wheels.glob("mlprov-*.whl")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), wheel],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    code = "import analysis, sys; from analysis.cli import main; print(analysis.__file__); main()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "demo"],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(str(site))  # the installed copy, not the checkout
+    assert str(site / "mlprov_sample" / "tfx_sample.sqlite") in result.stdout
+    for name in ("report.html", "report.md", "summary.json"):
+        assert str(work / "mlprov-demo-report" / name) in result.stdout
+    assert "mlprov ingest path/to/metadata.sqlite --db prov.duckdb" in result.stdout
