@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 WIDTH, HEIGHT = 7.0, 3.6
 COLORS = {
@@ -51,6 +52,30 @@ def blank(ax: Axes, message: str) -> None:
     )
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def readable(values: np.ndarray, unit: str) -> tuple[np.ndarray, str]:
+    """Costs in a unit a reader takes in at a glance: seconds become hours, or days, when the
+    largest value would need five digits or more.
+
+    Example:
+        >>> readable(np.array([7_200.0, 36_000.0]), "seconds")
+        (array([ 2., 10.]), 'hours')
+    """
+    if unit != "seconds" or len(values) == 0 or np.nanmax(np.abs(values), initial=0) < 10_000:
+        return values, unit
+    hours = values / 3600
+    if np.nanmax(np.abs(hours)) < 10_000:
+        return hours, "hours"
+    return hours / 24, "days"
+
+
+def plain_numbers(ax: Axes, axis: str = "y") -> None:
+    """Tick labels as plain numbers with thousands separators: no offsets, no 1e6 factors."""
+    which = ax.yaxis if axis == "y" else ax.xaxis
+    which.set_major_formatter(
+        FuncFormatter(lambda v, _: f"{v:,.10g}" if abs(v) < 1 else f"{v:,.0f}")
+    )
 
 
 def cdf(values: pd.Series, *, xlabel: str, title: str, log: bool = False) -> Figure:
@@ -93,15 +118,16 @@ def waste_over_time(weekly: pd.DataFrame, unit: str) -> Figure:
         _empty(ax, "executions")
     else:
         weeks = weekly["week"].dt.strftime("%Y-%m-%d")
-        wasted = weekly["wasted_cost"].to_numpy(float)
-        flight = weekly["in_flight_cost"].to_numpy(float)
-        deployed = weekly["total_cost"].to_numpy(float) - wasted - flight
+        costs = weekly[["total_cost", "wasted_cost", "in_flight_cost"]].to_numpy(float)
+        (total, wasted, flight), unit = readable(costs.T, unit)
+        deployed = total - wasted - flight
         ax.bar(weeks, deployed, color=COLORS["deployed"], label="reached a deployed model")
         ax.bar(weeks, wasted, bottom=deployed, color=COLORS["wasted"], label="wasted")
         ax.bar(
             weeks, flight, bottom=deployed + wasted, color=COLORS["in_flight"], label="in flight"
         )
         ax.set_ylabel(unit)
+        plain_numbers(ax)
         ax.set_xlabel("week starting (UTC)")
         fig.legend(loc="outside upper center", ncols=3, fontsize="small", frameon=False)
         ax.tick_params(axis="x", labelrotation=60, labelsize="small")
@@ -117,8 +143,10 @@ def top_wasteful(by_pipeline: pd.DataFrame, unit: str) -> Figure:
         _empty(ax, "pipelines")
     else:
         names = table["pipeline"].fillna("(no pipeline)")
-        ax.barh(names, table["wasted_cost"], color=COLORS["wasted"])
+        wasted, unit = readable(table["wasted_cost"].to_numpy(float), unit)
+        ax.barh(names, wasted, color=COLORS["wasted"])
         ax.set_xlabel(f"wasted cost ({unit})")
+        plain_numbers(ax, "x")
         ax.tick_params(axis="y", labelsize="small")
     ax.set_title("Pipelines with the most wasted compute")
     return fig
