@@ -15,6 +15,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USAGE = 2  # bad input, with a one-line message
 
+#: A UTC date or time on the command line.
+DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into one line on stderr and exit code 2 (tracebacks under --debug)."""
@@ -88,7 +91,7 @@ def liveness_options(fn: F) -> F:
     )(fn)
     return click.option(
         "--as-of",
-        type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+        type=DATE,
         help="The analysis time (UTC) against which RUNNING work is judged [default: now].",
     )(fn)
 

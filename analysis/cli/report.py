@@ -8,12 +8,17 @@ from pathlib import Path
 
 import click
 
-from analysis.cli.common import db_option, handle_errors, liveness, liveness_options, open_store
+from analysis.cli.common import (
+    DATE,
+    db_option,
+    handle_errors,
+    liveness,
+    liveness_options,
+    open_store,
+)
 
 #: Exit code of ``mlprov report --fail-above`` when the wasted share is above the threshold.
 EXIT_WASTE_ABOVE = 3
-
-_DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
 
 
 @click.command()
@@ -25,8 +30,8 @@ _DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
     type=click.Path(file_okay=False),
     help="Directory to write report.html, report.md and summary.json into (replaced whole).",
 )
-@click.option("--since", type=_DATE, help="First day (UTC) of executions to include.")
-@click.option("--until", type=_DATE, help="Day (UTC) before which executions are included.")
+@click.option("--since", type=DATE, help="First day (UTC) of executions to include.")
+@click.option("--until", type=DATE, help="Day (UTC) before which executions are included.")
 @click.option(
     "--pipeline", "pipelines", multiple=True, help="Only this pipeline (repeat for several)."
 )

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import click
 
-from analysis.cli.common import handle_errors, progress_bar
+from analysis.cli.common import DATE, handle_errors, progress_bar
 from analysis.cli.report import EXIT_WASTE_ABOVE
-
-_DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
 
 
 @click.command()
@@ -25,7 +23,7 @@ _DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
 )
 @click.option(
     "--as-of",
-    type=_DATE,
+    type=DATE,
     help="The time of the run (UTC): the report window ends here, and RUNNING work is "
     "judged against it [default: now].",
 )
