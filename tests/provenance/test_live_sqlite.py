@@ -299,3 +299,47 @@ def test_duckdb_interrupts_become_keyboard_interrupts(how: str) -> None:
             print(type(err.__cause__).__name__)
     """)
     assert proc.stdout == ("RuntimeError\n" if how == "signal" else "InterruptException\n")
+
+
+def test_wal_store_that_keeps_changing_during_every_copy(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, counter = store_dir / "metadata.sqlite", tmp_path / "commits"
+    with sqlite3.connect(source) as con:  # big enough that a copy takes a while
+        con.execute("CREATE TABLE filler (x)")
+        con.executemany("INSERT INTO filler VALUES (randomblob(65536))", [()] * 512)
+    con.close()
+    set_journal_mode(source, "wal")
+    script = f"""
+        import sqlite3
+        con = sqlite3.connect({str(source)!r}, isolation_level=None)
+        con.execute("PRAGMA synchronous = OFF")
+        n = 0
+        while True:  # each commit restarts the log: a new -wal header
+            con.execute("INSERT INTO filler VALUES (1)")
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            n += 1
+            if n == 10:
+                open({str(counter)!r}, "w").write("10")
+    """
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
+    monkeypatch.setattr(mlmd_sql, "BUSY_TIMEOUT_S", 0.05)
+    errors = []
+    try:
+        while commits(counter) < 10:
+            time.sleep(0.01)
+        for _ in range(5):  # a copy that falls between two commits reads fine: try again
+            with ProvenanceStore.open(":memory:") as store:
+                try:
+                    ingest(store, str(source))
+                except SourceBusyError as err:
+                    errors.append(str(err))
+                    break
+    finally:
+        writer.kill()
+        writer.wait()
+    assert errors == [
+        f"{source} kept changing while mlprov copied it for a consistent read (a writer "
+        "restarted its write-ahead log during each copy for 0.05 s); ingest again when the "
+        "pipeline is idle, or ingest a copy made with sqlite3's .backup"
+    ]
