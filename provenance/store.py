@@ -44,7 +44,12 @@ def _canonical_columns() -> frozenset[tuple[str, str]]:
 
 
 class ProvenanceStore:
-    """An open canonical store; owns its DuckDB connection. Use :meth:`open`."""
+    """An open canonical store; owns its DuckDB connection. Use :meth:`open`.
+
+    Opening refuses a store that lacks a canonical table or column (:class:`StoreError`). A
+    file :meth:`open` created is removed again when a ``with`` block over the store ends in an
+    exception before anything was ingested into it: a failed first ingest leaves no file.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str, created: bool = False) -> None:
         self.con = con
@@ -63,15 +68,12 @@ class ProvenanceStore:
             create: create the file when missing; when False a missing file is an error.
 
         Raises:
-            StoreError: the file is missing, locked by another process, not a DuckDB file, of
-                another schema version, or lacks a canonical table or column.
-
-        A file this call created is removed again when the store is left by an exception
-        before anything was ingested into it (``with ProvenanceStore.open(...)``).
+            StoreError: the file is missing, locked by another process, not a DuckDB file, or
+                of another schema version.
         """
         path = str(path)
-        missing = path != ":memory:" and not Path(path).exists()
-        if missing and (read_only or not create):
+        created = path != ":memory:" and not Path(path).exists()
+        if path != ":memory:" and not Path(path).exists() and (read_only or not create):
             raise StoreError(
                 f"no mlprov database at {path}; create one with "
                 f"'mlprov ingest SOURCE --db {path}' (or 'mlprov demo')"
@@ -89,7 +91,7 @@ class ProvenanceStore:
         # DuckDB manages its own widget and refuses the setting.)
         with contextlib.suppress(duckdb.Error):
             con.execute("SET enable_progress_bar = false")
-        store = cls(con, path, created=missing)
+        store = cls(con, path, created=created)
         try:
             store._check_schema(read_only)
         except BaseException:
