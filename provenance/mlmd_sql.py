@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from provenance.errors import (
     CorruptSourceError,
+    MlprovError,
     NotAnMlmdStoreError,
     SourceBusyError,
     SourceNotFoundError,
@@ -275,7 +276,7 @@ def _readable(path: Path) -> Iterator[Path]:
                 con.execute("PRAGMA journal_mode = DELETE").fetchall()
             con.close()
         except sqlite3.DatabaseError as err:
-            raise CorruptSourceError(f"{path} is damaged: {err}; restore it from a backup") from err
+            raise _source_error(path, err) from err
         yield target
 
 
@@ -360,8 +361,8 @@ def _busy(path: Path) -> SourceBusyError:
     )
 
 
-def _source_error(path: Path, err: Exception) -> Exception:
-    """The one-line error for a driver failure reading ``path``, or ``err`` itself."""
+def _source_error(path: Path, err: Exception) -> MlprovError:
+    """The one-line error for a SQLite failure reading ``path``."""
     text = str(err)
     if "database is locked" in text:
         return _busy(path)
@@ -375,7 +376,7 @@ def _source_error(path: Path, err: Exception) -> Exception:
             f"{path} is damaged: {text.splitlines()[0]}; copy the store again or restore it "
             "from a backup"
         )
-    return err
+    return CorruptSourceError(f"{path} cannot be read as SQLite: {text.splitlines()[0]}")
 
 
 # The tables and columns the reads use: a store lacking one is refused on open.
@@ -447,11 +448,7 @@ def _schema_version(cur: Any, path: Path) -> int:
         cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         tables = {r[0] for r in cur.fetchall()}
     except Exception as err:
-        error = _source_error(path, err)
-        if error is err:
-            first_line = str(err).splitlines()[0]
-            error = CorruptSourceError(f"{path} cannot be read as SQLite: {first_line}")
-        raise error from err
+        raise _source_error(path, err) from err
     if "MLMDEnv" not in tables:
         missing = "MLMDEnv" if tables else "any table"
         raise NotAnMlmdStoreError(
@@ -548,10 +545,7 @@ def read(
     except duckdb.Error:
         raise
     except Exception as err:  # the driver reports damage only when a page is read
-        error = _source_error(path, err)
-        if error is err:
-            raise
-        raise error from err
+        raise _source_error(path, err) from err
     finally:
         conn.close()
         snapshot.close()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from provenance import mlmd_sql
-from provenance.errors import SourceBusyError
+from provenance.errors import CorruptSourceError, SourceBusyError
 from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES, canonical_rows
@@ -197,17 +197,44 @@ def test_hot_journal_is_read_as_of_the_last_commit(store_dir: Path, tmp_path: Pa
         ingest(store, str(source))
         assert canonical_rows(store) == committed
     assert files(store_dir) == before
+    # Were the journal to turn hot after mlprov looked for one, the driver's refusal says so.
+    conn = mlmd_sql._connect(source)
+    with pytest.raises(Exception, match="readonly database") as refusal:
+        conn.cursor().execute("SELECT count(*) FROM sqlite_master")
+    conn.close()
+    assert str(mlmd_sql._source_error(source, refusal.value)) == (
+        f"{source} has a hot journal (a writer was killed mid-transaction); ingest again: "
+        "mlprov then reads it as of its last commit"
+    )
+    assert files(store_dir) == before
 
 
+def test_damaged_wal_store(store_dir: Path) -> None:
+    source = store_dir / "metadata.sqlite"
+    data = bytearray(source.read_bytes())
+    data[18:20] = b"\x02\x02"  # WAL mode
+    data[100:4096] = b"\xff" * 3996  # the schema page: the copy cannot be opened
+    source.write_bytes(bytes(data))
+    with ProvenanceStore.open(":memory:") as store, pytest.raises(CorruptSourceError) as err:
+        ingest(store, str(source))
+    assert str(err.value) == (
+        f"{source} is damaged: database disk image is malformed; copy the store again or "
+        "restore it from a backup"
+    )
+
+
+@pytest.mark.parametrize("write", ["", "UPDATE Execution SET name = 'x' WHERE id = 1"])
 def test_writer_holding_its_lock_too_long(
-    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: str
 ) -> None:
+    """Met on opening (no journal yet) or while telling a live journal from a hot one."""
     source, ready = store_dir / "metadata.sqlite", tmp_path / "locked"
     script = textwrap.dedent(f"""
         import pathlib, sqlite3, time
         con = sqlite3.connect({str(source)!r}, isolation_level=None)
         con.execute("BEGIN EXCLUSIVE")
-        con.execute("UPDATE Execution SET name = 'x' WHERE id = 1")
+        if {write!r}:
+            con.execute({write!r})
         pathlib.Path({str(ready)!r}).touch()
         time.sleep(120)
     """)
