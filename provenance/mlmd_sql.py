@@ -15,6 +15,7 @@ coalesced value per kind.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sqlite3
@@ -236,6 +237,8 @@ def _connect(path: Path) -> Any:
     The driver keeps a transaction open, so the first connection of a read holds SQLite's
     shared lock until it closes: writers cannot commit meanwhile, and the other connections of
     the read (same process, same SQLite library) see the same snapshot without locking again.
+    Nothing else in the process may open and close the source meanwhile: closing any file
+    descriptor of it drops every POSIX lock the process holds on it.
     """
     import adbc_driver_sqlite.dbapi
 
@@ -332,7 +335,7 @@ def _consistent_copy(
 
     def copy(target: Path) -> None:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
-        for attempt in range(1_000_000):
+        for attempt in itertools.count():
             before = state(path, sidecar)
             shutil.copyfile(path, target)
             target_sidecar = target.with_name(target.name + suffix)
@@ -429,12 +432,13 @@ def _check_structure(cur: Any, path: Path) -> None:
     columns: dict[str, set[str]] = {}
     for table, column in cur.fetchall():
         columns.setdefault(table, set()).add(column)
-    missing = [
-        f"table {table}" if table not in columns else f"column {table}.{column}"
+    missing = [f"table {t}" for t in _REQUIRED_COLUMNS if t not in columns] + [
+        f"column {table}.{column}"
         for table, needed in _REQUIRED_COLUMNS.items()
+        if table in columns
         for column in needed
-        if column not in columns.get(table, {column})
-    ] + [f"table {t}" for t in _REQUIRED_COLUMNS if t not in columns]
+        if column not in columns[table]
+    ]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise CorruptSourceError(
