@@ -1,47 +1,11 @@
 -- Staging -> canonical tables. Every reader fills the same staging tables (MLMD-shaped, see
--- provenance/ingest.py: STAGING) inside the ingest transaction; these statements turn them into
--- canonical rows. Node tables (contexts, artifacts, executions) and their properties are
--- upserted: staging holds every new or changed node with all its properties. Edge tables are
--- appended with an anti-join, so a reader may stage edges it has already delivered; within one
--- batch they are unique, as MLMD's own unique keys make them.
+-- provenance/readers.py); ingest checks them (provenance/ingest.py: _CHECKS), then these
+-- statements turn them into canonical rows. Node tables (contexts, artifacts, executions) and
+-- their properties are upserted: staging holds every new or changed node with all its
+-- properties. Edge tables are appended with an anti-join, so a reader may stage edges it has
+-- already delivered; within one batch they are unique, as MLMD's own unique keys make them.
 -- Parameters: $sid (source id); $pipeline_types, $run_types, $node_types (context type names);
 -- $component_property (execution property naming the component, or NULL); $cost_property.
-
--- name: orphan_events
--- Events whose execution or artifact is in neither the store nor this batch.
-SELECT e.execution_id, e.artifact_id,
-       (x.execution_id IS NULL AND sx.id IS NULL) AS missing_execution,
-       (a.artifact_id IS NULL AND sa.id IS NULL) AS missing_artifact
-FROM stg_events e
-LEFT JOIN stg_executions sx ON sx.id = e.execution_id
-LEFT JOIN (SELECT execution_id FROM executions WHERE source_id = $sid) x
-       ON x.execution_id = e.execution_id
-LEFT JOIN stg_artifacts sa ON sa.id = e.artifact_id
-LEFT JOIN (SELECT artifact_id FROM artifacts WHERE source_id = $sid) a
-       ON a.artifact_id = e.artifact_id
-WHERE (x.execution_id IS NULL AND sx.id IS NULL) OR (a.artifact_id IS NULL AND sa.id IS NULL);
-
--- name: orphan_associations
-SELECT s.context_id, s.execution_id FROM stg_associations s
-WHERE (s.context_id NOT IN (SELECT id FROM stg_contexts)
-       AND s.context_id NOT IN (SELECT context_id FROM contexts WHERE source_id = $sid))
-   OR (s.execution_id NOT IN (SELECT id FROM stg_executions)
-       AND s.execution_id NOT IN (SELECT execution_id FROM executions WHERE source_id = $sid));
-
--- name: orphan_attributions
-SELECT s.context_id, s.artifact_id FROM stg_attributions s
-WHERE (s.context_id NOT IN (SELECT id FROM stg_contexts)
-       AND s.context_id NOT IN (SELECT context_id FROM contexts WHERE source_id = $sid))
-   OR (s.artifact_id NOT IN (SELECT id FROM stg_artifacts)
-       AND s.artifact_id NOT IN (SELECT artifact_id FROM artifacts WHERE source_id = $sid));
-
--- name: untyped_nodes
-SELECT 'Execution' AS source_table, id FROM stg_executions
-WHERE type_id NOT IN (SELECT id FROM stg_types)
-UNION ALL
-SELECT 'Artifact', id FROM stg_artifacts WHERE type_id NOT IN (SELECT id FROM stg_types)
-UNION ALL
-SELECT 'Context', id FROM stg_contexts WHERE type_id NOT IN (SELECT id FROM stg_types);
 
 -- name: upsert_contexts
 DELETE FROM contexts WHERE source_id = $sid AND context_id IN (SELECT id FROM stg_contexts);

@@ -164,6 +164,13 @@ def load_mapping(path: str | Path | None) -> Mapping:
                 f"{path}: unknown key {key!r}; valid keys are "
                 f"{', '.join(MAPPING_KEYS)}.{did_you_mean(key, MAPPING_KEYS)}"
             )
+    for key, kind, shape in (
+        ("convention", str, 'a name, e.g. convention = "kfp"'),
+        ("cost_property", str, 'a property name, e.g. cost_property = "cpu_hours"'),
+        ("categories", dict, 'a table, e.g. [categories] then "Trainer" = "train"'),
+    ):
+        if key in data and not isinstance(data[key], kind):
+            raise MappingError(f"{path}: {key} must be {shape}; got {data[key]!r}")
     convention = data.get("convention")
     if convention is not None and convention not in CONVENTIONS:
         raise MappingError(
@@ -171,14 +178,11 @@ def load_mapping(path: str | Path | None) -> Mapping:
             f"{', '.join(CONVENTIONS)}.{did_you_mean(str(convention), CONVENTIONS)}"
         )
     rules = []
-    for pattern, category in dict(data.get("categories", {})).items():
-        if category not in CATEGORIES:
+    for pattern, category in data.get("categories", {}).items():
+        if not isinstance(category, str) or category not in CATEGORIES:
             raise MappingError(
                 f"{path}: component {pattern!r} maps to unknown category {category!r}; valid "
                 f"categories are {', '.join(CATEGORIES)}.{did_you_mean(str(category), CATEGORIES)}"
             )
         rules.append((str(pattern), str(category)))
-    cost = data.get("cost_property")
-    if cost is not None and not isinstance(cost, str):
-        raise MappingError(f"{path}: cost_property must be a property name, got {cost!r}")
-    return Mapping(tuple(rules), cost, convention, origin=str(path))
+    return Mapping(tuple(rules), data.get("cost_property"), convention, origin=str(path))

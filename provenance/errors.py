@@ -7,7 +7,10 @@ on one line and exits with code 2.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import duckdb
 
 
 class MlprovError(Exception):
@@ -30,6 +33,10 @@ class CorruptSourceError(MlprovError):
     """The source is truncated or damaged and cannot be read completely."""
 
 
+class SourceBusyError(MlprovError):
+    """A writer kept the source locked (or kept changing it) for longer than mlprov waits."""
+
+
 class UnknownSourceError(MlprovError):
     """The source string names a kind of source mlprov cannot read."""
 
@@ -38,12 +45,18 @@ class MalformedRecordError(MlprovError):
     """A source record breaks the provenance model (e.g. an event naming a missing execution)."""
 
     def __init__(
-        self, source: str, table: str, record_ids: Iterable[object], problem: str, count: int
+        self,
+        source: str,
+        table: str,
+        record_ids: Iterable[object],
+        problem: str,
+        count: int,
+        remedy: str = "load the rest and report them",
     ) -> None:
         ids = ", ".join(str(i) for i in list(record_ids)[:5])
         super().__init__(
             f"{source}: {count} {table} record(s) {problem} (first: {ids}); "
-            "rerun with --strict warn or --strict skip to load the rest and report them"
+            f"rerun with --strict warn or --strict skip to {remedy}"
         )
         self.source, self.table, self.problem, self.count = source, table, problem, count
 
@@ -64,3 +77,28 @@ def did_you_mean(received: str, valid: Iterable[str]) -> str:
     """Return ' Did you mean X?' for the closest valid value, or '' when none is close."""
     match = difflib.get_close_matches(received, list(valid), n=1, cutoff=0.5)
     return f" Did you mean {match[0]!r}?" if match else ""
+
+
+def is_interrupt(err: BaseException) -> bool:
+    """Whether ``err`` is a Ctrl-C, in any of the shapes DuckDB reports one.
+
+    A SIGINT during a query surfaces as ``RuntimeError('Query interrupted')``, an interrupted
+    connection as ``duckdb.InterruptException``, and one inside a Python stream DuckDB was
+    scanning as an ``InvalidInputException`` that quotes the ``KeyboardInterrupt``.
+    """
+    if isinstance(err, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    if isinstance(err, RuntimeError) and str(err) == "Query interrupted":
+        return True
+    return isinstance(err, duckdb.Error) and "KeyboardInterrupt" in str(err)
+
+
+@contextmanager
+def interrupts_as_keyboard() -> Iterator[None]:
+    """Re-raise every shape of Ctrl-C inside the block as ``KeyboardInterrupt``."""
+    try:
+        yield
+    except Exception as err:
+        if is_interrupt(err):
+            raise KeyboardInterrupt from err
+        raise

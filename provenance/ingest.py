@@ -20,9 +20,14 @@ import duckdb
 import pyarrow as pa
 
 from provenance import mlmd_client, mlmd_sql
-from provenance.conventions import CONVENTIONS, Mapping, detect_convention
-from provenance.errors import MalformedRecordError, UnknownSourceError, did_you_mean
-from provenance.readers import Mark, Progress, ReadResult, Skipped, staging_area
+from provenance.conventions import CONVENTIONS, Convention, Mapping, detect_convention
+from provenance.errors import (
+    MalformedRecordError,
+    UnknownSourceError,
+    did_you_mean,
+    interrupts_as_keyboard,
+)
+from provenance.readers import NODE_TABLES, Mark, Progress, ReadResult, Skipped, staging_area
 from provenance.sql import first_row, named_queries, scalar, statements
 from provenance.store import ProvenanceStore
 
@@ -96,10 +101,11 @@ class LoadReport:
     incremental: bool
     rows_read: dict[str, int]
     rows_written: dict[str, int]  # net new canonical rows (updated nodes replace their row)
-    skipped: tuple[Skipped, ...]
+    skipped: tuple[Skipped, ...]  # records left out
     seconds: float
     empty: bool = False
     warnings: tuple[str, ...] = field(default=())
+    repaired: tuple[Skipped, ...] = ()  # records loaded with a bad value unset or repaired
 
     @property
     def total_read(self) -> int:
@@ -158,7 +164,7 @@ def ingest(
     con = store.con
     # Reading stages rows outside the store (readers may use several connections); only the
     # canonical writes share the one transaction, so a failure anywhere leaves the store as it was.
-    with staging_area(con):
+    with interrupts_as_keyboard(), staging_area(con):
         sid, marks, previous = _source_row(con, src)
         incremental = bool(marks)
         if previous:
@@ -170,12 +176,15 @@ def ingest(
         if not previous:
             convention = CONVENTIONS[mapping.convention or detect_convention(_context_types(con))]
         digest = mapping.digest(convention)
-        skipped = list(read.skipped) + _check_references(con, sid, src.location, strict)
+        skipped, repaired = _check_records(con, sid, src.location, strict, mapping.cost_property)
+        skipped = list(read.skipped) + skipped
+        new_marks = _plausible_marks(con, read.marks, marks)
         with store.transaction():
             before = {t: _count_source(con, t, sid) for t in SOURCE_TABLES}
             _canonicalize(con, sid, convention, mapping)
             written = {t: _count_source(con, t, sid) - before[t] for t in SOURCE_TABLES}
-            _save_source(con, sid, src, convention.name, digest, mapping.cost_property, read.marks)
+            _save_source(con, sid, src, convention.name, digest, mapping.cost_property, new_marks)
+            notes = [*skipped, *repaired] if strict == "warn" else []
             report = LoadReport(
                 source=src.location,
                 kind=src.kind,
@@ -184,12 +193,12 @@ def ingest(
                 rows_read=read.rows_read,
                 rows_written=written,
                 skipped=tuple(skipped),
+                repaired=tuple(repaired),
                 seconds=round(time.perf_counter() - started, 3),
                 empty=not any(read.rows_read.get(t) for t in ("Execution", "Artifact", "Context"))
                 and not incremental,
-                warnings=tuple(
-                    f"{s.table}: {s.count} {s.reason}" for s in skipped if strict == "warn"
-                ),
+                warnings=tuple(f"{n.table}: {n.count} {n.reason}" for n in notes)
+                + _convention_warnings(con, sid, convention, mapping),
             )
             con.execute(
                 "INSERT INTO ingest_runs SELECT coalesce(max(ingest_id), 0) + 1, ?, ?, ?, ?, ? "
@@ -203,6 +212,47 @@ def ingest(
                 ],
             )
     return report
+
+
+def _plausible_marks(
+    con: duckdb.DuckDBPyConnection, new: dict[str, Mark], old: dict[str, Mark]
+) -> dict[str, Mark]:
+    """The reader's watermarks, with an implausible largest update time (a time in ns, say)
+    replaced by the largest plausible one: else no later update would ever be read again."""
+    marks = dict(new)
+    for table in NODE_TABLES:
+        mark = new.get(table)
+        if mark is None or mark.max_update_ms is None:
+            continue
+        if TIME_RANGE_MS[0] <= mark.max_update_ms <= TIME_RANGE_MS[1]:
+            continue
+        staged = scalar(con, f"SELECT max(update_ms) FROM stg_{table.lower()}s")  # cleaned
+        previous = old.get(table, Mark()).max_update_ms
+        plausible = [m for m in (staged, previous) if m is not None]
+        marks[table] = Mark(mark.max_id, max(plausible) if plausible else None)
+    return marks
+
+
+def _convention_warnings(
+    con: duckdb.DuckDBPyConnection, sid: int, convention: Convention, mapping: Mapping
+) -> tuple[str, ...]:
+    """A warning when executions were loaded but none belongs to a pipeline: the convention
+    (forced, or detected) does not match the store's contexts."""
+    executions = _count_source(con, "executions", sid)
+    if not executions or _count_source(con, "pipelines", sid):
+        return ()
+    types = ", ".join(convention.pipeline_context_types)
+    origin = "the mapping" if mapping.origin == "defaults" else mapping.origin
+    how = f"forced by {origin}" if mapping.convention else "detected"
+    fix = (
+        "remove 'convention' from the mapping to detect it"
+        if mapping.convention
+        else "set 'convention' in a --mapping file"
+    )
+    return (
+        f"convention {convention.name!r} ({how}) found no pipeline contexts of type {types}: "
+        f"the {executions} executions belong to no pipeline; {fix}",
+    )
 
 
 def _source_row(
@@ -235,77 +285,235 @@ def _context_types(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-def _check_references(
-    con: duckdb.DuckDBPyConnection, sid: int, location: str, strict: Strictness
-) -> list[Skipped]:
-    """Find staged records that name nodes the store does not have; raise or drop them."""
-    skipped = []
-    checks = (
-        (
-            "Event",
-            "name a missing execution or artifact",
-            "orphan_events",
-            "stg_events",
-            ("execution_id", "artifact_id"),
-        ),
-        (
-            "Association",
-            "name a missing context or execution",
-            "orphan_associations",
-            "stg_associations",
-            ("context_id", "execution_id"),
-        ),
-        (
-            "Attribution",
-            "name a missing context or artifact",
-            "orphan_attributions",
-            "stg_attributions",
-            ("context_id", "artifact_id"),
-        ),
+# Plausible times, in milliseconds since the epoch: 1990-01-01 to 2200-01-01 UTC. Outside it
+# a time is 0 (MLMD's column default), negative, or in another unit (s, us, ns).
+TIME_RANGE_MS = (631_152_000_000, 7_258_118_400_000)
+#: The largest plausible cost: sums over billions of executions stay finite and exact enough.
+MAX_COST = 1e15
+
+_EDGE_COLUMNS = {"execution_id": "execution", "artifact_id": "artifact", "context_id": "context"}
+_COST = "coalesce(double_value, int_value::DOUBLE)"  # a cost property's value
+_LABELS = {  # staged column -> the source's name for it, in messages
+    _COST: "value",
+    "create_ms": "create_time_since_epoch",
+    "update_ms": "last_update_time_since_epoch",
+    "ms": "milliseconds_since_epoch",
+}
+
+
+@dataclass(frozen=True)
+class _Check:
+    """Staged records of one source table that break the provenance model, and what a lenient
+    ingest does with them: ``delete`` (skip the record), ``null`` (load it with ``column``
+    unset) or ``keep`` (load it as the reader repaired it)."""
+
+    table: str
+    staging: str
+    keys: tuple[str, ...]  # columns naming a record in messages
+    where: str  # SQL condition on the bad rows; $sid and $lo/$hi/$max_cost/$cost are bound
+    problem: str
+    action: Literal["delete", "null", "keep"]
+    column: str | None = None
+
+    @property
+    def remedy(self) -> str:
+        return {
+            "delete": "load the rest and report them",
+            "null": "load them with the value unset and report them",
+            "keep": "load them with U+FFFD in place of the bad bytes and report them",
+        }[self.action]
+
+
+def _node_of(column: str) -> str:
+    return _EDGE_COLUMNS.get(column, "context")  # parent_context_id names a context
+
+
+def _missing(column: str) -> str:
+    """SQL: ``column`` names a node in neither this batch nor the store."""
+    node = _node_of(column)
+    return (
+        f"({column} NOT IN (SELECT id FROM stg_{node}s) AND {column} NOT IN "
+        f"(SELECT {node}_id FROM {node}s WHERE source_id = $sid))"
     )
-    params = {"sid": sid}
-    untyped = con.execute(_SQL["untyped_nodes"]).fetchall()
-    if untyped:
+
+
+def _edge_checks() -> list[_Check]:
+    edges = (
+        ("Event", "stg_events", "execution_id", "artifact_id"),
+        ("Association", "stg_associations", "context_id", "execution_id"),
+        ("Attribution", "stg_attributions", "context_id", "artifact_id"),
+        ("ParentContext", "stg_parent_contexts", "context_id", "parent_context_id"),
+    )
+    return [
+        _Check(
+            table,
+            staging,
+            (a, b),
+            f"{_missing(a)} OR {_missing(b)}",
+            f"name a missing {' or '.join(dict.fromkeys((_node_of(a), _node_of(b))))}",
+            "delete",
+        )
+        for table, staging, a, b in edges
+    ]
+
+
+def _node_checks() -> list[_Check]:
+    checks = []
+    for kind, table in enumerate(("Execution", "Artifact", "Context")):
+        staging = f"stg_{table.lower()}s"
+        checks += [
+            _Check(
+                table,
+                staging,
+                ("id",),
+                "type_id NOT IN (SELECT id FROM stg_types)",
+                "name a type the store does not define",
+                "delete",
+            ),
+            _Check(
+                table,
+                staging,
+                ("id",),
+                f"type_id IN (SELECT id FROM stg_types WHERE type_kind <> {kind})",
+                f"name a type whose type_kind is not {kind} ({table.lower()})",
+                "delete",
+            ),
+        ]
+    return checks
+
+
+def _time_checks() -> list[_Check]:
+    problem = (
+        "have a time outside 1990..2200 in milliseconds since the epoch "
+        "(0, negative, or in seconds, microseconds or nanoseconds)"
+    )
+    staged = (
+        ("Execution", "stg_executions", ("id",), ("create_ms", "update_ms")),
+        ("Artifact", "stg_artifacts", ("id",), ("create_ms", "update_ms")),
+        ("Context", "stg_contexts", ("id",), ("create_ms", "update_ms")),
+        ("Event", "stg_events", ("execution_id", "artifact_id"), ("ms",)),
+    )
+    return [
+        _Check(
+            table,
+            staging,
+            keys,
+            f"coalesce({column}, 0) NOT BETWEEN $lo AND $hi",
+            problem,
+            "null",
+            column,
+        )
+        for table, staging, keys, columns in staged
+        for column in columns
+    ]
+
+
+def _text_checks() -> list[_Check]:
+    staged = [
+        ("Type", "stg_types", ("id",), ("name",)),
+        ("Execution", "stg_executions", ("id",), ("name",)),
+        ("Artifact", "stg_artifacts", ("id",), ("uri", "name")),
+        ("Context", "stg_contexts", ("id",), ("name",)),
+        ("Event", "stg_events", ("execution_id", "artifact_id"), ("key",)),
+    ] + [
+        (f"{node}Property", f"stg_{node.lower()}_props", ("owner_id",), ("name", "string_value"))
+        for node in ("Execution", "Artifact", "Context")
+    ]
+    return [
+        _Check(
+            table,
+            staging,
+            keys,
+            f"contains({column}, '\ufffd')",
+            "have text that is not valid UTF-8",
+            "keep",
+            column,
+        )
+        for table, staging, keys, columns in staged
+        for column in columns
+    ]
+
+
+_CHECKS = (
+    *_node_checks(),
+    *_edge_checks(),
+    *_time_checks(),
+    *_text_checks(),
+    _Check(
+        "ExecutionProperty",
+        "stg_execution_props",
+        ("owner_id", "name"),
+        f"name = $cost AND {_COST} IS NOT NULL "
+        f"AND NOT (isfinite({_COST}) AND {_COST} BETWEEN 0 AND $max_cost)",
+        "hold a cost that is not a finite number in 0..1e15 (the execution keeps no cost)",
+        "delete",
+        _COST,
+    ),
+)
+
+
+def _check_records(
+    con: duckdb.DuckDBPyConnection,
+    sid: int,
+    location: str,
+    strict: Strictness,
+    cost_property: str | None,
+) -> tuple[list[Skipped], list[Skipped]]:
+    """Find staged records that break the provenance model; raise, or drop or repair them.
+
+    Returns:
+        (records left out, records loaded with a value unset or repaired).
+    """
+    params = {
+        "sid": sid,
+        "lo": TIME_RANGE_MS[0],
+        "hi": TIME_RANGE_MS[1],
+        "cost": cost_property,
+        "max_cost": MAX_COST,
+    }
+    skipped: list[Skipped] = []
+    repaired: list[Skipped] = []
+    for check in _CHECKS:
+        if "$cost" in check.where and cost_property is None:
+            continue
+        used = {k: v for k, v in params.items() if f"${k}" in check.where}
+        shown = [*check.keys, *([check.column] if check.column else [])]
+        rows = con.execute(
+            f"SELECT {', '.join(shown)}, count(*) OVER () FROM {check.staging} "
+            f"WHERE {check.where} ORDER BY ALL LIMIT 5",
+            used,
+        ).fetchall()
+        if not rows:
+            continue
+        examples = [_example(check, row) for row in rows]
+        count = int(rows[0][-1])
         if strict == "raise":
             raise MalformedRecordError(
-                location,
-                untyped[0][0],
-                [r[1] for r in untyped],
-                "name a type the store does not define",
-                len(untyped),
+                location, check.table, examples, check.problem, count, check.remedy
             )
-        for table in ("Execution", "Artifact", "Context"):
-            ids = [r[1] for r in untyped if r[0] == table]
-            if ids:
-                staging = {
-                    "Execution": "stg_executions",
-                    "Artifact": "stg_artifacts",
-                    "Context": "stg_contexts",
-                }[table]
-                con.execute(f"DELETE FROM {staging} WHERE id IN (SELECT unnest(?))", [ids])
-                skipped.append(
-                    Skipped(
-                        table,
-                        "name a type the store does not define",
-                        len(ids),
-                        tuple(map(str, ids[:5])),
-                    )
-                )
-    for table, problem, query, staging, cols in checks:
-        bad = con.execute(_SQL[query], params).fetchall()
-        if not bad:
-            continue
-        examples = [f"{cols[0]}={r[0]} {cols[1]}={r[1]}" for r in bad]
-        if strict == "raise":
-            raise MalformedRecordError(location, table, examples, problem, len(bad))
-        con.register("bad_rows", pa.table({c: [r[i] for r in bad] for i, c in enumerate(cols)}))
-        con.execute(
-            f"DELETE FROM {staging} WHERE ({cols[0]}, {cols[1]}) IN "
-            f"(SELECT ({cols[0]}, {cols[1]}) FROM bad_rows)"
-        )
-        con.unregister("bad_rows")
-        skipped.append(Skipped(table, problem, len(bad), tuple(examples[:5])))
-    return skipped
+        if check.action == "delete":
+            con.execute(f"DELETE FROM {check.staging} WHERE {check.where}", used)
+        elif check.action == "null":
+            con.execute(
+                f"UPDATE {check.staging} SET {check.column} = NULL WHERE {check.where}", used
+            )
+        found = Skipped(check.table, check.problem, count, tuple(examples))
+        (skipped if check.action == "delete" else repaired).append(found)
+    return skipped, repaired
+
+
+def _example(check: _Check, row: tuple) -> str:
+    """How a message names one bad record, in the source's column names."""
+    owner = check.table.removesuffix("Property").lower() + "_id"
+    named = " ".join(
+        f"{owner if k == 'owner_id' else k}={v}" for k, v in zip(check.keys, row, strict=False)
+    )
+    if check.column is None:
+        return named
+    column = _LABELS.get(check.column, check.column)
+    if check.action == "keep":  # the value is the repaired text: name the column only
+        return f"{named} {column}"
+    return f"{named} {column}={row[len(check.keys)]}"
 
 
 def _canonicalize(

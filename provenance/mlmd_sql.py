@@ -2,7 +2,9 @@
 
 Each source table is read with one query through the ADBC SQLite driver, which hands DuckDB
 Arrow batches; nothing is fetched row by row in Python. The file is opened with
-``mode=ro``, so the source is never written. Incremental reads take rows past the watermarks:
+``mode=ro``, so the source is never written, and nothing is written beside it: a store in WAL
+mode, or one with a hot journal, is read through a consistent copy (see :func:`_readable`).
+Incremental reads take rows past the watermarks:
 new ids for append-only tables, and new ids or newer update times for executions, artifacts and
 contexts (MLMD bumps a node's update time when it or its properties change).
 
@@ -13,17 +15,27 @@ coalesced value per kind.
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from provenance.errors import (
     CorruptSourceError,
+    MlprovError,
     NotAnMlmdStoreError,
+    SourceBusyError,
     SourceNotFoundError,
     UnsupportedSchemaVersionError,
 )
@@ -35,6 +47,9 @@ BATCH_ROWS = 65_536
 #: Source tables read at once, each on its own connections (SQLite decoding is CPU-bound).
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: How long a read waits for a writer's lock, and keeps retrying a copy of a changing WAL store.
+BUSY_TIMEOUT_S = 10.0
+_SQLITE_READONLY_ROLLBACK = 776  # a hot journal that a read-only connection cannot roll back
 
 
 @dataclass(frozen=True)
@@ -61,8 +76,15 @@ def check_file(path: Path) -> None:
         )
     if path.is_dir():
         raise NotAnMlmdStoreError(f"{path} is a directory; pass the MLMD SQLite file inside it")
-    with path.open("rb") as f:
-        header = f.read(100)
+    if not path.is_file():  # a FIFO would block the read below forever
+        raise NotAnMlmdStoreError(
+            f"{path} is not a regular file (a pipe, socket or device); pass the MLMD SQLite file"
+        )
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+    except OSError as err:
+        raise NotAnMlmdStoreError(f"cannot read {path}: {err.strerror}") from err
     if not header.startswith(_SQLITE_MAGIC):
         raise NotAnMlmdStoreError(
             f"{path} is not a SQLite file; pass an MLMD SQLite file, or a "
@@ -210,10 +232,219 @@ SELECT (SELECT max(id) FROM Execution), (SELECT max(last_update_time_since_epoch
 
 
 def _connect(path: Path) -> Any:
+    """A read-only driver connection that waits up to BUSY_TIMEOUT_S for a writer's lock.
+
+    The driver keeps a transaction open, so the first connection of a read holds SQLite's
+    shared lock until it closes: writers cannot commit meanwhile, and the other connections of
+    the read (same process, same SQLite library) see the same snapshot without locking again.
+    Nothing else in the process may open and close the source meanwhile: closing any file
+    descriptor of it drops every POSIX lock the process holds on it.
+    """
     import adbc_driver_sqlite.dbapi
 
-    uri = path.resolve().as_uri() + "?mode=ro"
-    return adbc_driver_sqlite.dbapi.connect(uri)
+    conn = adbc_driver_sqlite.dbapi.connect(path.resolve().as_uri() + "?mode=ro")
+    cur = conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    cur.close()
+    return conn
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[Path]:
+    """The file to read ``path`` through: the store itself, or a consistent copy of it.
+
+    A rollback-journal store (SQLite's default, and MLMD's) is read in place. A WAL store is
+    not: a read-only connection would create or write its ``-shm`` index, and ``immutable=1``
+    would ignore the commits still in its ``-wal``. It is copied with its ``-wal`` into a
+    temporary directory and checkpointed there; the copy costs the file's size in temporary
+    space and about the time of reading it once. A hot journal, left by a writer killed
+    mid-transaction, is rolled back the same way in a copy: the read sees the last commit.
+
+    Raises:
+        SourceBusyError: a live writer kept resetting the WAL during every copy.
+        CorruptSourceError: the copy cannot be opened as SQLite.
+    """
+    if _head(path, 20)[18:20] == b"\x02\x02":  # read and write versions 2: WAL
+        copy = _consistent_copy(path, "-wal", _wal_state)
+    elif _has_hot_journal(path):
+        copy = _consistent_copy(path, "-journal", _journal_state)
+    else:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="mlprov-") as tmp:
+        target = Path(tmp) / path.name
+        copy(target)
+        try:  # replays the -wal (or rolls back the journal) into the copy, in rollback mode
+            with sqlite3.connect(target) as con:
+                con.execute("PRAGMA journal_mode = DELETE").fetchall()
+            con.close()
+        except sqlite3.DatabaseError as err:
+            raise _source_error(path, err) from err
+        yield target
+
+
+def _has_hot_journal(path: Path) -> bool:
+    """Whether a rollback journal beside ``path`` is hot (its writer died mid-transaction)."""
+    journal = path.with_name(path.name + "-journal")
+    if not journal.is_file() or journal.stat().st_size == 0:
+        return False
+    # Opening the source read-only here writes nothing: SQLite refuses to roll the journal back.
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except sqlite3.OperationalError as err:
+        if getattr(err, "sqlite_errorcode", None) == _SQLITE_READONLY_ROLLBACK:
+            return True
+        if "locked" in str(err):
+            raise _busy(path) from err
+        return False  # the read proper reports other problems
+    finally:
+        con.close()
+    return False
+
+
+def _wal_state(path: Path, wal: Path) -> tuple[object, ...]:
+    """What must not change while a WAL store is copied: the -wal header (its salts change when
+    a writer restarts the log), or, with no log, the main file (a checkpoint writes it)."""
+    head = _head(wal, 32)
+    if head:  # a checkpoint may write the main file meanwhile: the copied log overrides it
+        return (head,)
+    st = path.stat()
+    return (head, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _journal_state(path: Path, journal: Path) -> tuple[object, ...]:
+    main, log = path.stat(), journal.stat() if journal.exists() else None
+    return (main.st_ino, main.st_size, main.st_mtime_ns, log and (log.st_size, log.st_mtime_ns))
+
+
+def _head(path: Path, size: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(size)
+    except FileNotFoundError:
+        return b""
+
+
+def _consistent_copy(
+    path: Path, suffix: str, state: Callable[[Path, Path], tuple[object, ...]]
+) -> Callable[[Path], None]:
+    """A function copying ``path`` and its ``suffix`` sidecar to a target, retried until
+    ``state`` is the same before and after a copy (for BUSY_TIMEOUT_S, and at least twice)."""
+    sidecar = path.with_name(path.name + suffix)
+
+    def copy(target: Path) -> None:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        for attempt in itertools.count():
+            before = state(path, sidecar)
+            shutil.copyfile(path, target)
+            target_sidecar = target.with_name(target.name + suffix)
+            try:
+                shutil.copyfile(sidecar, target_sidecar)
+            except FileNotFoundError:
+                target_sidecar.unlink(missing_ok=True)
+            if state(path, sidecar) == before:
+                return
+            if attempt and time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        raise SourceBusyError(
+            f"{path} kept changing while mlprov copied it for a consistent read (a writer "
+            f"restarted its write-ahead log during each copy for {BUSY_TIMEOUT_S:g} s); ingest "
+            "again when the pipeline is idle, or ingest a copy made with sqlite3's .backup"
+        )
+
+    return copy
+
+
+def _busy(path: Path) -> SourceBusyError:
+    return SourceBusyError(
+        f"{path} is locked by a writer: mlprov waited {BUSY_TIMEOUT_S:g} s for it to finish its "
+        "transaction; ingest again when the pipeline is idle"
+    )
+
+
+def _source_error(path: Path, err: Exception) -> MlprovError:
+    """The one-line error for a SQLite failure reading ``path``."""
+    text = str(err)
+    if "database is locked" in text:
+        return _busy(path)
+    if "readonly database" in text:  # a writer died mid-transaction just now
+        return SourceBusyError(
+            f"{path} has a hot journal (a writer was killed mid-transaction); ingest again: "
+            "mlprov then reads it as of its last commit"
+        )
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return CorruptSourceError(
+            f"{path} is damaged: {text.splitlines()[0]}; copy the store again or restore it "
+            "from a backup"
+        )
+    return CorruptSourceError(f"{path} cannot be read as SQLite: {text.splitlines()[0]}")
+
+
+# The tables and columns the reads use: a store lacking one is refused on open.
+_REQUIRED_COLUMNS = {
+    "Type": ("id", "name", "type_kind"),
+    "Execution": (
+        "id",
+        "type_id",
+        "last_known_state",
+        "name",
+        "create_time_since_epoch",
+        "last_update_time_since_epoch",
+    ),
+    "Artifact": (
+        "id",
+        "type_id",
+        "uri",
+        "state",
+        "name",
+        "create_time_since_epoch",
+        "last_update_time_since_epoch",
+    ),
+    "Context": ("id", "type_id", "name", "create_time_since_epoch", "last_update_time_since_epoch"),
+    "Event": ("id", "artifact_id", "execution_id", "type", "milliseconds_since_epoch"),
+    "EventPath": ("event_id", "is_index_step", "step_index", "step_key"),
+    "Association": ("id", "context_id", "execution_id"),
+    "Attribution": ("id", "context_id", "artifact_id"),
+    "ParentContext": ("context_id", "parent_context_id"),
+    **{
+        f"{node}Property": (
+            f"{node.lower()}_id",
+            "name",
+            "is_custom_property",
+            "int_value",
+            "double_value",
+            "string_value",
+            "bool_value",
+        )
+        for node in ("Execution", "Artifact", "Context")
+    },
+}
+
+
+def _check_structure(cur: Any, path: Path) -> None:
+    """Refuse a store that lacks a table or column the reads need, naming the first one."""
+    cur.execute(
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+        "WHERE m.type = 'table'"
+    )
+    columns: dict[str, set[str]] = {}
+    for table, column in cur.fetchall():
+        columns.setdefault(table, set()).add(column)
+    missing = [f"table {t}" for t in _REQUIRED_COLUMNS if t not in columns] + [
+        f"column {table}.{column}"
+        for table, needed in _REQUIRED_COLUMNS.items()
+        if table in columns
+        for column in needed
+        if column not in columns[table]
+    ]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise CorruptSourceError(
+            f"{path} is not a complete MLMD store: it lacks {missing[0]}{more}, which schema "
+            "version 10 has; it was altered or written by another tool; restore it from a backup"
+        )
 
 
 def _schema_version(cur: Any, path: Path) -> int:
@@ -221,7 +452,7 @@ def _schema_version(cur: Any, path: Path) -> int:
         cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         tables = {r[0] for r in cur.fetchall()}
     except Exception as err:
-        raise CorruptSourceError(f"{path} cannot be read as SQLite: {err}") from err
+        raise _source_error(path, err) from err
     if "MLMDEnv" not in tables:
         missing = "MLMDEnv" if tables else "any table"
         raise NotAnMlmdStoreError(
@@ -237,6 +468,7 @@ def _schema_version(cur: Any, path: Path) -> int:
             "Upgrade the store with the ml-metadata client "
             "(MetadataStore(config, enable_upgrade_migration=True)) on a copy, then ingest it"
         )
+    _check_structure(cur, path)
     return int(version)
 
 
@@ -252,9 +484,12 @@ def read(
     path = config.path
     check_file(path)
     result = ReadResult()
+    snapshot = ExitStack()  # the file read: the store, or a consistent copy (see _readable)
+    source = snapshot.enter_context(_readable(path))
     try:
-        conn = _connect(path)
+        conn = _connect(source)
     except Exception as err:
+        snapshot.close()
         raise CorruptSourceError(f"cannot open {path} read-only: {err}") from err
     try:
         cur = conn.cursor()
@@ -296,7 +531,7 @@ def read(
         ]
         with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(reads))) as pool:
             staged = [
-                pool.submit(_stage, path, con, staging, sql, select)
+                pool.submit(_stage, source, con, staging, sql, select)
                 for staging, _, sql, select in reads
             ]
             try:
@@ -314,13 +549,10 @@ def read(
     except duckdb.Error:
         raise
     except Exception as err:  # the driver reports damage only when a page is read
-        if "malformed" in str(err) or "not a database" in str(err) or "corrupt" in str(err):
-            raise CorruptSourceError(
-                f"{path} is damaged: {err}; copy the store again or restore it from a backup"
-            ) from err
-        raise
+        raise _source_error(path, err) from err
     finally:
         conn.close()
+        snapshot.close()
     result.marks = new
     return result
 
@@ -348,11 +580,39 @@ def _stage(path: Path, con: duckdb.DuckDBPyConnection, staging: str, sql: str, s
             **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
         )
         cur.execute(sql)
-        db.register("src", cur.fetch_record_batch())
+        db.register("src", _valid_text(cur.fetch_record_batch()))
         db.execute(f"INSERT INTO {STAGE}.{staging} {select}")
     finally:
         db.close()
         conn.close()
+
+
+def _valid_text(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """Pass the batches on with invalid UTF-8 replaced by U+FFFD: SQLite stores any bytes as
+    TEXT, DuckDB refuses them. Ingest reports the records holding U+FFFD as dirty text."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            try:
+                batch.validate(full=True)
+            except pa.ArrowInvalid:
+                batch = pa.RecordBatch.from_arrays(
+                    [_replace_invalid(c) for c in batch.columns], schema=batch.schema
+                )
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _replace_invalid(column: pa.Array) -> pa.Array:
+    if not pa.types.is_string(column.type):
+        return column
+    try:
+        column.validate(full=True)
+        return column
+    except pa.ArrowInvalid:
+        raw = column.view(pa.binary()).to_pylist()
+        return pa.array([v if v is None else v.decode("utf-8", "replace") for v in raw])
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -30,12 +31,31 @@ def _schema_sql() -> str:
     return resources.files("provenance").joinpath("schema.sql").read_text()
 
 
-class ProvenanceStore:
-    """An open canonical store; owns its DuckDB connection. Use :meth:`open`."""
+_COLUMNS_SQL = (
+    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+)
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+
+@functools.cache
+def _canonical_columns() -> frozenset[tuple[str, str]]:
+    """(table, column) of every table and view schema.sql creates."""
+    with duckdb.connect() as con:
+        con.execute(_schema_sql())
+        return frozenset(con.execute(_COLUMNS_SQL).fetchall())
+
+
+class ProvenanceStore:
+    """An open canonical store; owns its DuckDB connection. Use :meth:`open`.
+
+    Opening refuses a store that lacks a canonical table or column (:class:`StoreError`). A
+    file :meth:`open` created is removed again when a ``with`` block over the store ends in an
+    exception before anything was ingested into it: a failed first ingest leaves no file.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, created: bool = False) -> None:
         self.con = con
         self.path = path
+        self.created = created  # this open created the file
 
     @classmethod
     def open(
@@ -63,6 +83,7 @@ class ProvenanceStore:
                 of another schema version; or ``memory_limit`` is not a size.
         """
         path = str(path)
+        created = path != ":memory:" and not Path(path).exists()
         if path != ":memory:" and not Path(path).exists() and (read_only or not create):
             raise StoreError(
                 f"no mlprov database at {path}; create one with "
@@ -89,11 +110,11 @@ class ProvenanceStore:
         # DuckDB manages its own widget and refuses the setting.)
         with contextlib.suppress(duckdb.Error):
             con.execute("SET enable_progress_bar = false")
-        store = cls(con, path)
+        store = cls(con, path, created=created)
         try:
             store._check_schema(read_only)
         except BaseException:
-            con.close()
+            store._discard()
             raise
         return store
 
@@ -119,18 +140,39 @@ class ProvenanceStore:
                 )
             return
         value = scalar(self.con, "SELECT value FROM mlprov_meta WHERE key = 'schema_version'")
-        version = int(value) if value is not None else None
-        if version != SCHEMA_VERSION:
+        if value != str(SCHEMA_VERSION):
             raise StoreError(
-                f"{self.path} has mlprov schema version {version}; this mlprov reads version "
+                f"{self.path} has mlprov schema version {value}; this mlprov reads version "
                 f"{SCHEMA_VERSION}. Re-ingest the source into a new --db file"
+            )
+        lacking = sorted(_canonical_columns() - set(self.con.execute(_COLUMNS_SQL).fetchall()))
+        if lacking:
+            table, column = lacking[0]
+            what = f"table {table}" if table not in tables else f"column {table}.{column}"
+            raise StoreError(
+                f"{self.path} is a damaged mlprov store: it lacks {what}; re-ingest the "
+                "source into a new --db file"
             )
 
     def __enter__(self) -> ProvenanceStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self._discard()
+        else:
+            self.close()
+
+    def _discard(self) -> None:
+        """Close; remove the file if this open created it and nothing was ingested into it."""
+        unused = False
+        if self.created:
+            with contextlib.suppress(duckdb.Error):  # when unsure, keep the file
+                unused = not self.has_table("ingest_runs") or not self.count("ingest_runs")
         self.close()
+        if unused:
+            for leftover in (Path(self.path), Path(f"{self.path}.wal")):
+                leftover.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.con.close()

@@ -27,7 +27,7 @@ from analysis.cli.common import (
     type=click.Choice(["raise", "warn", "skip"]),
     default="raise",
     show_default=True,
-    help="What to do with records naming missing nodes.",
+    help="What to do with dirty records (missing nodes, bad times, text or costs).",
 )
 @click.option(
     "--kind",
@@ -67,11 +67,12 @@ def ingest(
         return
     rows = [{"table": t, "rows written": n} for t, n in report.rows_written.items()]
     render(rows, "table", title=f"{report.source} ({report.convention}) -> {db}")
-    for skip in report.skipped:
-        click.echo(
-            f"skipped {skip.count} {skip.table} rows: {skip.reason} "
-            f"(e.g. {', '.join(skip.examples)})"
-        )
+    for verb, notes in (("skipped", report.skipped), ("repaired", report.repaired)):
+        for note in notes:
+            click.echo(
+                f"{verb} {note.count} {note.table} rows: {note.reason} "
+                f"(e.g. {', '.join(note.examples)})"
+            )
     rate = report.total_read / report.seconds if report.seconds else 0
     if report.empty:
         click.echo("the source store is empty: it holds no executions, artifacts or contexts")

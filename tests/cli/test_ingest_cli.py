@@ -161,3 +161,26 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
         ["--debug", "ingest", str(tmp_path / "nope.sqlite"), "--db", str(tmp_path / "p.duckdb")],
     )
     assert result.exit_code == 1 and result.exception is not None
+
+
+def test_warnings_and_repaired_records_are_printed(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('convention = "kfp"\n')
+    store = tmp_path / "zero.sqlite"
+    store.write_bytes((FIXTURES / "tfx_small.sqlite").read_bytes())
+    with sqlite3.connect(store) as con:
+        con.execute("UPDATE Execution SET create_time_since_epoch = 0 WHERE id = 5")
+    con.close()
+    db = str(tmp_path / "p.duckdb")
+    code, out, err = run("ingest", str(store), "--db", db, "--mapping", str(mapping))
+    assert code == 2 and "id=5 create_time_since_epoch=0" in err
+    code, out, err = run(
+        "ingest", str(store), "--db", db, "--mapping", str(mapping), "--strict", "skip"
+    )
+    assert code == 0
+    assert err == (
+        f"warning: convention 'kfp' (forced by {mapping}) found no pipeline contexts of type "
+        "system.Pipeline: the 20 executions belong to no pipeline; remove 'convention' from "
+        "the mapping to detect it\n"
+    )
+    assert "repaired 1 Execution rows: have a time outside 1990..2200" in out
