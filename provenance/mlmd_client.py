@@ -67,21 +67,33 @@ def _open_store(config: Config) -> Any:
         )
         client.channel_arguments.max_receive_message_length = MAX_MESSAGE_BYTES
         return metadata_store.MetadataStore(client)
+    return metadata_store.MetadataStore(connection_config(config.url))
+
+
+def connection_config(url: str, *, create_db: bool = False) -> Any:
+    """The client's ``ConnectionConfig`` for a ``mysql://`` or ``postgresql://`` URL.
+
+    ``create_db`` lets the client create the database (only the test and benchmark writers
+    do); mlprov's readers never create anything.
+    """
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    parts = urlsplit(url)
     conn = pb.ConnectionConfig()
     user, password = unquote(parts.username or ""), unquote(parts.password or "")
     database = parts.path.lstrip("/")
     if parts.scheme == "mysql":
         conn.mysql.host, conn.mysql.port = parts.hostname or "localhost", parts.port or 3306
         conn.mysql.database, conn.mysql.user, conn.mysql.password = database, user, password
-        conn.mysql.skip_db_creation = True
+        conn.mysql.skip_db_creation = not create_db
     elif parts.scheme == "postgresql":
         pg = conn.postgresql
         pg.host, pg.port = parts.hostname or "localhost", str(parts.port or 5432)
         pg.dbname, pg.user, pg.password = database, user, password
-        pg.skip_db_creation = True
+        pg.skip_db_creation = not create_db
     else:
-        raise UnknownSourceError(f"the ml-metadata client cannot read {config.location}")
-    return metadata_store.MetadataStore(conn)
+        raise UnknownSourceError(f"the ml-metadata client cannot open {url.split('://')[0]}:// URLs")
+    return conn
 
 
 def read(
