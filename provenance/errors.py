@@ -15,7 +15,7 @@ class MlprovError(Exception):
 
 
 class SourceNotFoundError(MlprovError):
-    """The source path does not exist."""
+    """The source path, or the database named in a server URL, does not exist."""
 
 
 class NotAnMlmdStoreError(MlprovError):
@@ -28,6 +28,18 @@ class UnsupportedSchemaVersionError(MlprovError):
 
 class CorruptSourceError(MlprovError):
     """The source is truncated or damaged and cannot be read completely."""
+
+
+class SourceUnreachableError(MlprovError):
+    """The source's server does not answer (wrong host or port, server down, no route)."""
+
+
+class SourceAccessError(MlprovError):
+    """The server refused the user: wrong password, or no SELECT on a table mlprov reads."""
+
+
+class SourceReadError(MlprovError):
+    """The source stopped answering in the middle of a read (server gone, connection lost)."""
 
 
 class UnknownSourceError(MlprovError):

@@ -22,7 +22,7 @@ import pandas as pd
 from provenance.errors import StoreError
 from provenance.sql import scalar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _schema_sql() -> str:

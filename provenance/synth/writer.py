@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provenance.mlmd_codes import ArtifactState, EventType, ExecutionState
 from provenance.synth.tfx import KEYS, Kind, TypeSpec
 
 if TYPE_CHECKING:
@@ -33,18 +34,13 @@ if TYPE_CHECKING:
 
 PropertyValue = int | float | str | bool
 
-# Event.type values (mlmd.md, "Enums").
-INPUT, OUTPUT, INTERNAL_INPUT, INTERNAL_OUTPUT = 3, 4, 5, 6
-# Execution.last_known_state values.
-STATES = {
-    "UNKNOWN": 0,
-    "NEW": 1,
-    "RUNNING": 2,
-    "COMPLETE": 3,
-    "FAILED": 4,
-    "CACHED": 5,
-    "CANCELED": 6,
-}
+INPUT, OUTPUT, INTERNAL_INPUT, INTERNAL_OUTPUT = (
+    EventType.INPUT.value,
+    EventType.OUTPUT.value,
+    EventType.INTERNAL_INPUT.value,
+    EventType.INTERNAL_OUTPUT.value,
+)
+STATES = {state.name: state.value for state in ExecutionState}
 # Properties TFX declares on its artifact types; everything else is a custom property.
 DECLARED_ARTIFACT_PROPERTIES = {"span": int, "version": int, "split_names": str}
 
@@ -66,7 +62,7 @@ class NewArtifact:
     uri: str = ""
     properties: dict[str, PropertyValue] = field(default_factory=dict)
     custom: dict[str, PropertyValue] = field(default_factory=dict)
-    state: int = 2  # LIVE
+    state: int = ArtifactState.LIVE.value
 
 
 class MlmdWriter:
@@ -382,7 +378,9 @@ class MlmdWriter:
                         raise RuntimeError(f"log creates artifact {aid} out of order")
                     k = aid - 1
                     artifact = pb.Artifact(
-                        type_id=type_ids[int(log.art_type[k])], uri=uris[k], state=2
+                        type_id=type_ids[int(log.art_type[k])],
+                        uri=uris[k],
+                        state=ArtifactState.LIVE.value,
                     )
                     for r in range(ap_at[k], ap_at[k + 1]):
                         target = (
