@@ -65,9 +65,18 @@ class TableRead:
     stage: str
     node: str
 
-    def query(self, dialect: Dialect, marks: dict[str, Mark], new: dict[str, Mark]) -> str:
-        """The source query in ``dialect``, bound to the old marks and the new upper bounds."""
-        exprs = ", ".join(f"{expr} AS {name}" for name, expr, _ in self.columns)
+    def query(
+        self,
+        dialect: Dialect,
+        marks: dict[str, Mark],
+        new: dict[str, Mark],
+        select_list: str | None = None,
+    ) -> str:
+        """The source query in ``dialect``, bound to the old marks and the new upper bounds.
+
+        ``select_list`` replaces the columns (the MySQL reader lays them out in slots).
+        """
+        exprs = select_list or ", ".join(f"{expr} AS {name}" for name, expr, _ in self.columns)
         sql = f"SELECT {exprs} FROM {self.table} {self.where}"
         old = marks.get(self.node, Mark())
         if old.max_id is None:  # first read: ids alone cover it, on plain table scans
