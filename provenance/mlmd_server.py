@@ -24,6 +24,7 @@ redacted from every error message. Nothing is ever written: no DDL, no temporary
 from __future__ import annotations
 
 import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,7 @@ def read(config: Config, stage: Stage) -> ReadResult:
         UnsupportedSchemaVersionError, SourceReadError.
     """
     try:
+        _check_reachable(config)
         if config.scheme == "mysql":
             return _read_mysql(config, stage)
         return _read_postgresql(config, stage)
@@ -138,6 +140,16 @@ def read(config: Config, stage: Stage) -> ReadResult:
         raise
     except Exception as err:  # driver errors, also those surfacing through DuckDB's Arrow scan
         raise _failure(config, err) from err
+
+
+def _check_reachable(config: Config) -> None:
+    """Fail fast where nothing listens (the drivers' pools retry for half a minute)."""
+    try:
+        socket.create_connection((config.host, config.port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise SourceUnreachableError(
+            _UNREACHABLE.format(where=config.location, host=config.host, port=config.port)
+        ) from err
 
 
 def _check_store(config: Config, tables: set[str], version: object) -> int:
@@ -291,12 +303,24 @@ def _mysql_tables(config: Config) -> tuple[set[str], object]:
 
 
 def _read_mysql(config: Config, stage: Stage) -> ReadResult:
-    import connectorx as cx
 
     result = ReadResult()
     tables, version = _mysql_tables(config)
     result.schema_version = _check_store(config, tables, version)
     sql, layouts = _union(stage.marks)
+    try:
+        return _stage_union(config, stage, result, sql, layouts)
+    except MlprovError:
+        raise
+    except Exception as err:  # connected before: a connection failure now is a lost server
+        raise _failure(config, err, connected=True) from err
+
+
+def _stage_union(
+    config: Config, stage: Stage, result: ReadResult, sql: str, layouts: list[dict[str, str]]
+) -> ReadResult:
+    import connectorx as cx
+
     stream = cx.read_sql(
         config.url(),
         sql,
@@ -360,7 +384,7 @@ _FAILURES: tuple[tuple[str, type[MlprovError], str], ...] = (
     (
         r"Lost connection|server has gone away|server closed the connection|terminating "
         r"connection|connection reset|broken pipe|unexpected eof|EOF|Connection reset|"
-        r"could not receive data|no connection to the server",
+        r"could not receive data|no connection to the server|server disconnected",
         SourceReadError,
         "{where}: the server went away in the middle of the read; nothing was loaded. Check "
         "the server (or the port-forward) and run the ingest again",
@@ -374,10 +398,16 @@ _FAILURES: tuple[tuple[str, type[MlprovError], str], ...] = (
         "kubectl -n kubeflow port-forward svc/mysql 3306:3306)",
     ),
 )
+_UNREACHABLE = _FAILURES[-1][2]
+_WENT_AWAY = next(f for f in _FAILURES if f[1] is SourceReadError)
 
 
-def _failure(config: Config, err: BaseException) -> MlprovError:
-    """The one-line error for a driver failure, with the password redacted."""
+def _failure(config: Config, err: BaseException, connected: bool = False) -> MlprovError:
+    """The one-line error for a driver failure, with the password redacted.
+
+    ``connected``: the server had answered this read before (connectorx reports a connection
+    lost mid-read as a failure to connect).
+    """
     text = str(err)
     fields = {
         "where": config.location,
@@ -389,6 +419,8 @@ def _failure(config: Config, err: BaseException) -> MlprovError:
     for pattern, cls, message in _FAILURES:
         match = re.search(pattern, text, flags=re.IGNORECASE)
         if match:
+            if connected and cls is SourceUnreachableError:
+                _, cls, message = _WENT_AWAY
             table = next((g for g in match.groups() if g), "?") if match.groups() else "?"
             return cls(config.secret.redact(message.format(table=table, **fields)))
     first_line = text.strip().splitlines()[0] if text.strip() else type(err).__name__
