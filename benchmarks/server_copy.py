@@ -81,8 +81,10 @@ def _to_csv(sqlite_path: Path, table: str, columns: list[str], csv: Path) -> int
     cur.execute(f"SELECT {', '.join(f'CAST({c} AS TEXT) AS {c}' for c in columns)} FROM {table}")
     db = duckdb.connect()
     db.register("src", cur.fetch_record_batch())
-    db.execute(f"COPY (SELECT * FROM src) TO '{csv}' (HEADER false, NULLSTR 'NULL', QUOTE '\"')")
-    count = int(db.execute(f"SELECT count(*) FROM read_csv('{csv}', header=false)").fetchall()[0][0]) if csv.stat().st_size else 0
+    copied = db.execute(
+        f"COPY (SELECT * FROM src) TO '{csv}' (HEADER false, NULLSTR 'NULL', QUOTE '\"')"
+    ).fetchall()
+    count = int(copied[0][0])
     db.close()
     conn.close()
     return count

@@ -163,7 +163,7 @@ def _check_store(config: Config, tables: set[str], version: object) -> int:
         )
     if version not in q.SUPPORTED_SCHEMA_VERSIONS:
         raise UnsupportedSchemaVersionError(q.unsupported_version_message(config.location, version))
-    return int(version)  # type: ignore[call-overload]
+    return int(str(version))
 
 
 # ---- PostgreSQL: ADBC, tables in parallel in one exported snapshot -------------------------

@@ -270,4 +270,4 @@ REGISTRY: dict[str, str] = {
 def reader(kind: str) -> Reader:
     """The registered reader of ``kind`` (a key of :data:`REGISTRY`)."""
     module: Any = importlib.import_module(REGISTRY[kind])
-    return module.READER  # type: ignore[no-any-return]
+    return module.READER
