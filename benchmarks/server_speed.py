@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.ingest_speed import add_store_arguments, cached_store
 from benchmarks.server_copy import copy_store
 from provenance.ingest import SOURCE_TABLES, ingest, parse_source
 from provenance.store import ProvenanceStore
-from provenance.synth.generator import PRESETS, generate
 from tests.fixtures.servers import Server, start_mariadb, start_postgres
 
 
@@ -62,20 +62,10 @@ def measure(server: Server, store_path: Path, reference: dict[str, int], tmp: Pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipelines", type=int, default=180)
-    parser.add_argument("--days", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
+    add_store_arguments(parser, pipelines=180)
     parser.add_argument("--servers", nargs="+", default=["mysql", "postgresql"])
     args = parser.parse_args()
-
-    args.cache.mkdir(parents=True, exist_ok=True)
-    store_path = args.cache / f"tfx_{args.pipelines}p_{args.days}d_s{args.seed}.sqlite"
-    if not store_path.exists():
-        config = PRESETS["paper"].__class__(
-            pipelines=args.pipelines, days=args.days, seed=args.seed
-        )
-        generate(config, store_path, writer="bulk")
+    store_path = cached_store(args)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         reference = timed_ingest(str(store_path), None, Path(tmp))

@@ -16,12 +16,16 @@ DuckDB; each property row arrives as one coalesced value per kind.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
 
 import duckdb
 
 from provenance.mlmd_codes import ArtifactState, EventType, ExecutionState, TypeKind, decode_sql
-from provenance.readers import STAGE, Mark, Skipped
+from provenance.readers import STAGE, Mark, ReadResult, Skipped, Stage
 
 SUPPORTED_SCHEMA_VERSIONS = (10,)
 BATCH_ROWS = 65_536
@@ -134,18 +138,38 @@ def _props_read(staging: str, table: str, owner: str, node: str) -> TableRead:
     return TableRead(staging, table, columns, where, _PROPS_STAGE, node)
 
 
+def _ints(*names: str) -> tuple[tuple[str, str, str], ...]:
+    """Integer columns read as they are."""
+    return tuple((name, name, "i") for name in names)
+
+
 def _edges(staging: str, table: str, left: str, right: str) -> TableRead:
-    columns = ((left, left, "i"), (right, right, "i"))
-    return TableRead(staging, table, columns, _EDGE_FILTER, "SELECT * FROM src", table)
+    return TableRead(staging, table, _ints(left, right), _EDGE_FILTER, "SELECT * FROM src", table)
 
 
-def _times(*names: tuple[str, str, str]) -> tuple[tuple[str, str, str], ...]:
-    return (
-        ("id", "id", "i"),
-        ("type_id", "type_id", "i"),
-        *names,
-        ("create_ms", "create_time_since_epoch", "i"),
-        ("update_ms", "last_update_time_since_epoch", "i"),
+def _node(
+    staging: str,
+    table: str,
+    columns: tuple[tuple[str, str, str], ...],
+    states: type[IntEnum] | None = None,
+) -> TableRead:
+    """The read of a node table: id, type, ``columns`` (a ``state`` decoded with ``states``),
+    create and update times."""
+    names = [
+        decode_sql(states, name) if states and name == "state" else name for name, _, _ in columns
+    ]
+    return TableRead(
+        staging,
+        table,
+        (
+            *_ints("id", "type_id"),
+            *columns,
+            ("create_ms", "create_time_since_epoch", "i"),
+            ("update_ms", "last_update_time_since_epoch", "i"),
+        ),
+        _NODE_FILTER,
+        f"SELECT id, type_id, {', '.join(names)}, create_ms, update_ms FROM src",
+        table,
     )
 
 
@@ -157,9 +181,9 @@ READS: tuple[TableRead, ...] = (
         "stg_raw_paths",
         "EventPath",
         (
-            ("event_id", "event_id", "i"),
+            *_ints("event_id"),
             ("is_index_step", "AS_INT(is_index_step)", "i"),
-            ("step_index", "step_index", "i"),
+            *_ints("step_index"),
             ("step_key", "coalesce(step_key, '')", "s"),
             ("seq", "PATH_ORDER", "i"),
         ),
@@ -173,57 +197,36 @@ READS: tuple[TableRead, ...] = (
         "stg_raw_events",
         "Event",
         (
-            ("id", "id", "i"),
-            ("artifact_id", "artifact_id", "i"),
-            ("execution_id", "execution_id", "i"),
-            ("type", "type", "i"),
+            *_ints("id", "artifact_id", "execution_id", "type"),
             ("ms", "coalesce(milliseconds_since_epoch, 0)", "i"),
         ),
         _EDGE_FILTER,
         "SELECT * FROM src",
         "Event",
     ),
-    TableRead(
+    _node(
         "stg_artifacts",
         "Artifact",
-        _times(
+        (
             ("uri", "coalesce(uri, '')", "s"),
             ("state", "coalesce(state, 0)", "i"),
             ("name", "coalesce(name, '')", "s"),
         ),
-        _NODE_FILTER,
-        "SELECT id, type_id, uri, "
-        + decode_sql(ArtifactState, "state")
-        + ", name, create_ms, update_ms FROM src",
-        "Artifact",
+        ArtifactState,
     ),
     _edges("stg_associations", "Association", "context_id", "execution_id"),
-    TableRead(
+    _node(
         "stg_executions",
         "Execution",
-        _times(
-            ("state", "coalesce(last_known_state, 0)", "i"),
-            ("name", "coalesce(name, '')", "s"),
-        ),
-        _NODE_FILTER,
-        "SELECT id, type_id, "
-        + decode_sql(ExecutionState, "state")
-        + ", name, create_ms, update_ms FROM src",
-        "Execution",
+        (("state", "coalesce(last_known_state, 0)", "i"), ("name", "coalesce(name, '')", "s")),
+        ExecutionState,
     ),
-    TableRead(
-        "stg_contexts",
-        "Context",
-        _times(("name", "name", "s")),
-        _NODE_FILTER,
-        "SELECT * FROM src",
-        "Context",
-    ),
+    _node("stg_contexts", "Context", (("name", "name", "s"),)),
     _props_read("stg_context_props", "ContextProperty", "context_id", "Context"),
     TableRead(
         "stg_parent_contexts",
         "ParentContext",
-        (("context_id", "context_id", "i"), ("parent_context_id", "parent_context_id", "i")),
+        _ints("context_id", "parent_context_id"),
         "",
         "SELECT * FROM src",
         "ParentContext",
@@ -331,3 +334,40 @@ def finish(con: duckdb.DuckDBPyConnection) -> None:
     """Join the raw events with their paths into ``stg_events``."""
     con.execute(EVENTS_STAGE)
     con.execute("DROP TABLE stg_raw_events; DROP TABLE stg_raw_paths")
+
+
+def insert_batches(con: duckdb.DuckDBPyConnection, read: TableRead, batches: Any) -> None:
+    """Stage a read's Arrow batches (a RecordBatchReader), on a cursor of ``con``'s database."""
+    db = con.cursor()
+    try:
+        db.register("src", batches)
+        db.execute(f"INSERT INTO {STAGE}.{read.staging} {read.stage}")
+    finally:
+        db.close()
+
+
+def stage_in_parallel(
+    stage: Stage,
+    result: ReadResult,
+    dialect: Dialect,
+    new: dict[str, Mark],
+    threads: int,
+    read_one: Callable[[TableRead, str], None],
+) -> None:
+    """Run every read (``read_one(read, query)``, which stages it) on ``threads`` workers,
+    slowest first, and fill ``result`` as they finish."""
+    con = stage.con
+    con.execute(RAW_STAGING)
+    queries = [r.query(dialect, stage.marks, new) for r in READS]
+    with ThreadPoolExecutor(max_workers=min(threads, len(queries))) as pool:
+        futures = [pool.submit(read_one, r, sql) for r, sql in zip(READS, queries, strict=True)]
+        try:
+            for r, done in zip(READS, futures, strict=True):
+                done.result()
+                result.rows_read[r.table], skipped = staged(con, r)
+                result.skipped.extend(skipped)
+                stage.progress(r.table, result.rows_read[r.table])
+        finally:
+            for future in futures:
+                future.cancel()
+    finish(con)

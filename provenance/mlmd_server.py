@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from provenance.errors import (
     UnknownSourceError,
     UnsupportedSchemaVersionError,
 )
-from provenance.readers import NO_SECRET, STAGE, Mark, ReadResult, Secret, Stage
+from provenance.readers import NO_SECRET, Mark, ReadResult, Secret, Stage
 
 #: PostgreSQL tables read at once, each on its own connection in the shared snapshot.
 PG_READ_THREADS = 3
@@ -209,44 +208,22 @@ def _read_postgresql(config: Config, stage: Stage) -> ReadResult:
 def _stage_parallel(
     config: Config, stage: Stage, result: ReadResult, snapshot: str, new: dict[str, Mark]
 ) -> None:
-    con = stage.con
-    con.execute(q.RAW_STAGING)
-    queries = [r.query(q.POSTGRESQL, stage.marks, new) for r in q.READS]
-
-    def run(staging: str, sql: str, select: str) -> None:
+    def read_one(read: q.TableRead, sql: str) -> None:
         conn = _pg_connect(config)
-        db = con.cursor()
         try:
             cur = conn.cursor()
             cur.execute(_PG_BEGIN)
             cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             cur.execute(sql)
-            db.register("src", cur.fetch_record_batch())
-            db.execute(f"INSERT INTO {STAGE}.{staging} {select}")
+            q.insert_batches(stage.con, read, cur.fetch_record_batch())
         finally:
-            db.close()
             conn.close()
 
-    with ThreadPoolExecutor(max_workers=PG_READ_THREADS) as pool:
-        futures = [
-            pool.submit(run, r.staging, sql, r.stage)
-            for r, sql in zip(q.READS, queries, strict=True)
-        ]
-        try:
-            for r, done in zip(q.READS, futures, strict=True):
-                done.result()
-                result.rows_read[r.table], skipped = q.staged(con, r)
-                result.skipped.extend(skipped)
-                stage.progress(r.table, result.rows_read[r.table])
-        finally:
-            for future in futures:
-                future.cancel()
-    q.finish(con)
+    q.stage_in_parallel(stage, result, q.POSTGRESQL, new, PG_READ_THREADS, read_one)
 
 
 # ---- MySQL/MariaDB: connectorx, every table in one UNION ALL statement ----------------------
 
-_SLOT_PREFIX = {"i": "i", "d": "d", "s": "s"}
 # The typed first part fixes each slot's type whatever NULLs later parts put there.
 _SLOT_TYPES = {"i": "CAST(0 AS SIGNED)", "d": "0e0", "s": "CAST('' AS CHAR)"}
 _MYSQL_SESSION = [

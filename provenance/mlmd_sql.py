@@ -10,8 +10,8 @@ those of :mod:`provenance.mlmd_queries`, shared with the server reader.
 
 from __future__ import annotations
 
+import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from provenance.errors import (
     SourceNotFoundError,
     UnsupportedSchemaVersionError,
 )
-from provenance.readers import STAGE, ReadResult, Secret, Stage
+from provenance.readers import ReadResult, Secret, Stage
 
 #: Source tables read at once, each on its own connections (SQLite decoding is CPU-bound).
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -144,26 +144,12 @@ def read(config: Config, stage: Stage) -> ReadResult:
         result.schema_version = _schema_version(cur, path)
         cur.execute(q.BOUNDS_SQL)
         new = q.marks_from_bounds(list(cur.fetchone()))
-        con.execute(q.RAW_STAGING)
         # Each table streams from the driver into DuckDB in Arrow batches of BATCH_ROWS rows,
         # so memory stays bounded whatever the store's size, on one connection pair per
         # worker: SQLite decoding, most of the time, runs on every core.
-        queries = [r.query(q.SQLITE, stage.marks, new) for r in q.READS]
-        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(queries))) as pool:
-            futures = [
-                pool.submit(_stage, path, con, r.staging, sql, r.stage)
-                for r, sql in zip(q.READS, queries, strict=True)
-            ]
-            try:
-                for r, done in zip(q.READS, futures, strict=True):
-                    done.result()
-                    result.rows_read[r.table], skipped = q.staged(con, r)
-                    result.skipped.extend(skipped)
-                    stage.progress(r.table, result.rows_read[r.table])
-            finally:
-                for future in futures:
-                    future.cancel()
-        q.finish(con)
+        q.stage_in_parallel(
+            stage, result, q.SQLITE, new, READ_THREADS, functools.partial(_stage, path, con)
+        )
     except duckdb.Error:
         raise
     except Exception as err:  # the driver reports damage only when a page is read
@@ -178,21 +164,18 @@ def read(config: Config, stage: Stage) -> ReadResult:
     return result
 
 
-def _stage(path: Path, con: duckdb.DuckDBPyConnection, staging: str, sql: str, select: str) -> None:
-    """Stream one source query into a staging table, on connections of its own (one driver
+def _stage(path: Path, con: duckdb.DuckDBPyConnection, read: q.TableRead, sql: str) -> None:
+    """Stream one source query into its staging table, on connections of its own (one driver
     connection, one DuckDB cursor): several run at once, in worker threads."""
     import adbc_driver_sqlite
 
     conn = _connect(path)
-    db = con.cursor()
     try:
         cur = conn.cursor()
         cur.adbc_statement.set_options(
             **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(q.BATCH_ROWS)}
         )
         cur.execute(sql)
-        db.register("src", cur.fetch_record_batch())
-        db.execute(f"INSERT INTO {STAGE}.{staging} {select}")
+        q.insert_batches(con, read, cur.fetch_record_batch())
     finally:
-        db.close()
         conn.close()
