@@ -39,6 +39,8 @@ def test_registry_decides_every_source() -> None:
         parse_source("mysql://db:3306")
     with pytest.raises(UnknownSourceError, match="the port is not a number"):
         parse_source("mysql://me@db:port/metadb")
+    with pytest.raises(UnknownSourceError, match="reads mysql:// and postgresql:// URLs, not grpc"):
+        parse_source("grpc://metadata:8080", "mlmd_server")
 
 
 def test_password_from_url_or_argument_stays_out_of_the_location() -> None:
