@@ -50,14 +50,16 @@ def stdlib_read(path: Path) -> tuple[int, float]:
     return rows, time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipelines", type=int, default=300)
+def add_store_arguments(parser: argparse.ArgumentParser, pipelines: int) -> None:
+    """The options that pick the generated store (``--pipelines``, ``--days``, ...)."""
+    parser.add_argument("--pipelines", type=int, default=pipelines)
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
-    args = parser.parse_args()
 
+
+def cached_store(args: argparse.Namespace) -> Path:
+    """The store those options name, generated once into the cache (bulk writer)."""
     args.cache.mkdir(parents=True, exist_ok=True)
     store_path = args.cache / f"tfx_{args.pipelines}p_{args.days}d_s{args.seed}.sqlite"
     if not store_path.exists():
@@ -65,6 +67,14 @@ def main() -> None:
             pipelines=args.pipelines, days=args.days, seed=args.seed
         )
         generate(config, store_path, writer="bulk")
+    return store_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_store_arguments(parser, pipelines=300)
+    args = parser.parse_args()
+    store_path = cached_store(args)
     with (
         tempfile.TemporaryDirectory() as tmp,
         ProvenanceStore.open(Path(tmp) / "prov.duckdb") as store,

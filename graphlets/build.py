@@ -125,7 +125,7 @@ def build_graphlets(
     Raises:
         UnknownPipelineError: a name in ``pipelines`` is not a pipeline of the store.
     """
-    rules = rules or GraphletRules()
+    rules = rules or GraphletRules.for_store(store)
     step = progress or (lambda stage, done: None)
     con = store.con
     params = _params(rules)

@@ -20,3 +20,7 @@ class UnknownGraphletError(GraphletError):
 
 class NotBuiltError(GraphletError):
     """Graphlets are asked for but were never built in this store."""
+
+
+class ConflictingRulesError(GraphletError):
+    """The store's sources were ingested with deploy rules one build cannot combine."""

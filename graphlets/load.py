@@ -152,7 +152,7 @@ def load_graphlet(
         UnknownGraphletError: no such graphlet, or the id is ambiguous without ``source_id``.
     """
     _require_built(store)
-    rules = rules or GraphletRules()
+    rules = rules or GraphletRules.for_store(store)
     header = _run(store, "header", {"graphlet_id": graphlet_id, "source_id": source_id})
     if header.empty:
         raise UnknownGraphletError(

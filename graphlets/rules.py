@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
+
+from graphlets.errors import ConflictingRulesError
+
+if TYPE_CHECKING:
+    from provenance.store import ProvenanceStore
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,34 @@ class GraphletRules:
     deploy_category: str = "deploy"
     pushed_property: str = "pushed"
     deploy_on_complete: bool = False
+
+    @classmethod
+    def for_store(cls, store: ProvenanceStore) -> GraphletRules:
+        """The default rules with the deploy rule the store's sources were ingested with.
+
+        A mapping's ``[deploy]`` table (:class:`provenance.conventions.DeployRule`) is kept
+        with each source: ``tasks`` turn on ``deploy_on_complete`` (ingest already put exactly
+        those tasks in the deploy category) and ``pushed_property`` names the push property.
+        Sources that name different push properties cannot share one build.
+
+        Raises:
+            ConflictingRulesError: two sources name different pushed properties.
+        """
+        rows = store.con.execute(
+            "SELECT json_extract(deploy_rule, '$.tasks'), "
+            "json_extract_string(deploy_rule, '$.pushed_property') "
+            "FROM sources WHERE deploy_rule IS NOT NULL ORDER BY source_id"
+        ).fetchall()
+        rules = cls()
+        if any(tasks and json.loads(tasks) for tasks, _ in rows):
+            rules = replace(rules, deploy_on_complete=True)
+        pushed = sorted({p for _, p in rows if p})
+        if len(pushed) > 1:
+            raise ConflictingRulesError(
+                f"the store's sources name different pushed properties ({', '.join(pushed)}); "
+                "ingest them with one [deploy] pushed_property, or into separate databases"
+            )
+        return replace(rules, pushed_property=pushed[0]) if pushed else rules
 
     def digest(self) -> str:
         """A short hash of every switch: graphlets built under other rules are rebuilt.

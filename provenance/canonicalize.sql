@@ -1,9 +1,10 @@
--- Staging -> canonical tables. Every reader fills the same staging tables (MLMD-shaped, see
--- provenance/readers.py); ingest checks them (provenance/ingest.py: _CHECKS), then these
--- statements turn them into canonical rows. Node tables (contexts, artifacts, executions) and
--- their properties are upserted: staging holds every new or changed node with all its
--- properties. Edge tables are appended with an anti-join, so a reader may stage edges it has
--- already delivered; within one batch they are unique, as MLMD's own unique keys make them.
+-- Staging -> canonical tables. Every reader fills the same staging tables (see
+-- provenance/readers.py: canonical states, event types and node kinds, integer ids); ingest
+-- checks them (provenance/ingest.py: _CHECKS), then these statements turn them into canonical
+-- rows. Node tables (contexts, artifacts, executions) and their properties are upserted:
+-- staging holds every new or changed node with all its properties. Edge tables are appended
+-- with an anti-join, so a reader may stage edges it has already delivered; within one batch
+-- they are unique, as MLMD's own unique keys make them.
 -- Parameters: $sid (source id); $pipeline_types, $run_types, $node_types (context type names);
 -- $component_property (execution property naming the component, or NULL); $cost_property.
 
@@ -40,8 +41,7 @@ DELETE FROM artifact_properties
 WHERE source_id = $sid AND artifact_id IN (SELECT id FROM stg_artifacts);
 INSERT INTO artifacts
 SELECT $sid, a.id, t.name, NULLIF(a.uri, ''),
-       coalesce(['UNKNOWN', 'PENDING', 'LIVE', 'MARKED_FOR_DELETION', 'DELETED', 'ABANDONED',
-                 'REFERENCE'][a.state + 1], 'UNKNOWN'),
+       coalesce(a.state, 'UNKNOWN'),
        NULLIF(a.name, ''),
        CASE WHEN a.create_ms > 0 THEN epoch_ms(a.create_ms) END,
        CASE WHEN a.update_ms > 0 THEN epoch_ms(a.update_ms) END,
@@ -127,13 +127,12 @@ INSERT INTO executions
 SELECT $sid, b.id, ec.pipeline_id, ec.run_id, b.type_name, b.component,
        coalesce(ec.node, CASE WHEN $component_property IS NOT NULL THEN b.component END),
        cat.category,
-       CASE WHEN b.state = 0 AND b.legacy_state IS NOT NULL THEN
+       CASE WHEN coalesce(b.state, 'UNKNOWN') = 'UNKNOWN' AND b.legacy_state IS NOT NULL THEN
                 CASE b.legacy_state WHEN 'complete' THEN 'COMPLETE' WHEN 'cached' THEN 'CACHED'
                      WHEN 'new' THEN 'NEW' WHEN 'running' THEN 'RUNNING'
                      WHEN 'failed' THEN 'FAILED' WHEN 'canceled' THEN 'CANCELED'
                      ELSE 'UNKNOWN' END
-            ELSE coalesce(['UNKNOWN', 'NEW', 'RUNNING', 'COMPLETE', 'FAILED', 'CACHED',
-                           'CANCELED'][b.state + 1], 'UNKNOWN')
+            ELSE coalesce(b.state, 'UNKNOWN')
        END,
        NULLIF(b.name, ''),
        CASE WHEN b.create_ms > 0 THEN epoch_ms(b.create_ms) END,
@@ -159,11 +158,7 @@ WHERE x.source_id = $sid AND x.execution_id = ec.id
 -- name: append_events
 INSERT INTO events
 WITH staged AS (
-    SELECT execution_id, artifact_id, type AS code,
-           coalesce(['UNKNOWN', 'DECLARED_OUTPUT', 'DECLARED_INPUT', 'INPUT', 'OUTPUT',
-                     'INTERNAL_INPUT', 'INTERNAL_OUTPUT', 'PENDING_OUTPUT'][type + 1],
-                    'UNKNOWN') AS type,
-           key, idx, ms
+    SELECT execution_id, artifact_id, coalesce(type, 'UNKNOWN') AS type, key, idx, ms
     FROM stg_events
 ),
 known AS (
@@ -171,8 +166,9 @@ known AS (
     WHERE source_id = $sid AND execution_id IN (SELECT execution_id FROM stg_events)
 )
 SELECT $sid, s.execution_id, s.artifact_id, s.type,
-       CASE WHEN s.code IN (2, 3, 5) THEN 'input'
-            WHEN s.code IN (1, 4, 6, 7) THEN 'output' ELSE 'unknown' END,
+       CASE WHEN s.type IN ('DECLARED_INPUT', 'INPUT', 'INTERNAL_INPUT') THEN 'input'
+            WHEN s.type IN ('DECLARED_OUTPUT', 'OUTPUT', 'INTERNAL_OUTPUT', 'PENDING_OUTPUT')
+            THEN 'output' ELSE 'unknown' END,
        NULLIF(s.key, ''), s.idx,
        CASE WHEN s.ms > 0 THEN epoch_ms(s.ms) END
 FROM staged s

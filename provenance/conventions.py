@@ -12,6 +12,15 @@ file::
     [categories]                  # glob on the component or the full type name -> category
     "my-trainer" = "train"
     "*Scorer" = "other"
+
+    [deploy]                      # optional: what counts as deploying a model
+    tasks = ["deploy-model"]      # globs on the task/component: its COMPLETE execution deploys
+    pushed_property = "deployed"  # or/and: artifact property set to 1 on what was deployed
+
+With ``deploy.tasks``, the ``deploy`` category is exactly the executions those globs name (the
+presets' deploy rules no longer apply), and a COMPLETE one counts as a push when none of its
+outputs carries the pushed property. The rule is stored with the source and used by every
+graphlet build of the store (:meth:`graphlets.rules.GraphletRules.for_store`).
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-MAPPING_KEYS = ("convention", "cost_property", "categories")
+MAPPING_KEYS = ("convention", "cost_property", "categories", "deploy")
+DEPLOY_KEYS = ("tasks", "pushed_property")
 CATEGORIES = (
     "ingest",
     "data_validation",
@@ -116,27 +126,57 @@ def detect_convention(context_types: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True)
+class DeployRule:
+    """The user's rule for what deploys a model, for sources without TFX's push record.
+
+    Attributes:
+        tasks: globs on the component (KFP task name) or type name; a COMPLETE execution of
+            one of them deploys. Given, they alone make up the ``deploy`` category.
+        pushed_property: artifact property a deploy execution sets to 1 on what it deployed
+            (TFX: ``pushed``).
+    """
+
+    tasks: tuple[str, ...] = ()
+    pushed_property: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"tasks": list(self.tasks), "pushed_property": self.pushed_property})
+
+
+def _matches(pattern: str, component: str, type_name: str) -> bool:
+    pattern = pattern.lower()
+    return fnmatch.fnmatchcase(component.lower(), pattern) or fnmatch.fnmatchcase(
+        type_name.lower(), pattern
+    )
+
+
+@dataclass(frozen=True)
 class Mapping:
-    """Category rules, the cost property and an optional forced convention."""
+    """Category rules, the cost property, the deploy rule and an optional forced convention."""
 
     rules: tuple[tuple[str, str], ...] = ()
     cost_property: str | None = None
     convention: str | None = None
     origin: str = "defaults"
+    deploy: DeployRule | None = None
 
     def categorize(self, component: str, type_name: str, convention: Convention) -> str:
-        """Category of a component: user rules, then the convention's, else ``other``."""
+        """Category of a component: the deploy tasks, user rules, then the convention's, else
+        ``other``."""
+        tasks = self.deploy.tasks if self.deploy else ()
+        if any(_matches(p, component, type_name) for p in tasks):
+            return "deploy"
         for pattern, category in (*self.rules, *convention.rules):
-            pattern = pattern.lower()
-            if fnmatch.fnmatchcase(component.lower(), pattern) or fnmatch.fnmatchcase(
-                type_name.lower(), pattern
-            ):
-                return category
+            if _matches(pattern, component, type_name):
+                return "other" if tasks and category == "deploy" else category
         return "other"
 
     def digest(self, convention: Convention) -> str:
         """A hash of everything that decides categories and cost, to notice a changed mapping."""
-        body = json.dumps([self.rules, self.cost_property, convention.name])
+        tasks = list(self.deploy.tasks) if self.deploy else []
+        body = json.dumps(
+            [self.rules, self.cost_property, convention.name, *([tasks] if tasks else [])]
+        )
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     def with_convention(self, name: str) -> Mapping:
@@ -185,4 +225,38 @@ def load_mapping(path: str | Path | None) -> Mapping:
                 f"categories are {', '.join(CATEGORIES)}.{did_you_mean(str(category), CATEGORIES)}"
             )
         rules.append((str(pattern), str(category)))
-    return Mapping(tuple(rules), data.get("cost_property"), convention, origin=str(path))
+    return Mapping(
+        tuple(rules), data.get("cost_property"), convention, str(path), _deploy_rule(path, data)
+    )
+
+
+def _deploy_rule(path: Path, data: dict[str, object]) -> DeployRule | None:
+    deploy = data.get("deploy")
+    if deploy is None:
+        return None
+    if not isinstance(deploy, dict):
+        raise MappingError(f"{path}: deploy must be a table ([deploy]), got {deploy!r}")
+    for key in deploy:
+        if key not in DEPLOY_KEYS:
+            raise MappingError(
+                f"{path}: unknown key {key!r} in [deploy]; valid keys are "
+                f"{', '.join(DEPLOY_KEYS)}.{did_you_mean(key, DEPLOY_KEYS)}"
+            )
+    tasks = deploy.get("tasks", [])
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    if not isinstance(tasks, list) or not all(isinstance(t, str) and t for t in tasks):
+        raise MappingError(
+            f"{path}: deploy.tasks must be a list of task or component globs, got {tasks!r}"
+        )
+    pushed = deploy.get("pushed_property")
+    if pushed is not None and not (isinstance(pushed, str) and pushed):
+        raise MappingError(
+            f"{path}: deploy.pushed_property must be an artifact property name, got {pushed!r}"
+        )
+    if not tasks and pushed is None:
+        raise MappingError(
+            f"{path}: [deploy] names neither tasks nor pushed_property; add "
+            'tasks = ["deploy-model"] (a glob on your deploy task) or remove the table'
+        )
+    return DeployRule(tuple(tasks), pushed)

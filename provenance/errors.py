@@ -18,7 +18,7 @@ class MlprovError(Exception):
 
 
 class SourceNotFoundError(MlprovError):
-    """The source path does not exist."""
+    """The source path, or the database named in a server URL, does not exist."""
 
 
 class NotAnMlmdStoreError(MlprovError):
@@ -35,6 +35,18 @@ class CorruptSourceError(MlprovError):
 
 class SourceBusyError(MlprovError):
     """A writer kept the source locked (or kept changing it) for longer than mlprov waits."""
+
+
+class SourceUnreachableError(MlprovError):
+    """The source's server does not answer (wrong host or port, server down, no route)."""
+
+
+class SourceAccessError(MlprovError):
+    """The server refused the user: wrong password, or no SELECT on a table mlprov reads."""
+
+
+class SourceReadError(MlprovError):
+    """The source stopped answering in the middle of a read (server gone, connection lost)."""
 
 
 class UnknownSourceError(MlprovError):

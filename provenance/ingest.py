@@ -4,13 +4,14 @@ Example:
     >>> from provenance.ingest import parse_source
     >>> parse_source("grpc://metadata:8080").kind
     'mlmd_client'
+    >>> parse_source("mysql://reader@127.0.0.1:3306/metadb").kind
+    'mlmd_server'
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,6 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from provenance import mlmd_client, mlmd_sql
 from provenance.conventions import CONVENTIONS, Convention, Mapping, detect_convention
 from provenance.errors import (
     MalformedRecordError,
@@ -27,23 +27,22 @@ from provenance.errors import (
     did_you_mean,
     interrupts_as_keyboard,
 )
-from provenance.readers import NODE_TABLES, Mark, Progress, ReadResult, Skipped, staging_area
+from provenance.readers import (
+    NODE_TABLES,
+    REGISTRY,
+    Mark,
+    NodeKind,
+    Progress,
+    Secret,
+    Skipped,
+    Stage,
+    reader,
+    staging_area,
+)
 from provenance.sql import first_row, named_queries, scalar, statements
 from provenance.store import ProvenanceStore
 
 Strictness = Literal["raise", "warn", "skip"]
-
-# kind -> (config type, reader). One module per source; see provenance/readers.py.
-READERS: dict[str, tuple[type, Callable[..., ReadResult]]] = {
-    "mlmd_sql": (mlmd_sql.Config, mlmd_sql.read),
-    "mlmd_client": (mlmd_client.Config, mlmd_client.read),
-}
-URL_SCHEMES = {
-    "grpc": "mlmd_client",
-    "mysql": "mlmd_client",
-    "postgresql": "mlmd_client",
-    "sqlite": "mlmd_sql",
-}
 
 
 @dataclass(frozen=True)
@@ -55,40 +54,57 @@ class Source:
 
     @property
     def location(self) -> str:
+        """Where the source is, without credentials (as recorded in ``sources.location``)."""
         return str(self.config.location)
 
 
-def parse_source(text: str, kind: str | None = None) -> Source:
+def url_schemes() -> dict[str, str]:
+    """URL scheme -> the kind of reader that reads it by default (the first registered)."""
+    owners: dict[str, str] = {}
+    for kind in REGISTRY:
+        for scheme in reader(kind).schemes:
+            owners.setdefault(scheme, kind)
+    return owners
+
+
+def parse_source(text: str, kind: str | None = None, *, password: str | None = None) -> Source:
     """Turn a path or URL into a :class:`Source`.
 
-    A path is an MLMD SQLite file; ``grpc://host:port``, ``mysql://user:pw@host/db`` and
-    ``postgresql://...`` go through the ml-metadata client. ``kind`` forces a reader (e.g.
-    ``mlmd_client`` for a SQLite file, to cross-check the two readers).
+    A URL goes to the reader registered for its scheme (``mysql://user@host/db`` and
+    ``postgresql://...`` to the bulk server reader, ``grpc://host:port`` to the ml-metadata
+    client); a path to the first reader that recognizes the file, else to the first registered
+    reader (the SQLite reader, which says why it cannot read it). ``kind`` forces a reader
+    (e.g. ``mlmd_client`` for a MySQL store, to cross-check the two readers).
+
+    Args:
+        text: the path or URL; a password in the URL wins over ``password``.
+        kind: a key of :data:`provenance.readers.REGISTRY`, or None to choose as above.
+        password: the password for URLs that carry none (from a file or the environment).
 
     Raises:
         UnknownSourceError: an unknown URL scheme or reader kind.
     """
-    if kind is not None and kind not in READERS:
+    if kind is not None and kind not in REGISTRY:
         raise UnknownSourceError(
             f"unknown source kind {kind!r}; valid kinds are "
-            f"{', '.join(READERS)}.{did_you_mean(kind, READERS)}"
+            f"{', '.join(REGISTRY)}.{did_you_mean(kind, REGISTRY)}"
         )
-    scheme, sep, rest = text.partition("://")
+    scheme, sep, _ = text.partition("://")
     if sep:
-        if scheme not in URL_SCHEMES:
+        schemes = url_schemes()
+        if scheme not in schemes:
             raise UnknownSourceError(
-                f"unknown source scheme {scheme!r} in {text!r}; valid sources are an MLMD SQLite "
-                f"path or a {', '.join(s + '://' for s in URL_SCHEMES)} URL."
-                f"{did_you_mean(scheme, URL_SCHEMES)}"
+                f"unknown source scheme {scheme!r}; valid sources are an MLMD SQLite "
+                f"path or a {', '.join(s + '://' for s in schemes)} URL."
+                f"{did_you_mean(scheme, schemes)}"
             )
-        if scheme == "sqlite":
-            text = rest
-        kind = kind or URL_SCHEMES[scheme]
-    kind = kind or "mlmd_sql"
-    config_type, _ = READERS[kind]
-    if kind == "mlmd_sql" or not sep:
-        return Source(kind, config_type(Path(text)))
-    return Source(kind, config_type(text))
+        kind = kind or schemes[scheme]
+    else:
+        path = Path(text)
+        kind = kind or next(
+            (k for k in REGISTRY if reader(k).claims_file(path)), next(iter(REGISTRY))
+        )
+    return Source(kind, reader(kind).configure(text, Secret(password)))
 
 
 @dataclass(frozen=True)
@@ -171,8 +187,8 @@ def ingest(
             convention = CONVENTIONS[mapping.convention or previous["convention"]]
             if previous["mapping_hash"] != mapping.digest(convention):
                 marks = {}  # categories or cost were decided by another mapping: re-read all
-        _, reader = READERS[src.kind]
-        read = reader(src.config, con, marks, progress or (lambda table, rows: None))
+        stage = Stage(con, sid, marks, progress or (lambda table, rows: None))
+        read = reader(src.kind).read(src.config, stage)
         if not previous:
             convention = CONVENTIONS[mapping.convention or detect_convention(_context_types(con))]
         digest = mapping.digest(convention)
@@ -183,7 +199,7 @@ def ingest(
             before = {t: _count_source(con, t, sid) for t in SOURCE_TABLES}
             _canonicalize(con, sid, convention, mapping)
             written = {t: _count_source(con, t, sid) - before[t] for t in SOURCE_TABLES}
-            _save_source(con, sid, src, convention.name, digest, mapping.cost_property, new_marks)
+            _save_source(con, sid, src, convention.name, digest, mapping, new_marks)
             notes = [*skipped, *repaired] if strict == "warn" else []
             report = LoadReport(
                 source=src.location,
@@ -279,7 +295,7 @@ def _context_types(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [
         r[0]
         for r in con.execute(
-            "SELECT name FROM stg_types WHERE type_kind = 2 UNION "
+            f"SELECT name FROM stg_types WHERE kind = '{NodeKind.CONTEXT.value}' UNION "
             "SELECT DISTINCT type_name FROM contexts"
         ).fetchall()
     ]
@@ -359,7 +375,7 @@ def _edge_checks() -> list[_Check]:
 
 def _node_checks() -> list[_Check]:
     checks = []
-    for kind, table in enumerate(("Execution", "Artifact", "Context")):
+    for kind, table in zip(NodeKind, ("Execution", "Artifact", "Context"), strict=True):
         staging = f"stg_{table.lower()}s"
         checks += [
             _Check(
@@ -374,8 +390,8 @@ def _node_checks() -> list[_Check]:
                 table,
                 staging,
                 ("id",),
-                f"type_id IN (SELECT id FROM stg_types WHERE type_kind <> {kind})",
-                f"name a type whose type_kind is not {kind} ({table.lower()})",
+                f"type_id IN (SELECT id FROM stg_types WHERE kind <> '{kind.value}')",
+                f"name a type of another kind than {kind.value.lower()}",
                 "delete",
             ),
         ]
@@ -573,14 +589,23 @@ def _save_source(
     src: Source,
     convention: str,
     digest: str,
-    cost_property: str | None,
+    mapping: Mapping,
     marks: dict[str, Mark],
 ) -> None:
     con.execute("DELETE FROM sources WHERE source_id = ?", [sid])
     con.execute(
-        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)",
-        [sid, src.kind, src.location, convention, digest, cost_property],
+        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            sid,
+            src.kind,
+            src.location,
+            convention,
+            digest,
+            mapping.cost_property,
+            mapping.deploy.to_json() if mapping.deploy else None,
+        ],
     )
+    con.execute("INSERT INTO source_ids SELECT ?, space, external_id, id FROM stg_id_map", [sid])
     for table, mark in marks.items():
         con.execute(
             "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?)",

@@ -1,7 +1,8 @@
 """Read an MLMD store through the official ml-metadata client into the staging tables.
 
-For stores reachable only through the client: a gRPC metadata server (as Kubeflow runs it),
-MySQL or PostgreSQL backends. Nodes come from the bulk calls (``get_executions()`` and friends,
+For stores reachable only through the client: a gRPC metadata server (as Kubeflow runs it), and,
+with ``--kind mlmd_client``, MySQL, PostgreSQL or SQLite stores (to cross-check the bulk
+readers). Nodes come from the bulk calls (``get_executions()`` and friends,
 without paging) and events from ``get_events_by_execution_ids`` over id lists; the client has no
 bulk call for associations, attributions or parent contexts, so those take one call per context.
 It stages exactly what :mod:`provenance.mlmd_sql` stages, so both give identical canonical rows.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -18,8 +20,22 @@ from urllib.parse import unquote, urlsplit
 import duckdb
 import pyarrow as pa
 
+from provenance import mlmd_codes
 from provenance.errors import ClientUnavailableError, MlprovError, UnknownSourceError
-from provenance.readers import NODE_TABLES, Mark, Progress, ReadResult, Skipped
+from provenance.readers import (
+    NO_SECRET,
+    NODE_TABLES,
+    ArtifactState,
+    EventType,
+    ExecutionState,
+    Mark,
+    NodeKind,
+    Progress,
+    ReadResult,
+    Secret,
+    Skipped,
+    Stage,
+)
 
 EVENT_CHUNK = 20_000  # execution ids per events call, to stay under gRPC message limits
 MAX_MESSAGE_BYTES = 2**31 - 1
@@ -30,6 +46,7 @@ class Config:
     """A ``grpc://``, ``mysql://`` or ``postgresql://`` URL, or a SQLite path (read-only)."""
 
     url: str | Path
+    secret: Secret = NO_SECRET
 
     @property
     def location(self) -> str:
@@ -40,6 +57,31 @@ class Config:
         port = f":{parts.port}" if parts.port else ""
         user = f"{parts.username}@" if parts.username else ""
         return f"{parts.scheme}://{user}{host}{port}{parts.path}"  # no password
+
+
+class _ClientReader:
+    kind = "mlmd_client"
+    summary = "the ml-metadata client (gRPC metadata servers; needs ml-metadata, Python <= 3.11)"
+    schemes = ("grpc", "mysql", "postgresql")
+
+    def claims_file(self, path: Path) -> bool:
+        return False
+
+    def configure(self, location: str, secret: Secret) -> Config:
+        scheme, sep, rest = location.partition("://")
+        if not sep:
+            return Config(Path(location))
+        if scheme == "sqlite":
+            return Config(Path(rest))
+        if urlsplit(location).password:
+            secret = Secret(unquote(urlsplit(location).password or ""))
+        return Config(location, secret)
+
+    def read(self, config: Config, stage: Stage) -> ReadResult:
+        return read(config, stage)
+
+
+READER = _ClientReader()
 
 
 def _open_store(config: Config) -> Any:
@@ -67,35 +109,50 @@ def _open_store(config: Config) -> Any:
         )
         client.channel_arguments.max_receive_message_length = MAX_MESSAGE_BYTES
         return metadata_store.MetadataStore(client)
+    return metadata_store.MetadataStore(connection_config(config.url, config.secret))
+
+
+def connection_config(url: str, secret: Secret = NO_SECRET, *, create_db: bool = False) -> Any:
+    """The client's ``ConnectionConfig`` for a ``mysql://`` or ``postgresql://`` URL.
+
+    ``create_db`` lets the client create the database (only the test and benchmark writers
+    do); mlprov's readers never create anything.
+    """
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    parts = urlsplit(url)
     conn = pb.ConnectionConfig()
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    user = unquote(parts.username or "")
+    password = unquote(parts.password or "") or secret.value or ""
     database = parts.path.lstrip("/")
     if parts.scheme == "mysql":
         conn.mysql.host, conn.mysql.port = parts.hostname or "localhost", parts.port or 3306
         conn.mysql.database, conn.mysql.user, conn.mysql.password = database, user, password
-        conn.mysql.skip_db_creation = True
+        conn.mysql.skip_db_creation = not create_db
     elif parts.scheme == "postgresql":
         pg = conn.postgresql
         pg.host, pg.port = parts.hostname or "localhost", str(parts.port or 5432)
         pg.dbname, pg.user, pg.password = database, user, password
-        pg.skip_db_creation = True
+        pg.skip_db_creation = not create_db
     else:
-        raise UnknownSourceError(f"the ml-metadata client cannot read {config.location}")
-    return metadata_store.MetadataStore(conn)
+        raise UnknownSourceError(
+            f"the ml-metadata client cannot open {url.split('://')[0]}:// URLs"
+        )
+    return conn
 
 
-def read(
-    config: Config, con: duckdb.DuckDBPyConnection, marks: dict[str, Mark], progress: Progress
-) -> ReadResult:
-    """Stage every node past ``marks`` and every edge of the store into ``con``."""
+def read(config: Config, stage: Stage) -> ReadResult:
+    """Stage every node past ``stage.marks`` and every edge of the store."""
     try:
         store = _open_store(config)
-        return _read(store, con, marks, progress)
+        return _read(store, stage.con, stage.marks, stage.progress)
     except MlprovError:
         raise
     except Exception as err:  # the client raises its own errors.* types and RuntimeError
         raise MlprovError(
-            f"cannot read {config.location} through the ml-metadata client: {err}"
+            config.secret.redact(
+                f"cannot read {config.location} through the ml-metadata client: {err}"
+            )
         ) from err
 
 
@@ -104,15 +161,15 @@ def _read(
 ) -> ReadResult:
     result = ReadResult(schema_version=10)
     types = [
-        (t.id, t.name, kind)
+        (t.id, t.name, kind.value)
         for kind, get in (
-            (0, store.get_execution_types),
-            (1, store.get_artifact_types),
-            (2, store.get_context_types),
+            (NodeKind.EXECUTION, store.get_execution_types),
+            (NodeKind.ARTIFACT, store.get_artifact_types),
+            (NodeKind.CONTEXT, store.get_context_types),
         )
         for t in get()
     ]
-    _stage(con, "stg_types", ["id", "name", "type_kind"], types)
+    _stage(con, "stg_types", ["id", "name", "kind"], types)
     result.rows_read["Type"] = len(types)
     nodes = {
         "Context": store.get_contexts(),
@@ -157,12 +214,26 @@ def _read(
         "stg_events",
         ["execution_id", "artifact_id", "type", "ms", "key", "idx"],
         [
-            (e.execution_id, e.artifact_id, e.type, e.milliseconds_since_epoch, *_path(e))
+            (
+                e.execution_id,
+                e.artifact_id,
+                _decode(mlmd_codes.EventType, EventType, e.type),
+                e.milliseconds_since_epoch,
+                *_path(e),
+            )
             for e in events
         ],
     )
     result.rows_read["Event"] = len(events)
     return result
+
+
+def _decode(codes: type[IntEnum], vocabulary: type[Enum], code: int) -> str:
+    """The canonical name of an MLMD code (``UNKNOWN`` for codes MLMD lacks)."""
+    try:
+        return str(vocabulary[codes(code).name].value)
+    except ValueError:
+        return "UNKNOWN"
 
 
 def _path(event: Any) -> tuple[str | None, int | None]:
@@ -188,7 +259,13 @@ def _stage_nodes(
             "stg_executions",
             ["id", "type_id", "state", "name", "create_ms", "update_ms"],
             [
-                (n.id, n.type_id, n.last_known_state, n.name, *t)
+                (
+                    n.id,
+                    n.type_id,
+                    _decode(mlmd_codes.ExecutionState, ExecutionState, n.last_known_state),
+                    n.name,
+                    *t,
+                )
                 for n, t in zip(nodes, times, strict=True)
             ],
         )
@@ -198,7 +275,14 @@ def _stage_nodes(
             "stg_artifacts",
             ["id", "type_id", "uri", "state", "name", "create_ms", "update_ms"],
             [
-                (n.id, n.type_id, n.uri, n.state, n.name, *t)
+                (
+                    n.id,
+                    n.type_id,
+                    n.uri,
+                    _decode(mlmd_codes.ArtifactState, ArtifactState, n.state),
+                    n.name,
+                    *t,
+                )
                 for n, t in zip(nodes, times, strict=True)
             ],
         )

@@ -16,11 +16,21 @@ CREATE TABLE mlprov_meta (
 -- One row per provenance source ever ingested (an MLMD file, server or database).
 CREATE TABLE sources (
     source_id      INTEGER PRIMARY KEY,
-    kind           VARCHAR NOT NULL,         -- reader: 'mlmd_sql', 'mlmd_client'
+    kind           VARCHAR NOT NULL,         -- reader: 'mlmd_sql', 'mlmd_server', 'mlmd_client'
     location       VARCHAR NOT NULL UNIQUE,  -- absolute path or URL, without credentials
     convention     VARCHAR NOT NULL,         -- 'tfx', 'tfx_legacy', 'kfp'
     mapping_hash   VARCHAR NOT NULL,         -- the category mapping its rows were classified with
-    cost_property  VARCHAR                   -- execution property read into executions.cost
+    cost_property  VARCHAR,                  -- execution property read into executions.cost
+    deploy_rule    JSON                      -- the mapping's [deploy] table, for graphlet builds
+);
+
+-- Integer ids given to a source's text ids (run UUIDs, ...), stable across ingests.
+CREATE TABLE source_ids (
+    source_id    INTEGER NOT NULL,
+    space        VARCHAR NOT NULL,   -- kind of id, e.g. 'run'
+    external_id  VARCHAR NOT NULL,
+    id           BIGINT NOT NULL,
+    PRIMARY KEY (source_id, space, external_id)
 );
 
 -- One row per committed ingest; report holds the load report as JSON.

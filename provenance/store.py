@@ -24,7 +24,7 @@ from provenance.errors import StoreError
 from provenance.resources import default_memory_limit, is_size, usable_cpus
 from provenance.sql import scalar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _schema_sql() -> str:

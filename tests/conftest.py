@@ -41,3 +41,6 @@ def tfx_store() -> Iterator[ProvenanceStore]:
     with ProvenanceStore.open(":memory:") as store:
         ingest(store, str(FIXTURES / "tfx_small.sqlite"))
         yield store
+
+
+from tests.fixtures.servers import server  # noqa: E402, F401  (a fixture: live MLMD servers)

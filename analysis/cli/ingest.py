@@ -12,6 +12,9 @@ from analysis.cli.common import (
     progress_bar,
     render,
 )
+from provenance.readers import REGISTRY
+
+PASSWORD_ENV = "MLPROV_PASSWORD"
 
 
 @click.command()
@@ -31,26 +34,46 @@ from analysis.cli.common import (
 )
 @click.option(
     "--kind",
-    type=click.Choice(["mlmd_sql", "mlmd_client"]),
-    help="Force a reader (default: SQL for files, the client for URLs).",
+    type=click.Choice(list(REGISTRY)),
+    help="Force a reader (default: chosen by the URL scheme or the file).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, exists=True),
+    help=f"File holding the server password when the URL has none (else ${PASSWORD_ENV}).",
 )
 @format_option("table", "json")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def ingest(
-    source: str, db: str, mapping: str | None, strict: str, kind: str | None, fmt: str, quiet: bool
+    source: str,
+    db: str,
+    mapping: str | None,
+    strict: str,
+    kind: str | None,
+    password_file: str | None,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Load provenance from SOURCE into the database, incrementally and atomically.
 
-    SOURCE is an MLMD SQLite file (read-only, never modified) or a grpc://host:port,
-    mysql://user:password@host/db or postgresql://user:password@host/db URL (these need the
-    ml-metadata client). Rerunning loads only what is new or changed.
+    SOURCE is an MLMD SQLite file (read-only, never modified), a mysql://user@host:port/db or
+    postgresql://user@host:port/db URL (read in bulk, read-only, e.g. Kubeflow's metadb) or a
+    grpc://host:port metadata server (needs the ml-metadata client). Rerunning loads only what
+    is new or changed. Passwords are never printed or stored.
     """
+    import os
+    from pathlib import Path
+
     from provenance.conventions import load_mapping
     from provenance.ingest import ingest as run_ingest
     from provenance.ingest import parse_source
 
-    src = parse_source(source, kind)
+    if password_file is not None:
+        password: str | None = Path(password_file).read_text().rstrip("\r\n")
+    else:
+        password = os.environ.get(PASSWORD_ENV)
+    src = parse_source(source, kind, password=password)
     rules = load_mapping(mapping)
     with open_store(db) as store, progress_bar("reading", quiet) as progress:
         report = run_ingest(

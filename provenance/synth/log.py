@@ -28,16 +28,25 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance.mlmd_codes import ArtifactState, EventType, ExecutionState
 from provenance.synth.tfx import KEYS, NODES
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
-# Event.type values written by the simulation.
-INPUT, OUTPUT, INTERNAL_OUTPUT = 3, 4, 6
-# Execution.last_known_state values written by the simulation.
-RUNNING, COMPLETE, FAILED, CACHED = 2, 3, 4, 5
-LIVE = 2
+# Event.type, Execution.last_known_state and Artifact.state values written by the simulation.
+INPUT, OUTPUT, INTERNAL_OUTPUT = (
+    EventType.INPUT.value,
+    EventType.OUTPUT.value,
+    EventType.INTERNAL_OUTPUT.value,
+)
+RUNNING, COMPLETE, FAILED, CACHED = (
+    ExecutionState.RUNNING.value,
+    ExecutionState.COMPLETE.value,
+    ExecutionState.FAILED.value,
+    ExecutionState.CACHED.value,
+)
+LIVE = ArtifactState.LIVE.value
 # Value kinds of a property row.
 INT, DOUBLE, STRING, ARTIFACT_REF = 0, 1, 2, 3
 

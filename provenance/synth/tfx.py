@@ -10,23 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from provenance.mlmd_codes import PropertyType as DataType
+from provenance.mlmd_codes import TypeKind as Kind
+
 TFX_VERSION = "1.16.0"
-
-
-class Kind(IntEnum):
-    """MLMD ``Type.type_kind``."""
-
-    EXECUTION = 0
-    ARTIFACT = 1
-    CONTEXT = 2
-
-
-class DataType(IntEnum):
-    """MLMD ``TypeProperty.data_type`` (the subset TFX declares)."""
-
-    INT = 1
-    DOUBLE = 2
-    STRING = 3
 
 
 @dataclass(frozen=True)

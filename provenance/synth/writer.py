@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provenance.mlmd_codes import ArtifactState, EventType, ExecutionState
 from provenance.synth.tfx import KEYS, Kind, TypeSpec
 
 if TYPE_CHECKING:
@@ -33,18 +34,13 @@ if TYPE_CHECKING:
 
 PropertyValue = int | float | str | bool
 
-# Event.type values (mlmd.md, "Enums").
-INPUT, OUTPUT, INTERNAL_INPUT, INTERNAL_OUTPUT = 3, 4, 5, 6
-# Execution.last_known_state values.
-STATES = {
-    "UNKNOWN": 0,
-    "NEW": 1,
-    "RUNNING": 2,
-    "COMPLETE": 3,
-    "FAILED": 4,
-    "CACHED": 5,
-    "CANCELED": 6,
-}
+INPUT, OUTPUT, INTERNAL_INPUT, INTERNAL_OUTPUT = (
+    EventType.INPUT.value,
+    EventType.OUTPUT.value,
+    EventType.INTERNAL_INPUT.value,
+    EventType.INTERNAL_OUTPUT.value,
+)
+STATES = {state.name: state.value for state in ExecutionState}
 # Properties TFX declares on its artifact types; everything else is a custom property.
 DECLARED_ARTIFACT_PROPERTIES = {"span": int, "version": int, "split_names": str}
 
@@ -66,22 +62,33 @@ class NewArtifact:
     uri: str = ""
     properties: dict[str, PropertyValue] = field(default_factory=dict)
     custom: dict[str, PropertyValue] = field(default_factory=dict)
-    state: int = 2  # LIVE
+    state: int = ArtifactState.LIVE.value
 
 
 class MlmdWriter:
     """Append TFX- or KFP-shaped provenance to an MLMD SQLite store through the client."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, run_sql: Callable[[str], None] | None = None) -> None:
+        """Open (or create) the store at ``path``: a SQLite file, or a ``mysql://`` or
+        ``postgresql://`` URL, whose database the client creates when missing; for a URL,
+        ``run_sql`` runs the SQL script that stamps the times (as an administrator)."""
         from ml_metadata.metadata_store import metadata_store
         from ml_metadata.proto import metadata_store_pb2
 
         pb: Any = metadata_store_pb2  # generated protobuf module, no type stubs
         self._pb = pb
         self.path = str(path)
-        config = pb.ConnectionConfig()
-        config.sqlite.filename_uri = self.path
-        config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        self._run_sql = run_sql
+        if "://" in self.path:
+            from provenance.mlmd_client import connection_config
+
+            if run_sql is None:
+                raise ValueError("writing a store on a server needs run_sql, to stamp times")
+            config = connection_config(self.path, create_db=True)
+        else:
+            config = pb.ConnectionConfig()
+            config.sqlite.filename_uri = self.path
+            config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
         self.store: Any = metadata_store.MetadataStore(config)
         self._types: dict[tuple[str, str], int] = {}
         self._contexts: dict[tuple[str, str], int] = {}
@@ -382,7 +389,9 @@ class MlmdWriter:
                         raise RuntimeError(f"log creates artifact {aid} out of order")
                     k = aid - 1
                     artifact = pb.Artifact(
-                        type_id=type_ids[int(log.art_type[k])], uri=uris[k], state=2
+                        type_id=type_ids[int(log.art_type[k])],
+                        uri=uris[k],
+                        state=ArtifactState.LIVE.value,
                     )
                     for r in range(ap_at[k], ap_at[k + 1]):
                         target = (
@@ -418,14 +427,23 @@ class MlmdWriter:
     def close(self) -> None:
         """Release the client and stamp the recorded create/update times into the store."""
         self.store = None  # the client closes its connection when released
-        with sqlite3.connect(self.path) as con:
-            for table, rows in self._times.items():
-                con.executemany(
-                    f"UPDATE {table} SET create_time_since_epoch = ?, "
-                    "last_update_time_since_epoch = ? WHERE id = ?",
-                    [(start, end, node_id) for node_id, start, end in rows],
+        update = "UPDATE {} SET create_time_since_epoch = {}, last_update_time_since_epoch = {} "
+        if self._run_sql is not None:
+            self._run_sql(
+                "".join(
+                    (update + "WHERE id = {};\n").format(table, int(start), int(end), int(node))
+                    for table, rows in self._times.items()
+                    for node, start, end in rows
                 )
-        con.close()
+            )
+        else:
+            with sqlite3.connect(self.path) as con:
+                for table, rows in self._times.items():
+                    con.executemany(
+                        update.format(table, "?", "?") + "WHERE id = ?",
+                        [(start, end, node_id) for node_id, start, end in rows],
+                    )
+            con.close()
         for rows in self._times.values():
             rows.clear()
 
