@@ -11,3 +11,7 @@ class ReportError(MlprovError):
 
 class SampleDataNotFoundError(MlprovError):
     """The bundled sample store for ``mlprov demo`` is not where a source checkout keeps it."""
+
+
+class NonFiniteCostError(MlprovError):
+    """Costs are infinite, or so large that their sums overflow: no total would be a number."""

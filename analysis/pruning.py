@@ -181,8 +181,10 @@ def load_pruning_data(store: ProvenanceStore, unit: str | None = None) -> Prunin
 
     Raises:
         StoreError: the store has no graphlets.
+        NonFiniteCostError: a cost is infinite, or the costs add up past what sums can hold.
     """
     from analysis.frames import Scope, cost_unit, in_unit
+    from analysis.waste import check_costs
 
     decisions = decision_features(store)
     q = named_queries("analysis", "pruning_features.sql")
@@ -200,6 +202,7 @@ def load_pruning_data(store: ProvenanceStore, unit: str | None = None) -> Prunin
             "after_decision": members["after_decision"].to_numpy()[keep],
         }
     )
+    check_costs(executions.assign(cost=cost))
     frame = pd.DataFrame(
         {
             "cost": cost.fillna(0.0),
@@ -290,6 +293,11 @@ def simulate(
     if retrain not in ("once", "monthly"):
         raise PruningError(f"unknown retrain {retrain!r}; valid values are once, monthly")
     d = data.decisions
+    if d.empty:
+        raise PruningError(
+            "no graphlet has a training time to decide at (their trainers' start times are "
+            "missing or not positive in the source), so there is nothing to simulate"
+        )
     until = _train_until(d, train_until)
     scorer = _Scorer(data, until, seed)
     if scorer.n_test == 0:

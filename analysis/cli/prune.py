@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from analysis.cli.common import db_option, format_option, handle_errors, render
+from analysis.cli.common import Share, db_option, format_option, handle_errors, render
 
 POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span", "learned")
 
@@ -33,7 +33,7 @@ POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span",
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0.0, 1.0),
+    type=Share(),
     help="Learned policy: skip when P(no push) exceeds this [default: the lowest "
     "keeping 99% of pushes on the last quarter of the training period].",
 )
