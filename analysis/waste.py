@@ -238,10 +238,15 @@ def waste_by_pipeline(
     unit = cost_unit(store, scope, unit)
     table = _waste_table(execution_frame(store, scope, unit), ["pipeline"])
     gr = graphlet_frame(store, scope, unit)
-    outcomes = gr.groupby("pipeline").agg(
-        graphlets=("graphlet_id", "size"),
-        unpushed_graphlets=("outcome", lambda o: int((o == "unpushed").sum())),
-        finished_graphlets=("outcome", lambda o: int((o != "in_flight").sum())),
+    # counts of flags, not lambdas: an empty scope then still gives integer columns
+    outcomes = (
+        gr.assign(unpushed=gr["outcome"] == "unpushed", finished=gr["outcome"] != "in_flight")
+        .groupby("pipeline")
+        .agg(
+            graphlets=("graphlet_id", "size"),
+            unpushed_graphlets=("unpushed", "sum"),
+            finished_graphlets=("finished", "sum"),
+        )
     )
     table = table.merge(outcomes, how="left", left_on="pipeline", right_index=True)
     table[["graphlets", "unpushed_graphlets", "finished_graphlets"]] = (
