@@ -49,9 +49,9 @@ def explain(err: BaseException) -> tuple[str, int]:
     """The one-line message and exit code for ``err``.
 
     Bad input and environment failures (mlprov's own errors, click's usage errors, file system
-    and DuckDB I/O or memory errors) exit with 2 and say what happened and what to do; Ctrl-C,
-    also when DuckDB reports it as an interrupted query, exits with 130; anything else is an
-    mlprov bug, exit 1.
+    errors, and the disk or memory errors of DuckDB, SQLite and ml-metadata) exit with 2 and
+    say what happened and what to do; Ctrl-C, also when DuckDB reports it as an interrupted
+    query, exits with 130; anything else is an mlprov bug, exit 1.
 
     Example:
         >>> explain(OSError(28, "No space left on device", "report/summary.json"))
@@ -73,9 +73,9 @@ def explain(err: BaseException) -> tuple[str, int]:
         return _os_error(err), EXIT_USAGE
     if isinstance(err, MemoryError):
         return _OUT_OF_MEMORY, EXIT_USAGE
-    duckdb_message = _duckdb_environment(err)
-    if duckdb_message is not None:
-        return duckdb_message, EXIT_USAGE
+    environment = _driver_environment(err)
+    if environment is not None:
+        return environment, EXIT_USAGE
     return (
         f"internal error ({type(err).__name__}: {one_line(str(err))}); this is an mlprov bug: "
         "rerun with 'mlprov --debug ...' and report the traceback",
@@ -96,7 +96,7 @@ _OUT_OF_MEMORY = (
 _OS_HINTS = {
     errno.ENOSPC: "no space left on device; free some space there and rerun",
     errno.EDQUOT: "disk quota exceeded; free some space there and rerun",
-    errno.EFBIG: "file too large for its file system or the file size limit (ulimit -f)",
+    errno.EFBIG: "file too large; free some space or raise the file size limit (ulimit -f)",
     errno.EROFS: "read-only file system; choose a location you can write",
     errno.EACCES: "permission denied; choose a location you can write, or fix its permissions",
     errno.EPERM: "operation not permitted; choose a location you can write",
@@ -111,43 +111,50 @@ _OS_HINTS = {
 
 def _os_error(err: OSError) -> str:
     what = _OS_HINTS.get(err.errno or 0) or one_line(err.strerror or str(err)).lower()
-    where = err.filename if err.filename is not None else "a file mlprov was writing"
-    return f"{where}: {what}"
+    return what if err.filename is None else f"{err.filename}: {what}"
 
 
 def _duckdb_interrupt(err: BaseException) -> bool:
     duckdb = sys.modules.get("duckdb")
     return duckdb is not None and (
         isinstance(err, duckdb.InterruptException)
-        or (isinstance(err, RuntimeError) and "interrupted" in str(err).lower())
+        or (isinstance(err, RuntimeError) and "query interrupted" in str(err).lower())
     )
 
 
-def _duckdb_environment(err: BaseException) -> str | None:
-    """The message for DuckDB's environment errors (disk, memory, permissions), else None."""
-    duckdb = sys.modules.get("duckdb")
-    if duckdb is None:
+#: Words in a database driver's message that mean the disk or the file system failed, not the
+#: data, and what to do about it (DuckDB, SQLite and ml-metadata word them their own way).
+_DISK_TROUBLE = (
+    ("no space left", "free some space on that disk and rerun"),
+    ("disk full", "free some space on that disk and rerun"),
+    ("quota", "free some space on that disk and rerun"),
+    ("file too large", "free some space or raise the file size limit (ulimit -f), and rerun"),
+    ("read-only file system", "choose a location you can write"),
+    ("permission denied", "check the file's permissions"),
+    ("disk i/o error", "check the disk and rerun"),
+    ("could not write", "check the free space and the file's permissions, and rerun"),
+    ("could not read", "check the disk and the file's permissions, and rerun"),
+)
+
+
+def _driver_environment(err: BaseException) -> str | None:
+    """The message for a database driver's environment error (memory, disk), else None."""
+    drivers = tuple(
+        sys.modules[name].Error
+        for name in ("duckdb", "sqlite3", "adbc_driver_manager")
+        if name in sys.modules
+    )
+    if not isinstance(err, drivers) and type(err) is not RuntimeError:  # ml-metadata's
         return None
     text = one_line(str(err))
-    if isinstance(err, duckdb.OutOfMemoryException):
-        return f"{_OUT_OF_MEMORY} (DuckDB: {text})"
-    if isinstance(err, duckdb.IOException | duckdb.PermissionException):
-        lowered = text.lower()
-        hint = next(
-            (
-                h
-                for marker, h in (
-                    ("no space left", "free some space on that disk and rerun"),
-                    ("quota", "free some space on that disk and rerun"),
-                    ("read-only", "choose a location you can write"),
-                    ("permission", "check the file's permissions"),
-                )
-                if marker in lowered
-            ),
-            "check the disk and the file's permissions and rerun",
-        )
-        return f"cannot read or write a file ({text}); {hint}"
-    return None
+    lowered = text.lower()
+    if "out of memory" in lowered:
+        return f"{_OUT_OF_MEMORY} ({text})"
+    hint = next((h for marker, h in _DISK_TROUBLE if marker in lowered), None)
+    duckdb = sys.modules.get("duckdb")
+    if hint is None and duckdb is not None and isinstance(err, duckdb.IOException):
+        hint = "check the disk and the file's permissions, and rerun"
+    return None if hint is None else f"cannot read or write a file ({text}); {hint}"
 
 
 def _debug(ctx: click.Context | None) -> bool:
