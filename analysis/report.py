@@ -389,11 +389,14 @@ def write_report(report: Report, out_dir: str | Path) -> Path:
     such a leftover back (or removes it, and any ``.<name>.*.partial``) before writing.
 
     Raises:
-        ReportError: ``out_dir`` is a file, or a directory holding files other than a report's
-            (which a swap would delete).
+        ReportError: ``out_dir`` or a directory above it is a file, or ``out_dir`` holds files
+            other than a report's (which a swap would delete).
         OSError: a file cannot be written (its ``filename`` is ``out_dir``).
     """
     out = Path(out_dir).absolute()
+    above = next(p for p in out.parents if p.exists())
+    if not above.is_dir():
+        raise ReportError(f"--out {out_dir}: {above} is a file, not a directory")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with _locked(out.parent):
