@@ -133,9 +133,10 @@ def prune(
             payload["sweep"] = _records(result.sweep)
         click.echo(json.dumps(payload, indent=2, default=str))
         return
+    from analysis.pruning import when
     from analysis.pruning_report import comparison_table, headline_text
 
-    where = f"test period from {result.train_until:%Y-%m-%d %H:%M} UTC, {result.n_test:,} graphlets"
+    where = f"test period from {when(result.train_until)} UTC, {result.n_test:,} graphlets"
     if sweep:
         render(
             shown[

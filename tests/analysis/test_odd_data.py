@@ -61,10 +61,13 @@ def report(db: str, tmp_path: Path, *args: str) -> tuple[int, str, str, Path]:
         # microseconds read as milliseconds: year 57148
         "UPDATE executions SET start_time = make_timestamp(57148, 1, 1, 0, 0, 0), "
         "end_time = make_timestamp(57148, 1, 2, 0, 0, 0) WHERE execution_id % 4 = 0",
+        # ... everywhere, trainings included
+        "UPDATE executions SET start_time = start_time + INTERVAL 55000 YEAR, "
+        "end_time = end_time + INTERVAL 55000 YEAR",
         # a store where every trainer is still running: all work in flight
         f"UPDATE executions SET state = 'RUNNING' WHERE {TRAINERS}",
     ],
-    ids=["epoch", "negative", "null", "far-future", "in-flight"],
+    ids=["epoch", "negative", "null", "far-future", "all-far-future", "in-flight"],
 )
 def test_odd_times_and_states_give_a_report(tmp_path: Path, update: str) -> None:
     db = odd_store(tmp_path, update)
