@@ -24,16 +24,18 @@ from click.testing import CliRunner
 
 from analysis.cli import main
 from analysis.cli.common import EXIT_INTERRUPTED, INTERRUPTED, explain
-from graphlets import build_graphlets
 from provenance.errors import MlprovError
-from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
-from tests.conftest import FIXTURES, canonical_rows
+from tests.cli import test_report_cli
+from tests.conftest import canonical_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data" / "tfx_sample.sqlite"
 #: the CLI as its console script runs it, in a process of its own
 MLPROV = [sys.executable, "-c", "from analysis.cli import main; main(prog_name='mlprov')"]
+
+
+db = test_report_cli.db  # the fixture: the TFX fixture ingested, graphlets built
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -45,16 +47,6 @@ def one_error_line(stderr: str) -> str:
     """The one line of an exit-2 failure, without its ``error: `` prefix."""
     assert stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
     return stderr.removeprefix("error: ").rstrip("\n")
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """The TFX fixture ingested and its graphlets built."""
-    path = str(tmp_path / "prov.duckdb")
-    with ProvenanceStore.open(path) as store:
-        ingest(store, str(FIXTURES / "tfx_small.sqlite"))
-        build_graphlets(store)
-    return path
 
 
 def limited(max_bytes: int, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
