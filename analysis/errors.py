@@ -15,3 +15,7 @@ class SampleDataNotFoundError(MlprovError):
 
 class ProjectError(MlprovError):
     """The project file (``mlprov.toml``) is missing, unreadable or names something invalid."""
+
+
+class NonFiniteCostError(MlprovError):
+    """Costs are infinite, or so large that their sums overflow: no total would be a number."""

@@ -117,7 +117,8 @@ def waste_over_time(weekly: pd.DataFrame, unit: str) -> Figure:
     if weekly.empty:
         _empty(ax, "executions")
     else:
-        weeks = weekly["week"].dt.strftime("%Y-%m-%d")
+        # executions without a start time (MLMD's default 0, read as unknown) get a bar too
+        weeks = weekly["week"].dt.strftime("%Y-%m-%d").fillna("no start time")
         costs = weekly[["total_cost", "wasted_cost", "in_flight_cost"]].to_numpy(float)
         (total, wasted, flight), unit = readable(costs.T, unit)
         deployed = total - wasted - flight

@@ -191,7 +191,10 @@ def load_pruning_data(
 
     Raises:
         StoreError: the store has no graphlets.
+        NonFiniteCostError: a cost is infinite, or the costs add up past what sums can hold.
     """
+    from analysis.waste import check_costs
+
     decisions = decision_features(store, liveness)
     q = named_queries("analysis", "pruning_features.sql")
     executions = store.df(q["executions"], liveness.params())
@@ -208,6 +211,7 @@ def load_pruning_data(
             "after_decision": members["after_decision"].to_numpy()[keep],
         }
     )
+    check_costs(executions.assign(cost=cost))
     frame = pd.DataFrame(
         {
             "cost": cost.fillna(0.0),
@@ -300,14 +304,19 @@ def simulate(
     if retrain not in ("once", "monthly"):
         raise PruningError(f"unknown retrain {retrain!r}; valid values are once, monthly")
     d = data.decisions
+    if d.empty:
+        raise PruningError(
+            "no graphlet has a training time to decide at (their trainers' start times are "
+            "missing or not positive in the source), so there is nothing to simulate"
+        )
     until = _train_until(d, train_until)
     scorer = _Scorer(data, until, seed)
     if scorer.n_test == 0:
         raise PruningError(
             f"no finished graphlet decided on or after train_until "
-            f"{until:%Y-%m-%d %H:%M}; pass an earlier --train-until (decisions "
-            f"run from {d['train_time'].min():%Y-%m-%d} to "
-            f"{d['train_time'].max():%Y-%m-%d})"
+            f"{when(until)}; pass an earlier --train-until (decisions "
+            f"run from {when(d['train_time'].min(), day=True)} to "
+            f"{when(d['train_time'].max(), day=True)})"
         )
     test = scorer.test
     skips: dict[str, tuple[np.ndarray, float | None]] = {}
@@ -401,6 +410,18 @@ def _policies(policies: Sequence[str] | str) -> list[Policy]:
                 f"{', '.join(POLICIES)}, all.{did_you_mean(name, POLICIES)}"
             )
     return [p for p in POLICIES if p in names]
+
+
+def when(time: Any, *, day: bool = False) -> str:
+    """``time`` as ``YYYY-MM-DD HH:MM`` (or the day): also past year 9999, where strftime fails
+    (times in microseconds read as milliseconds land there).
+
+    Example:
+        >>> when(pd.Timestamp("2025-01-06 10:20:30")), when(pd.Timestamp("2025-01-06"), day=True)
+        ('2025-01-06 10:20', '2025-01-06')
+    """
+    text = pd.Timestamp(time).isoformat(sep=" ", timespec="minutes")
+    return text.split(" ")[0] if day else text
 
 
 def _train_until(d: pd.DataFrame, value: object) -> pd.Timestamp:
@@ -640,7 +661,7 @@ class _Learner:
         self.n_train = int(self.train.sum())
         if self.n_train == 0 or self.y[self.train].all() or not self.y[self.train].any():
             raise PruningError(
-                f"the training period (outcomes known before {until:%Y-%m-%d %H:%M}) holds "
+                f"the training period (outcomes known before {when(until)}) holds "
                 f"{self.n_train} graphlets with {int(self.y[self.train].sum())} non-pushes; "
                 "the learned policy needs both outcomes: pass a later --train-until"
             )

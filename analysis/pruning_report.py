@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.plots import COLORS, blank, figure, png_base64
-from analysis.pruning import PUSHES_KEPT_TARGET, PruningResult
+from analysis.pruning import PUSHES_KEPT_TARGET, PruningResult, when
 
 #: Columns of the comparison table in the report, with their headings.
 TABLE_COLUMNS = {
@@ -195,7 +195,7 @@ def _setup(result: PruningResult) -> str:
         f"quarter of the training period to keep {_target(result):.0%} of pushes."
     )
     return (
-        f"Decisions from {result.train_until:%Y-%m-%d %H:%M} UTC on are the test period: "
+        f"Decisions from {when(result.train_until)} UTC on are the test period: "
         f"{result.n_test:,} finished graphlets ({result.test_pushes:,} pushed, "
         f"{result.test_nonpushes:,} not). Avoidable waste is the trainer-and-downstream "
         f"cost of the test graphlets that did not push "

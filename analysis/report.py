@@ -14,13 +14,18 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import glob
 import html
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -127,6 +132,7 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
     runs over every graphlet whatever the report's ``scope``; the section says so. Where the
     history is too short to split, the section says why instead of showing figures.
     """
+    from analysis.errors import NonFiniteCostError
     from analysis.pruning import PruningError, simulate_pruning
     from analysis.pruning_report import headline_text
     from analysis.pruning_report import pruning_section as render
@@ -134,7 +140,7 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
     note = "Simulated over the whole history in the store (not only the report's time range)."
     try:
         result = simulate_pruning(store, seed=0, liveness=scope.liveness)
-    except PruningError as err:
+    except (PruningError, NonFiniteCostError) as err:
         text = f"Not simulated: {err}"
         return Section(
             "pruning",
@@ -374,14 +380,50 @@ def build_report(
 def write_report(report: Report, out_dir: str | Path) -> Path:
     """Write the report's three files into ``out_dir``, replacing an earlier report atomically.
 
-    Everything is written into a temporary directory beside ``out_dir`` and swapped in only when
-    complete, so a failure never leaves a half-written report in place of a good one.
+    Everything is written into a hidden directory beside ``out_dir`` and swapped in only when
+    complete, so a failure never leaves a half-written report in place of a good one. On Linux
+    the swap is one ``renameat2(RENAME_EXCHANGE)``: at every instant, even under ``kill -9``,
+    ``out_dir`` holds the whole previous or the whole new report. Where the exchange is not
+    available (other systems, file systems without it) the swap is two renames, and a run
+    killed between them leaves the previous report in ``.<name>.*.old``; every run first puts
+    such a leftover back (or removes it, and any ``.<name>.*.partial``) before writing.
 
     Raises:
-        ReportError: ``out_dir`` is a file, or a directory holding files other than a report's
-            (which a swap would delete).
+        ReportError: ``out_dir`` or a directory above it is a file, or ``out_dir`` holds files
+            other than a report's (which a swap would delete).
+        OSError: a file cannot be written (its ``filename`` is ``out_dir``).
     """
     out = Path(out_dir).absolute()
+    above = next(p for p in out.parents if p.exists())
+    if not above.is_dir():
+        raise ReportError(f"--out {out_dir}: {above} is a file, not a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(out.parent):
+            _recover(out)
+            _check_out(out, out_dir)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=PARTIAL, dir=out.parent))
+            try:
+                summary = json.dumps(report.summary, indent=2, allow_nan=False) + "\n"
+                _write(tmp / "report.html", report.html)
+                _write(tmp / "report.md", report.markdown)
+                _write(tmp / "summary.json", summary)
+                tmp.chmod(0o755)
+                _swap(tmp, out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)  # after a swap: the previous report
+    except OSError as err:
+        # the failing file is one of ours, beside or inside out_dir: name what the user gave
+        raise OSError(err.errno, err.strerror, str(out_dir)) from err
+    return out
+
+
+#: Suffixes of the hidden directories beside ``--out``: a report being written, and (only
+#: where the swap is two renames) the previous report between them.
+PARTIAL, OLD = ".partial", ".old"
+
+
+def _check_out(out: Path, out_dir: str | Path) -> None:
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out_dir} is a file; pass a directory for the report")
     if out.is_dir():
@@ -392,23 +434,77 @@ def write_report(report: Report, out_dir: str | Path) -> Path:
                 "the report replaces its directory whole, so pass a new or "
                 "report-only directory"
             )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    old = tmp.with_suffix(".old")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` and flush it to disk, so a swapped-in report is whole after a crash too."""
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _recover(out: Path) -> None:
+    """Undo what an interrupted :func:`write_report` into ``out`` left beside it: put the
+    previous report back when ``out`` is missing, then remove the hidden leftovers."""
+    pattern = f".{glob.escape(out.name)}.*"
+    leftovers = sorted(out.parent.glob(pattern), key=lambda p: p.suffix != OLD)  # .old first
+    for leftover in leftovers:
+        if leftover.suffix == OLD and not out.exists():
+            os.rename(leftover, out)
+        elif leftover.suffix in (OLD, PARTIAL) and leftover.is_dir():
+            shutil.rmtree(leftover)
+
+
+def _swap(new: Path, out: Path) -> None:
+    """Put directory ``new`` at ``out``; an existing ``out`` moves to ``new``'s path."""
+    if not out.exists():
+        os.rename(new, out)
+    elif not _exchange(new, out):
+        old = new.with_suffix(OLD)
+        os.rename(out, old)
+        os.rename(new, out)  # a kill before this line is undone by the next _recover
+        os.rename(old, new)
+
+
+#: renameat2's flag and "relative to the working directory" (linux/fs.h, fcntl.h)
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step with Linux's ``renameat2(RENAME_EXCHANGE)``.
+
+    Returns:
+        True when swapped; False where the system or file system has no such call.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)  # glibc >= 2.28
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory``: reports written into it take turns, so one
+    run's recovery never removes another's report in progress (no lock without ``fcntl``)."""
     try:
-        (tmp / "report.html").write_text(report.html, encoding="utf-8")
-        (tmp / "report.md").write_text(report.markdown, encoding="utf-8")
-        (tmp / "summary.json").write_text(
-            json.dumps(report.summary, indent=2, allow_nan=False) + "\n", encoding="utf-8"
-        )
-        tmp.chmod(0o755)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-    return out
+        os.close(fd)
 
 
 def load_summary(path: str | Path) -> dict[str, Any]:
@@ -434,6 +530,18 @@ def load_summary(path: str | Path) -> dict[str, Any]:
             f"--previous {path}: {file} is not an mlprov report summary "
             "(no 'format' and 'headline' keys)"
         )
+    shape = (
+        ("headline", dict, "an object"),
+        ("format", int, "a number"),
+        ("cost_unit", str | None, "a string"),
+    )
+    for key, kind, what in shape:
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise ReportError(
+                f"--previous {path}: {file} is not an mlprov report summary ('{key}' is "
+                f"{type(data.get(key)).__name__}, not {what}); pass the directory of an "
+                "earlier 'mlprov report'"
+            )
     return data
 
 
@@ -458,11 +566,7 @@ def _changes(
         old = before.get(key)
         if key.endswith("_cost") and not same_unit:
             continue
-        if (
-            isinstance(value, int | float)
-            and isinstance(old, int | float)
-            and not (_nan(value) or _nan(old))
-        ):
+        if _finite(value) and _finite(old):
             changes[key] = {"previous": old, "change": value - old}
     note = (
         ""
@@ -735,6 +839,11 @@ def _pipelines_text(scope: Scope) -> str:
     return "" if scope.pipelines is None else f", pipelines {', '.join(scope.pipelines)}"
 
 
+def _finite(value: Any) -> bool:
+    """A finite int or float, not a bool (JSON's ``Infinity`` and ``NaN`` parse as floats)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
@@ -743,12 +852,14 @@ def _num(value: Any) -> str:
     """A number for people: thousands separators, about three significant digits.
 
     Example:
-        >>> _num(12345.678), _num(3.14159), _num(0.01234), _num(float("nan"))
-        ('12,346', '3.14', '0.0123', '–')
+        >>> _num(12345.678), _num(3.14159), _num(0.01234), _num(float("nan")), _num(-math.inf)
+        ('12,346', '3.14', '0.0123', '–', '−∞')
     """
     if value is None or _nan(value) or value is pd.NA:
         return "–"
     value = float(value)
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
     if value == int(value) and abs(value) >= 1:
         return f"{value:,.0f}"
     if abs(value) >= 100:

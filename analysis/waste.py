@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from analysis.errors import NonFiniteCostError
 from analysis.frames import (
     ALL,
     Scope,
@@ -106,9 +108,12 @@ def waste_summary(
 
     Raises:
         StoreError: graphlets have not been built.
+        NonFiniteCostError: a cost in scope is infinite, or the costs add up past
+            :data:`MAX_TOTAL_COST`.
     """
     unit = cost_unit(store, scope, unit)
     ex = execution_frame(store, scope, unit)
+    check_costs(ex)
     gr = graphlet_frame(store, scope, unit)
     by_status = ex.groupby("status")["cost"].sum()
     total = float(ex["cost"].sum())
@@ -147,8 +152,46 @@ def waste_summary(
     )
 
 
+#: Cost magnitudes in one scope may add up to at most this. No cost unit comes near it; far
+#: below float's limit (1.8e308), so no sum or share an analysis takes overflows to infinity.
+MAX_TOTAL_COST = 1e300
+
+
+def check_costs(executions: pd.DataFrame) -> None:
+    """Raise unless the ``cost`` of every execution (``source_id``, ``execution_id``) is finite
+    or NaN and their magnitudes add up to at most :data:`MAX_TOTAL_COST`.
+
+    Raises:
+        NonFiniteCostError: with the first offending execution, or the sum.
+    """
+    cost = executions["cost"].to_numpy(dtype=float)
+    infinite = np.isinf(cost)
+    if infinite.any():
+        first = executions[infinite].iloc[0]
+        raise NonFiniteCostError(
+            f"{int(infinite.sum()):,} execution(s) have an infinite cost (first: source "
+            f"{first['source_id']} execution {first['execution_id']}, cost {first['cost']}), "
+            "so no total or share would be a number; fix the cost property in the source "
+            "and ingest again"
+        )
+    with np.errstate(over="ignore"):  # an overflow to infinity is what this looks for
+        total = float(np.nansum(np.abs(cost)))
+    if total > MAX_TOTAL_COST:
+        raise NonFiniteCostError(
+            f"the costs add up past {MAX_TOTAL_COST:.0e} in magnitude (to {total:.3g}), more than "
+            "sums and shares can hold; check the unit of the cost property in the source"
+        )
+
+
 def _timestamp(value: Any) -> datetime | None:
-    return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+    """``value`` as a datetime; None when missing or past what a datetime holds (year 9999:
+    a time in µs or ns read as ms lands there)."""
+    if pd.isna(value):
+        return None
+    try:
+        return pd.Timestamp(value).to_pydatetime()
+    except (ValueError, OverflowError):
+        return None
 
 
 def _waste_table(ex: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -203,10 +246,15 @@ def waste_by_pipeline(
     unit = cost_unit(store, scope, unit)
     table = _waste_table(execution_frame(store, scope, unit), ["pipeline"])
     gr = graphlet_frame(store, scope, unit)
-    outcomes = gr.groupby("pipeline").agg(
-        graphlets=("graphlet_id", "size"),
-        unpushed_graphlets=("outcome", lambda o: int((o == "unpushed").sum())),
-        finished_graphlets=("outcome", lambda o: int((o != "in_flight").sum())),
+    # counts of flags, not lambdas: an empty scope then still gives integer columns
+    outcomes = (
+        gr.assign(unpushed=gr["outcome"] == "unpushed", finished=gr["outcome"] != "in_flight")
+        .groupby("pipeline")
+        .agg(
+            graphlets=("graphlet_id", "size"),
+            unpushed_graphlets=("unpushed", "sum"),
+            finished_graphlets=("finished", "sum"),
+        )
     )
     table = table.merge(outcomes, how="left", left_on="pipeline", right_index=True)
     table[["graphlets", "unpushed_graphlets", "finished_graphlets"]] = (

@@ -255,9 +255,12 @@ def _busy(path: Path) -> SourceBusyError:
     )
 
 
-def _source_error(path: Path, err: Exception) -> MlprovError:
-    """The one-line error for a SQLite failure reading ``path``."""
+def _source_error(path: Path, err: Exception) -> BaseException:
+    """The one-line error for a SQLite failure reading ``path`` (KeyboardInterrupt when the
+    driver stopped for Ctrl-C, so the command says it was interrupted)."""
     text = str(err)
+    if "interrupt" in text.lower():
+        return KeyboardInterrupt()
     if "database is locked" in text:
         return _busy(path)
     if "readonly database" in text:  # a writer died mid-transaction just now
@@ -374,6 +377,8 @@ def read(config: Config, stage: Stage) -> ReadResult:
         conn = _connect(source)
     except Exception as err:
         snapshot.close()
+        if isinstance(_source_error(path, err), KeyboardInterrupt):
+            raise KeyboardInterrupt from err
         raise CorruptSourceError(f"cannot open {path} read-only: {err}") from err
     try:
         cur = conn.cursor()

@@ -7,9 +7,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
+
+from analysis.cli.common import fail
+
+#: click >= 8.2 raises this for a bare group name; it carries the help text, not an error
+_NO_ARGS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 # command name -> "module:function"
 COMMANDS = {
@@ -43,6 +51,29 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[cmd_name].split(":")
         command: Any = getattr(importlib.import_module(module), attr)
         return command
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the CLI; whatever escapes a command (a usage error, Ctrl-C while parsing or
+        importing) ends as one line too, through the same :func:`~analysis.cli.common.fail`."""
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, **extra)
+        except _NO_ARGS_HELP as err:  # a bare 'mlprov' shows the help, as click does
+            err.show()
+            sys.exit(err.exit_code)
+        except (Exception, KeyboardInterrupt) as err:
+            # the group's options come before the command name
+            fail(err, debug="--debug" in itertools.takewhile(lambda a: a.startswith("-"), argv))
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

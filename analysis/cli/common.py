@@ -2,38 +2,38 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_USAGE = 2  # bad input, with a one-line message
+EXIT_USAGE = 2  # bad input or environment, with a one-line message
+EXIT_BUG = 1  # an mlprov bug: one line asking for a --debug rerun
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+INTERRUPTED = "interrupted; nothing was changed"
 
 #: A UTC date or time on the command line.
 DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
 
 
 def handle_errors(fn: F) -> F:
-    """Turn library errors into one line on stderr and exit code 2 (tracebacks under --debug)."""
+    """Let :func:`fail` turn anything a command raises into one line and an exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from provenance.errors import MlprovError
-
         try:
             return fn(*args, **kwargs)
-        except MlprovError as err:
-            ctx = click.get_current_context(silent=True)
-            if ctx and ctx.find_root().obj and ctx.find_root().obj.get("debug"):
-                raise
-            click.echo(f"error: {err}", err=True)
-            sys.exit(EXIT_USAGE)
+        except (click.exceptions.Exit, BrokenPipeError):
+            raise  # click's own exits, and its quiet exit when a pipe reader goes away
+        except (Exception, KeyboardInterrupt) as err:
+            fail(err, debug=_debug(click.get_current_context(silent=True)))
 
     return wrapper  # type: ignore[return-value]
 
@@ -47,6 +47,150 @@ def open_store(db: str, **options: Any) -> Any:
     root = ctx.find_root().obj if ctx else None
     limit = root.get("memory_limit") if isinstance(root, dict) else None
     return ProvenanceStore.open(db, memory_limit=limit, **options)
+
+
+def fail(err: BaseException, *, debug: bool) -> NoReturn:
+    """Print ``err`` as one line on stderr and exit with its code (see :func:`explain`); under
+    ``--debug`` raise it instead, so Python prints the traceback."""
+    if debug:
+        raise err
+    message, code = explain(err)
+    click.echo(message if code == EXIT_INTERRUPTED else f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def explain(err: BaseException) -> tuple[str, int]:
+    """The one-line message and exit code for ``err``.
+
+    Bad input and environment failures (mlprov's own errors, click's usage errors, file system
+    errors, and the disk or memory errors of DuckDB, SQLite and ml-metadata) exit with 2 and
+    say what happened and what to do; Ctrl-C, also when DuckDB reports it as an interrupted
+    query, exits with 130; anything else is an mlprov bug, exit 1.
+
+    Example:
+        >>> explain(OSError(28, "No space left on device", "report/summary.json"))
+        ('report/summary.json: no space left on device; free some space there and rerun', 2)
+        >>> explain(KeyboardInterrupt())
+        ('interrupted; nothing was changed', 130)
+    """
+    from provenance.errors import MlprovError
+
+    if isinstance(err, KeyboardInterrupt | click.exceptions.Abort) or _duckdb_interrupt(err):
+        return INTERRUPTED, EXIT_INTERRUPTED
+    if isinstance(err, MlprovError):
+        return one_line(str(err)), EXIT_USAGE
+    if isinstance(err, click.ClickException):
+        ctx = getattr(err, "ctx", None)
+        see = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        return one_line(err.format_message()) + see, EXIT_USAGE
+    if isinstance(err, OSError):
+        return _os_error(err), EXIT_USAGE
+    if isinstance(err, MemoryError):
+        return _OUT_OF_MEMORY, EXIT_USAGE
+    environment = _driver_environment(err)
+    if environment is not None:
+        return environment, EXIT_USAGE
+    return (
+        f"internal error ({type(err).__name__}: {one_line(str(err))}); this is an mlprov bug: "
+        "rerun with 'mlprov --debug ...' and report the traceback",
+        EXIT_BUG,
+    )
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace, line breaks included, as one space."""
+    return " ".join(text.split())
+
+
+_OUT_OF_MEMORY = (
+    "out of memory; close other programs or narrow the work (--pipeline, --since/--until) and rerun"
+)
+
+#: errno -> what happened and what to do, for file system errors.
+_OS_HINTS = {
+    errno.ENOSPC: "no space left on device; free some space there and rerun",
+    errno.EDQUOT: "disk quota exceeded; free some space there and rerun",
+    errno.EFBIG: "file too large; free some space or raise the file size limit (ulimit -f)",
+    errno.EROFS: "read-only file system; choose a location you can write",
+    errno.EACCES: "permission denied; choose a location you can write, or fix its permissions",
+    errno.EPERM: "operation not permitted; choose a location you can write",
+    errno.ENOENT: "no such file or directory",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EISDIR: "is a directory; pass a file",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EMFILE: "too many open files; raise the limit (ulimit -n) and rerun",
+    errno.ENOMEM: _OUT_OF_MEMORY,
+}
+
+
+def _os_error(err: OSError) -> str:
+    what = _OS_HINTS.get(err.errno or 0) or one_line(err.strerror or str(err)).lower()
+    return what if err.filename is None else f"{err.filename}: {what}"
+
+
+def _duckdb_interrupt(err: BaseException) -> bool:
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and (
+        isinstance(err, duckdb.InterruptException)
+        or (isinstance(err, RuntimeError) and "query interrupted" in str(err).lower())
+    )
+
+
+#: Words in a database driver's message that mean the disk or the file system failed, not the
+#: data, and what to do about it (DuckDB, SQLite and ml-metadata word them their own way).
+_DISK_TROUBLE = (
+    ("no space left", "free some space on that disk and rerun"),
+    ("disk full", "free some space on that disk and rerun"),
+    ("quota", "free some space on that disk and rerun"),
+    ("file too large", "free some space or raise the file size limit (ulimit -f), and rerun"),
+    ("read-only file system", "choose a location you can write"),
+    ("permission denied", "check the file's permissions"),
+    ("disk i/o error", "check the disk and rerun"),
+    ("could not write", "check the free space and the file's permissions, and rerun"),
+    ("could not read", "check the disk and the file's permissions, and rerun"),
+)
+
+
+def _driver_environment(err: BaseException) -> str | None:
+    """The message for a database driver's environment error (memory, disk), else None."""
+    drivers = tuple(
+        sys.modules[name].Error
+        for name in ("duckdb", "sqlite3", "adbc_driver_manager")
+        if name in sys.modules
+    )
+    if not isinstance(err, drivers) and type(err) is not RuntimeError:  # ml-metadata's
+        return None
+    text = one_line(str(err))
+    lowered = text.lower()
+    if "out of memory" in lowered:
+        return f"{_OUT_OF_MEMORY} ({text})"
+    hint = next((h for marker, h in _DISK_TROUBLE if marker in lowered), None)
+    duckdb = sys.modules.get("duckdb")
+    if hint is None and duckdb is not None and isinstance(err, duckdb.IOException):
+        hint = "check the disk and the file's permissions, and rerun"
+    return None if hint is None else f"cannot read or write a file ({text}); {hint}"
+
+
+def _debug(ctx: click.Context | None) -> bool:
+    obj = ctx.find_root().obj if ctx is not None else None
+    return bool(isinstance(obj, dict) and obj.get("debug"))
+
+
+class Share(click.ParamType):
+    """A share: a number from 0 to 1 (NaN, which no comparison can cross, is refused)."""
+
+    name = "share"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            share = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number; pass a share from 0 to 1, e.g. 0.35", param, ctx)
+        if not 0.0 <= share <= 1.0:  # False for NaN too
+            self.fail(f"{value!r} is not a share from 0 to 1, e.g. 0.35", param, ctx)
+        return share
 
 
 def db_option(fn: F) -> F:

@@ -171,4 +171,8 @@ def show(graphlet_id: int, db: str, source_id: int | None, png: str | None) -> N
         view = load_graphlet(store, graphlet_id, source_id)
     click.echo(graphlet_tree(view))
     if png:
-        click.echo(f"wrote {draw_graphlet(view, png)}")
+        try:
+            written = draw_graphlet(view, png)
+        except OSError as err:  # it writes a hidden file beside PNG first: name the user's path
+            raise OSError(err.errno, err.strerror, png) from err
+        click.echo(f"wrote {written}")

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from analysis.cli.common import (
+    Share,
     db_option,
     format_option,
     handle_errors,
@@ -42,7 +43,7 @@ POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span",
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0.0, 1.0),
+    type=Share(),
     help="Learned policy: skip when P(no push) exceeds this [default: the lowest "
     "keeping 99% of pushes on the last quarter of the training period].",
 )
@@ -145,9 +146,10 @@ def prune(
             payload["sweep"] = _records(result.sweep)
         click.echo(json.dumps(payload, indent=2, default=str))
         return
+    from analysis.pruning import when
     from analysis.pruning_report import comparison_table, headline_text
 
-    where = f"test period from {result.train_until:%Y-%m-%d %H:%M} UTC, {result.n_test:,} graphlets"
+    where = f"test period from {when(result.train_until)} UTC, {result.n_test:,} graphlets"
     if sweep:
         render(
             shown[

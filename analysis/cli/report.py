@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
 from analysis.cli.common import (
     DATE,
+    Share,
     db_option,
     handle_errors,
     liveness,
@@ -42,7 +44,7 @@ EXIT_WASTE_ABOVE = 3
 )
 @click.option(
     "--fail-above",
-    type=click.FloatRange(0, 1),
+    type=Share(),
     help="Exit with code 3 when the wasted share is above this (0-1).",
 )
 @click.option(
@@ -74,6 +76,12 @@ def report(
     from analysis.frames import Scope
     from analysis.report import build_report, load_summary, write_report
 
+    if since is not None and until is not None and since >= until:
+        raise click.BadParameter(
+            f"{since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}; "
+            "the range is half-open, so pass an earlier --since or a later --until",
+            param_hint="'--since'",
+        )
     before = load_summary(previous) if previous else None
     live = liveness(as_of, stale_after)
     scope = Scope.of(
@@ -82,12 +90,8 @@ def report(
     with open_store(db, read_only=True) as store:
         built = build_report(store, scope, previous=before, top=top)
     written = write_report(built, out)
-    headline = built.summary["headline"]
-    share = headline["wasted_share"]
-    click.echo(
-        f"wasted {share:.1%} of {headline['total_cost']:,.1f} "
-        f"{built.summary['cost_unit']}; report in {written / 'report.html'}"
-    )
+    share = built.summary["headline"]["wasted_share"]
+    click.echo(f"{_wasted(built.summary)}; report in {written / 'report.html'}")
     if fail_above is not None and share is not None and share > fail_above:
         click.echo(f"wasted share {share:.1%} is above --fail-above {fail_above:.1%}", err=True)
         sys.exit(EXIT_WASTE_ABOVE)
@@ -120,11 +124,7 @@ def demo(db: str, out: str, sample: str | None) -> None:
 
     result = run_demo(db, out, sample_dir=Path(sample) if sample else None)
     click.echo(f"ingested {result.source} into {result.db}")
-    click.echo(
-        f"built {result.graphlets:,} graphlets; wasted "
-        f"{result.summary['headline']['wasted_share']:.1%} of "
-        f"{result.summary['headline']['total_cost']:,.1f} {result.summary['cost_unit']}"
-    )
+    click.echo(f"built {result.graphlets:,} graphlets; {_wasted(result.summary)}")
     click.echo(f"report: {result.report_dir / 'report.html'}")
     click.echo(f"        {result.report_dir / 'report.md'}")
     click.echo(f"        {result.report_dir / 'summary.json'}")
@@ -134,3 +134,10 @@ def demo(db: str, out: str, sample: str | None) -> None:
         "  mlprov report --db prov.duckdb --out report/\n"
         "or, for a daily job: mlprov init, set its sources, then mlprov run"
     )
+
+
+def _wasted(summary: dict[str, Any]) -> str:
+    """'wasted 36.2% of 1,234.5 seconds' from a summary.json (no share when nothing cost)."""
+    headline = summary["headline"]
+    share, total = headline["wasted_share"], f"{headline['total_cost']:,.1f} {summary['cost_unit']}"
+    return f"wasted {share:.1%} of {total}" if share is not None else f"no cost recorded ({total})"
