@@ -546,7 +546,7 @@ def read(
                     future.cancel()
         con.execute(_EVENTS_STAGE)
         con.execute("DROP TABLE stg_raw_events; DROP TABLE stg_raw_paths")
-    except duckdb.Error:
+    except (duckdb.Error, MlprovError):
         raise
     except Exception as err:  # the driver reports damage only when a page is read
         raise _source_error(path, err) from err
