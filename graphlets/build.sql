@@ -173,7 +173,8 @@ LEFT JOIN (SELECT e.source_id, e.execution_id AS x, count(*) AS n FROM events e
            GROUP BY ALL) e ON e.source_id = n.source_id AND e.x = n.x
 LEFT JOIN (SELECT DISTINCT source_id, x FROM gl_feeds) f
        ON f.source_id = n.source_id AND f.x = n.x
-WHERE EXISTS (SELECT 1 FROM gl_scope s WHERE s.source_id = n.source_id AND s.pkey = n.pkey);
+WHERE EXISTS (SELECT 1 FROM gl_scope s WHERE s.source_id = n.source_id AND s.pkey = n.pkey)
+ORDER BY n.source_id, n.x;
 
 -- name: seen_feeds
 -- A refresh reads which executions feed trainers from graphlet_seen (see refresh.sql).
@@ -288,13 +289,15 @@ INSERT INTO graphlet_members
 SELECT m.source_id, m.g, 'execution', m.x, m.role, s.n
 FROM gl_mx m
 JOIN gl_shared s ON s.source_id = m.source_id AND s.pkey = m.pkey AND s.kind = 'execution'
-                AND s.node = m.x;
+                AND s.node = m.x
+ORDER BY m.source_id, m.x;   -- clustered by node: later refreshes probe by node id
 
 INSERT INTO graphlet_members
 SELECT m.source_id, m.g, 'artifact', m.a, m.role, s.n
 FROM gl_ma m
 JOIN gl_shared s ON s.source_id = m.source_id AND s.pkey = m.pkey AND s.kind = 'artifact'
-                AND s.node = m.a;
+                AND s.node = m.a
+ORDER BY m.source_id, m.a;
 
 CREATE OR REPLACE TEMP TABLE gl_resplit AS
 SELECT source_id, g AS graphlet_id FROM gl_anchor

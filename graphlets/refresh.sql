@@ -100,12 +100,13 @@ GROUP BY ALL;
 -- read's latest, so nothing older changed (an update within the very millisecond of the
 -- latest update the build saw is the one blind spot, as it would be for any watermark).
 CREATE OR REPLACE TEMP TABLE gl_art_changed AS
-WITH fresh AS (   -- new artifacts count through the events of the executions they touch
-    SELECT a.source_id, a.artifact_id AS a, a.update_time FROM artifacts a
-    WHERE a.update_time > (SELECT min(artifacts_seen) FROM graphlet_builds b
-                            WHERE b.source_id = a.source_id)
-      AND a.artifact_id <= (SELECT max(artifacts_max_id) FROM graphlet_builds b
-                            WHERE b.source_id = a.source_id)
+WITH since AS (
+    SELECT source_id, min(artifacts_seen) AS seen, max(artifacts_max_id) AS max_id
+    FROM graphlet_builds GROUP BY ALL
+), fresh AS (     -- new artifacts count through the events of the executions they touch
+    SELECT a.source_id, a.artifact_id AS a, a.update_time
+    FROM artifacts a JOIN since s ON s.source_id = a.source_id
+    WHERE a.update_time > s.seen AND a.artifact_id <= s.max_id
 )
 SELECT DISTINCT f.source_id, n.pkey, f.a, e.execution_id AS x
 FROM fresh f
@@ -299,7 +300,7 @@ DELETE FROM graphlet_seen s
 WHERE EXISTS (SELECT 1 FROM gl_seen_new n
               WHERE n.source_id = s.source_id AND n.execution_id = s.execution_id);
 
-INSERT INTO graphlet_seen SELECT * FROM gl_seen_new;
+INSERT INTO graphlet_seen SELECT * FROM gl_seen_new ORDER BY source_id, execution_id;
 
 CREATE OR REPLACE TEMP TABLE gl_pipes AS SELECT source_id, pkey FROM gl_part;
 
