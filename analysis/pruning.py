@@ -180,10 +180,11 @@ def load_pruning_data(store: ProvenanceStore, unit: str | None = None) -> Prunin
             another unit count as zero and are counted in ``other_unit``.
 
     Raises:
-        StoreError: the store has no graphlets.
+        StaleGraphletsError, NotBuiltError: stale graphlets on a read-only store.
     """
-    from analysis.frames import Scope, cost_unit, in_unit
+    from analysis.frames import Scope, cost_unit, in_unit, require_graphlets
 
+    require_graphlets(store)
     decisions = decision_features(store)
     q = named_queries("analysis", "pruning_features.sql")
     executions = store.df(q["executions"])

@@ -223,7 +223,7 @@ def _scope(con: duckdb.DuckDBPyConnection, pipelines: Iterable[str] | None) -> N
         "coalesce(pipeline_id, -1) AS pkey FROM executions"
     )
     if pipelines is not None:
-        con.register("gl_wanted", _pipeline_keys(con, list(pipelines)))
+        con.register("gl_wanted", pipeline_keys(con, list(pipelines)))
         con.execute(
             "DELETE FROM gl_keys k WHERE NOT EXISTS (SELECT 1 FROM gl_wanted w "
             "WHERE w.source_id = k.source_id AND w.pkey = k.pkey)"
@@ -248,7 +248,12 @@ def _changes(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> int:
     return _count(con, "gl_changed")
 
 
-def _pipeline_keys(con: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFrame:
+def pipeline_keys(con: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFrame:
+    """The (source_id, pkey) of pipelines named ``names``.
+
+    Raises:
+        UnknownPipelineError: a name no source holds (with the names it does hold).
+    """
     known = con.execute("SELECT source_id, pipeline_id AS pkey, name FROM pipelines").df()
     missing = sorted(set(names) - set(known["name"]))
     if missing:

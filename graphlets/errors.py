@@ -20,3 +20,8 @@ class UnknownGraphletError(GraphletError):
 
 class NotBuiltError(GraphletError):
     """Graphlets are asked for but were never built in this store."""
+
+
+class StaleGraphletsError(GraphletError):
+    """Graphlets that do not reflect the store (a later ingest, other rules, an older mlprov)
+    where they may not be refreshed (``--no-refresh``, a read-only database)."""

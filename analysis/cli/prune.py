@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from analysis.cli.common import db_option, format_option, handle_errors, render
+from analysis.cli.graphlets import current_store, no_refresh_option
 
 POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span", "learned")
 
@@ -73,6 +74,7 @@ POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span",
 )
 @click.option("--unit", help="Cost unit [default: the cost property's, else seconds].")
 @format_option("table", "json", "csv")
+@no_refresh_option
 @handle_errors
 def prune(
     db: str,
@@ -86,6 +88,7 @@ def prune(
     seed: int,
     unit: str | None,
     fmt: str,
+    no_refresh: bool,
 ) -> None:
     """Simulate skipping training runs that will not push, on the graphlets in the database.
 
@@ -95,9 +98,8 @@ def prune(
     treats the recorded history as fixed.
     """
     from analysis.pruning import simulate_pruning
-    from provenance.store import ProvenanceStore
 
-    with ProvenanceStore.open(db, read_only=True) as store:
+    with current_store(db, no_refresh) as store:
         result = simulate_pruning(
             store,
             policies=policy,

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from analysis.cli.common import db_option, handle_errors
+from analysis.cli.graphlets import current_store, no_refresh_option
 
 #: Exit code of ``mlprov report --fail-above`` when the wasted share is above the threshold.
 EXIT_WASTE_ABOVE = 3
@@ -47,6 +48,7 @@ _DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
     type=click.IntRange(1),
     help="Pipelines in the 'most wasteful' table and figure.",
 )
+@no_refresh_option
 @handle_errors
 def report(
     db: str,
@@ -57,17 +59,18 @@ def report(
     previous: str | None,
     fail_above: float | None,
     top: int,
+    no_refresh: bool,
 ) -> None:
     """Write the waste report of the database to OUT: HTML with figures, Markdown, JSON.
 
-    Graphlets must be built first ('mlprov graphlets'). The report states the cost unit and
-    the time range; with --previous each headline figure shows its change since that report.
+    Graphlets are brought up to date first (after a new ingest, only what it changed). The
+    report states the cost unit and the time range; with --previous each headline figure
+    shows its change since that report.
     """
     from analysis.report import build_report, load_summary, write_report
-    from provenance.store import ProvenanceStore
 
     before = load_summary(previous) if previous else None
-    with ProvenanceStore.open(db, read_only=True) as store:
+    with current_store(db, no_refresh) as store:
         built = build_report(
             store, since=since, until=until, pipelines=pipelines or None, previous=before, top=top
         )
