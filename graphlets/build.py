@@ -238,13 +238,18 @@ def _changes(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> int:
     Returns:
         The number of new, changed or removed executions.
     """
+    _run(con, "usable_builds", params)
     _run(con, "observe", params)
     _run(con, "changes", params)
     uncounted = [r[0] for r in con.execute(_SQL["uncounted_events"]).fetchall()]
     if uncounted:
         _run(con, "count_all_events", {"sources": uncounted})
+        _run(con, "observe", params)
+        _run(con, "changed_by_events", params)
     _run(con, "changed_artifacts", params)
     _run(con, "plan", params)
+    _run(con, "pick_whole", params)
+    _run(con, "observe", params)
     return _count(con, "gl_changed")
 
 
@@ -418,13 +423,7 @@ def _record(con: duckdb.DuckDBPyConnection, rules: GraphletRules, *, complete: b
         "UNION SELECT * FROM gl_part) p WHERE p.source_id = b.source_id "
         "AND p.pkey = b.pipeline_key)"
     )
-    con.execute(
-        "INSERT INTO graphlet_builds SELECT p.source_id, p.pkey, ?, a.seen, a.max_id "
-        "FROM (SELECT * FROM gl_full UNION SELECT * FROM gl_part) p "
-        "LEFT JOIN (SELECT source_id, max(update_time) AS seen, max(artifact_id) AS max_id "
-        "FROM artifacts GROUP BY ALL) a USING (source_id)",
-        [rules.digest()],
-    )
+    _run(con, "record_builds", {"rules_hash": rules.digest()})
     known = {"rules": json.dumps(asdict(rules), sort_keys=True), "rules_hash": rules.digest()}
     if complete:
         latest = scalar(con, "SELECT max(ingest_id) FROM ingest_runs")

@@ -22,34 +22,59 @@
 -- Changes that move edges of old executions (start time, category, component, pipeline,
 -- lost events) rebuild their pipelines whole.
 
+-- name: usable_builds
+-- Pipelines in scope whose last build can be refreshed: same rules, same source mapping.
+CREATE OR REPLACE TEMP TABLE gl_usable AS
+SELECT b.* FROM graphlet_builds b
+JOIN (SELECT source_id, hash(kind, location, convention, mapping_hash, cost_property) AS h
+      FROM sources) s ON s.source_id = b.source_id
+SEMI JOIN gl_keys k ON k.source_id = b.source_id AND k.pkey = b.pipeline_key
+WHERE $incremental AND b.rules_hash = $rules_hash AND b.source_hash = s.h;
+
+-- Executions to look at: all of a pipeline without a usable build, and elsewhere those an
+-- ingest may have written since: new ids, or an update time at or past the latest the build
+-- saw (ingest re-reads a node only when its update time reached its watermark).
+CREATE OR REPLACE TEMP TABLE gl_pick AS
+SELECT x.source_id, x.execution_id AS x FROM executions x
+LEFT JOIN gl_usable b ON b.source_id = x.source_id
+                     AND b.pipeline_key = coalesce(x.pipeline_id, -1)
+WHERE EXISTS (SELECT 1 FROM gl_keys k WHERE k.source_id = x.source_id
+              AND k.pkey = coalesce(x.pipeline_id, -1))
+  AND (b.source_id IS NULL OR x.execution_id > b.executions_max_id
+       OR x.end_time >= b.executions_seen);
+
+CREATE OR REPLACE TEMP TABLE gl_now (source_id INTEGER, x BIGINT, pkey BIGINT,
+                                     shape UBIGINT, state UBIGINT);
+
 -- name: observe
--- Every execution of the pipelines in scope as a graphlet sees it.
-CREATE OR REPLACE TEMP TABLE gl_now AS
+-- The executions of gl_pick as a graphlet sees them, added to gl_now.
+INSERT INTO gl_now
 WITH model_types AS (
-    SELECT source_id, execution_id, min(string_value) AS model_type
-    FROM execution_properties WHERE name = 'model_type' GROUP BY ALL
+    SELECT p.source_id, p.execution_id, min(p.string_value) AS model_type
+    FROM execution_properties p
+    SEMI JOIN gl_pick k ON k.source_id = p.source_id AND k.x = p.execution_id
+    WHERE p.name = 'model_type' GROUP BY ALL
 )
-SELECT x.source_id, x.execution_id AS x, coalesce(x.pipeline_id, -1) AS pkey,
-       hash(x.start_time, x.category, x.component) AS shape,
-       hash(x.state, x.end_time, x.cost, x.duration_s, s.cost_property, mt.model_type) AS state
+SELECT x.source_id, x.execution_id, coalesce(x.pipeline_id, -1),
+       hash(x.start_time, x.category, x.component),
+       hash(x.state, x.end_time, x.cost, x.duration_s, s.cost_property, mt.model_type)
 FROM executions x
 JOIN sources s ON s.source_id = x.source_id
 LEFT JOIN model_types mt ON mt.source_id = x.source_id AND mt.execution_id = x.execution_id
-SEMI JOIN gl_keys k ON k.source_id = x.source_id AND k.pkey = coalesce(x.pipeline_id, -1);
+SEMI JOIN gl_pick k ON k.source_id = x.source_id AND k.x = x.execution_id
+WHERE NOT EXISTS (SELECT 1 FROM gl_now n WHERE n.source_id = x.source_id
+                  AND n.x = x.execution_id);
 
 -- name: changes
--- Executions new, changed or gone since graphlet_seen, with their events now. structural:
--- the change moves edges (see the top of this file).
+-- Executions looked at that are new or changed since graphlet_seen, with their events now.
+-- structural: the change moves edges (see the top of this file).
 CREATE OR REPLACE TEMP TABLE gl_changed AS
-SELECT coalesce(n.source_id, s.source_id) AS source_id, coalesce(n.x, s.execution_id) AS x,
-       n.pkey, s.pipeline_key AS old_pkey, s.n_events AS old_events,
-       s.execution_id IS NOT NULL
-           AND (n.x IS NULL OR n.pkey <> s.pipeline_key OR n.shape <> s.shape) AS structural
+SELECT n.source_id, n.x, n.pkey, s.pipeline_key AS old_pkey, s.n_events AS old_events,
+       s.execution_id IS NOT NULL AND (n.pkey <> s.pipeline_key OR n.shape <> s.shape)
+           AS structural
 FROM gl_now n
-FULL JOIN (SELECT * FROM graphlet_seen s
-           SEMI JOIN gl_keys k ON k.source_id = s.source_id AND k.pkey = s.pipeline_key) s
-       ON s.source_id = n.source_id AND s.execution_id = n.x
-WHERE n.x IS NULL OR s.execution_id IS NULL OR n.state <> s.state OR n.shape <> s.shape
+LEFT JOIN graphlet_seen s ON s.source_id = n.source_id AND s.execution_id = n.x
+WHERE s.execution_id IS NULL OR n.state <> s.state OR n.shape <> s.shape
    OR n.pkey <> s.pipeline_key;
 
 CREATE OR REPLACE TEMP TABLE gl_event_counts AS
@@ -74,10 +99,9 @@ WHERE t.n <> coalesce(kept.n, 0) + coalesce(now.n, 0);
 
 -- name: count_all_events
 -- The slow path of uncounted_events: compare every execution's events of those sources.
-INSERT INTO gl_changed
-SELECT s.source_id, s.execution_id, n.pkey, s.pipeline_key, s.n_events, false
+CREATE OR REPLACE TEMP TABLE gl_pick AS
+SELECT s.source_id, s.execution_id AS x
 FROM graphlet_seen s
-JOIN gl_now n ON n.source_id = s.source_id AND n.x = s.execution_id
 LEFT JOIN (SELECT source_id, execution_id, count(*) AS n FROM events
            WHERE list_contains($sources, source_id) GROUP BY ALL) e
        ON e.source_id = s.source_id AND e.execution_id = s.execution_id
@@ -85,13 +109,17 @@ WHERE list_contains($sources, s.source_id) AND coalesce(e.n, 0) <> s.n_events
   AND NOT EXISTS (SELECT 1 FROM gl_changed c
                   WHERE c.source_id = s.source_id AND c.x = s.execution_id);
 
+-- name: changed_by_events
+INSERT INTO gl_changed
+SELECT n.source_id, n.x, n.pkey, s.pipeline_key, s.n_events,
+       n.pkey <> s.pipeline_key OR n.shape <> s.shape
+FROM gl_now n
+JOIN graphlet_seen s ON s.source_id = n.source_id AND s.execution_id = n.x
+SEMI JOIN gl_pick k ON k.source_id = n.source_id AND k.x = n.x;
+
 INSERT INTO gl_event_counts
 SELECT e.source_id, e.execution_id, count(*) FROM events e
-WHERE list_contains($sources, e.source_id)
-  AND NOT EXISTS (SELECT 1 FROM gl_event_counts c
-                  WHERE c.source_id = e.source_id AND c.x = e.execution_id)
-  AND EXISTS (SELECT 1 FROM gl_changed c
-              WHERE c.source_id = e.source_id AND c.x = e.execution_id)
+SEMI JOIN gl_pick k ON k.source_id = e.source_id AND k.x = e.execution_id
 GROUP BY ALL;
 
 -- name: changed_artifacts
@@ -102,33 +130,45 @@ GROUP BY ALL;
 CREATE OR REPLACE TEMP TABLE gl_art_changed AS
 WITH since AS (
     SELECT source_id, min(artifacts_seen) AS seen, max(artifacts_max_id) AS max_id
-    FROM graphlet_builds GROUP BY ALL
+    FROM gl_usable GROUP BY ALL
 ), fresh AS (     -- new artifacts count through the events of the executions they touch
     SELECT a.source_id, a.artifact_id AS a, a.update_time
     FROM artifacts a JOIN since s ON s.source_id = a.source_id
     WHERE a.update_time > s.seen AND a.artifact_id <= s.max_id
 )
-SELECT DISTINCT f.source_id, n.pkey, f.a, e.execution_id AS x
+SELECT DISTINCT f.source_id, b.pipeline_key AS pkey, f.a, e.execution_id AS x
 FROM fresh f
 JOIN events e ON e.source_id = f.source_id AND e.artifact_id = f.a
-JOIN gl_now n ON n.source_id = e.source_id AND n.x = e.execution_id
-JOIN graphlet_builds b ON b.source_id = n.source_id AND b.pipeline_key = n.pkey
+JOIN executions x ON x.source_id = e.source_id AND x.execution_id = e.execution_id
+JOIN gl_usable b ON b.source_id = x.source_id AND b.pipeline_key = coalesce(x.pipeline_id, -1)
 WHERE f.update_time > b.artifacts_seen AND f.a <= b.artifacts_max_id;
 
 -- name: plan
 -- Pipelines rebuilt whole (new, built under other rules, structurally changed, or all when
 -- not incremental), and pipelines refreshed in part (the rest with a change).
 CREATE OR REPLACE TEMP TABLE gl_full AS
+WITH counts AS (
+    SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey, count(*) AS n FROM executions x
+    SEMI JOIN gl_usable b ON b.source_id = x.source_id
+                         AND b.pipeline_key = coalesce(x.pipeline_id, -1)
+    GROUP BY ALL
+), arrived AS (
+    SELECT source_id, pkey, count(*) AS n FROM gl_changed WHERE old_pkey IS NULL GROUP BY ALL
+)
 SELECT k.source_id, k.pkey FROM gl_keys k
-LEFT JOIN graphlet_builds b ON b.source_id = k.source_id AND b.pipeline_key = k.pkey
-WHERE NOT $incremental OR b.source_id IS NULL OR b.rules_hash <> $rules_hash
+LEFT JOIN gl_usable b ON b.source_id = k.source_id AND b.pipeline_key = k.pkey
+LEFT JOIN counts c ON c.source_id = k.source_id AND c.pkey = k.pkey
+LEFT JOIN arrived a ON a.source_id = k.source_id AND a.pkey = k.pkey
+WHERE b.source_id IS NULL
+   -- executions that left or joined without being re-read (an association added later)
+   OR coalesce(c.n, 0) <> b.n_executions + coalesce(a.n, 0)
    OR EXISTS (SELECT 1 FROM gl_changed c LEFT JOIN gl_event_counts e USING (source_id, x)
               WHERE c.source_id = k.source_id AND k.pkey IN (c.pkey, c.old_pkey)
                 AND (c.structural OR coalesce(e.n, 0) < c.old_events));
 
 CREATE OR REPLACE TEMP TABLE gl_part AS
 SELECT DISTINCT source_id, pkey FROM (
-    SELECT source_id, pkey FROM gl_changed WHERE pkey IS NOT NULL
+    SELECT source_id, pkey FROM gl_changed
     UNION ALL SELECT source_id, pkey FROM gl_art_changed
 ) c
 WHERE NOT EXISTS (SELECT 1 FROM gl_full f WHERE f.source_id = c.source_id AND f.pkey = c.pkey);
@@ -137,6 +177,12 @@ WHERE NOT EXISTS (SELECT 1 FROM gl_full f WHERE f.source_id = c.source_id AND f.
 CREATE OR REPLACE TEMP TABLE gl_d AS
 SELECT c.source_id, c.pkey, c.x FROM gl_changed c
 SEMI JOIN gl_part p ON p.source_id = c.source_id AND p.pkey = c.pkey;
+
+-- name: pick_whole
+-- Every execution of the pipelines rebuilt whole, for observe.
+CREATE OR REPLACE TEMP TABLE gl_pick AS
+SELECT x.source_id, x.execution_id AS x FROM executions x
+SEMI JOIN gl_full f ON f.source_id = x.source_id AND f.pkey = coalesce(x.pipeline_id, -1);
 
 -- name: feeds_start
 -- Which executions may have started to feed a trainer: the changed ones, and, walking
@@ -288,10 +334,11 @@ WHERE x.category = $anchor_category AND NOT list_contains($non_anchor_components
 -- name: see_part
 -- What the refreshed pipelines' graphlets now reflect, for the executions looked at.
 CREATE OR REPLACE TEMP TABLE gl_seen_new AS
-SELECT n.source_id, n.x AS execution_id, n.pkey AS pipeline_key, n.shape, n.state,
+SELECT c.source_id, c.x AS execution_id, coalesce(n.pkey, s.pipeline_key) AS pipeline_key,
+       coalesce(n.shape, s.shape) AS shape, coalesce(n.state, s.state) AS state,
        coalesce(e.n, s.n_events, 0) AS n_events, f.x IS NOT NULL AS feeds
 FROM gl_cf c
-JOIN gl_now n ON n.source_id = c.source_id AND n.x = c.x
+LEFT JOIN gl_now n ON n.source_id = c.source_id AND n.x = c.x
 LEFT JOIN gl_event_counts e ON e.source_id = c.source_id AND e.x = c.x
 LEFT JOIN graphlet_seen s ON s.source_id = c.source_id AND s.execution_id = c.x
 LEFT JOIN gl_feeding f ON f.source_id = c.source_id AND f.x = c.x;
@@ -370,3 +417,18 @@ SELECT DISTINCT source_id, pkey, x, dir FROM (
 EXCEPT SELECT * FROM gl_walk;
 
 INSERT INTO gl_walk SELECT * FROM gl_front;
+
+-- name: record_builds
+-- What each pipeline built now reflects (read back by usable_builds and plan).
+INSERT INTO graphlet_builds
+SELECT p.source_id, p.pkey, $rules_hash,
+       hash(s.kind, s.location, s.convention, s.mapping_hash, s.cost_property),
+       coalesce(n.n, 0), x.seen, x.max_id, a.seen, a.max_id
+FROM (SELECT * FROM gl_full UNION SELECT * FROM gl_part) p
+JOIN sources s ON s.source_id = p.source_id
+LEFT JOIN (SELECT source_id, coalesce(pipeline_id, -1) AS pkey, count(*) AS n
+           FROM executions GROUP BY ALL) n ON n.source_id = p.source_id AND n.pkey = p.pkey
+LEFT JOIN (SELECT source_id, max(end_time) AS seen, max(execution_id) AS max_id
+           FROM executions GROUP BY ALL) x ON x.source_id = p.source_id
+LEFT JOIN (SELECT source_id, max(update_time) AS seen, max(artifact_id) AS max_id
+           FROM artifacts GROUP BY ALL) a ON a.source_id = p.source_id;

@@ -52,8 +52,13 @@ CREATE TABLE IF NOT EXISTS graphlet_builds (
     source_id       INTEGER NOT NULL,
     pipeline_key    BIGINT NOT NULL,    -- pipeline_id, or -1 for executions in no pipeline
     rules_hash      VARCHAR NOT NULL,   -- GraphletRules.digest() the graphlets were cut with
-    artifacts_seen  TIMESTAMP,          -- latest artifact update of the source at that build
-    artifacts_max_id BIGINT             -- and its largest artifact id
+    source_hash     UBIGINT NOT NULL,   -- the source's reader, location and mapping
+    n_executions    BIGINT NOT NULL,    -- the pipeline's executions at that build
+    -- the source's latest execution / artifact update and largest ids at that build
+    executions_seen   TIMESTAMP,
+    executions_max_id BIGINT,
+    artifacts_seen    TIMESTAMP,
+    artifacts_max_id  BIGINT
 );
 
 -- Each execution as the graphlets saw it. key: (source_id, execution_id)
