@@ -144,8 +144,9 @@ JOIN gl_usable b ON b.source_id = x.source_id AND b.pipeline_key = coalesce(x.pi
 WHERE f.update_time > b.artifacts_seen AND f.a <= b.artifacts_max_id;
 
 -- name: plan
--- Pipelines rebuilt whole (new, built under other rules, structurally changed, or all when
--- not incremental), and pipelines refreshed in part (the rest with a change).
+-- Pipelines rebuilt whole (built under other rules or another mapping, structurally changed,
+-- of a source never built, or all when not incremental), and pipelines refreshed in part
+-- (the rest with a change).
 CREATE OR REPLACE TEMP TABLE gl_full AS
 WITH counts AS (
     SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey, count(*) AS n FROM executions x
@@ -159,7 +160,11 @@ SELECT k.source_id, k.pkey FROM gl_keys k
 LEFT JOIN gl_usable b ON b.source_id = k.source_id AND b.pipeline_key = k.pkey
 LEFT JOIN counts c ON c.source_id = k.source_id AND c.pkey = k.pkey
 LEFT JOIN arrived a ON a.source_id = k.source_id AND a.pkey = k.pkey
-WHERE b.source_id IS NULL
+WHERE (b.source_id IS NULL
+       -- a new pipeline of a source already built is refreshed in part (all of it is new)
+       AND (EXISTS (SELECT 1 FROM graphlet_builds o WHERE o.source_id = k.source_id
+                    AND o.pipeline_key = k.pkey)
+            OR NOT EXISTS (SELECT 1 FROM gl_usable u WHERE u.source_id = k.source_id)))
    -- executions that left or joined without being re-read (an association added later)
    OR coalesce(c.n, 0) <> b.n_executions + coalesce(a.n, 0)
    OR EXISTS (SELECT 1 FROM gl_changed c LEFT JOIN gl_event_counts e USING (source_id, x)
