@@ -355,13 +355,11 @@ class _Written:
 
     @staticmethod
     def sum(parts: list[_Written]) -> _Written:
-        return _Written(
-            *(
-                sum(getattr(p, f) for p in parts)
-                for f in ("graphlets", "deployed", "in_flight", "members", "removed")
-            ),
-            max((p.side_rounds for p in parts), default=0),
-        )
+        totals = {
+            f: sum(getattr(p, f) for p in parts)
+            for f in ("graphlets", "deployed", "in_flight", "members", "removed")
+        }
+        return _Written(**totals, side_rounds=max((p.side_rounds for p in parts), default=0))
 
 
 def _build(
@@ -424,18 +422,21 @@ def _record(con: duckdb.DuckDBPyConnection, rules: GraphletRules, *, complete: b
         "AND p.pkey = b.pipeline_key)"
     )
     _run(con, "record_builds", {"rules_hash": rules.digest()})
-    known = {"rules": json.dumps(asdict(rules), sort_keys=True), "rules_hash": rules.digest()}
+    known: dict[str, str | None] = {
+        "rules": json.dumps(asdict(rules), sort_keys=True),
+        "rules_hash": rules.digest(),
+    }
     if complete:
         latest = scalar(con, "SELECT max(ingest_id) FROM ingest_runs")
         known["ingest_id"] = None if latest is None else str(latest)
-    elif state_value(con, "rules_hash") != rules.digest():
-        known["ingest_id"] = "(other pipelines were cut under other rules)"
+    elif _state_value(con, "rules_hash") != rules.digest():
+        known["ingest_id"] = None  # other pipelines were cut under other rules: not current
     for key, value in known.items():
         con.execute("DELETE FROM graphlet_state WHERE key = ?", [key])
         con.execute("INSERT INTO graphlet_state VALUES (?, ?)", [key, value])
 
 
-def state_value(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+def _state_value(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
     return scalar(con, "SELECT value FROM graphlet_state WHERE key = ?", [key])
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 from graphlets.build import LAYOUT, BuildReport, build_graphlets, is_current, state
 from graphlets.errors import GraphletError, NotBuiltError, StaleGraphletsError
@@ -38,7 +39,7 @@ def current_rules(store: ProvenanceStore) -> GraphletRules:
     return GraphletRules(**_tuples(json.loads(recorded))) if recorded else GraphletRules()
 
 
-def _tuples(fields: dict[str, object]) -> dict[str, object]:
+def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
 
 
