@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from provenance.errors import StoreError
+from graphlets import ensure_current
 from provenance.sql import named_queries
 from provenance.store import ProvenanceStore
 
@@ -196,16 +196,13 @@ def define_macros(store: ProvenanceStore) -> None:
 
 
 def require_graphlets(store: ProvenanceStore) -> None:
-    """Raise unless graphlets have been built in ``store``.
+    """Bring the store's graphlets up to date first: no figure is computed on stale ones.
 
     Raises:
-        StoreError: the graphlets tables are missing.
+        StaleGraphletsError, NotBuiltError: stale graphlets on a read-only store (see
+            :func:`graphlets.ensure_current`).
     """
-    if not (store.has_table("graphlets") and store.has_table("graphlet_members")):
-        raise StoreError(
-            f"{store.path} has no graphlets yet; build them with "
-            "'mlprov graphlets --db ...' (graphlets.build_graphlets(store))"
-        )
+    ensure_current(store)
 
 
 def cost_unit(store: ProvenanceStore, scope: Scope, unit: str | None = None) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from analysis.errors import ProjectError
 from analysis.frames import STALE_AFTER, Scope, parse_duration
 from analysis.report import Report, build_report, load_summary, write_report
-from graphlets import BuildReport, build_graphlets
+from graphlets import BuildReport, build_graphlets, current_rules
 from provenance.conventions import load_mapping
 from provenance.errors import did_you_mean
 from provenance.ingest import LoadReport, Strictness, ingest, parse_source
@@ -292,7 +292,7 @@ def run_project(
             ingest(store, source, mapping=mapping, strict=strict, progress=progress)
             for source, mapping, strict in sources
         ]
-        build = build_graphlets(store)
+        build = build_graphlets(store, current_rules(store))
         report: Report = build_report(store, scope, previous=previous, top=spec.top)
     written = write_report(report, spec.out)
     share = report.summary["headline"]["wasted_share"]

@@ -192,9 +192,12 @@ def load_pruning_data(
     Raises:
         StoreError: the store has no graphlets.
         NonFiniteCostError: a cost is infinite, or the costs add up past what sums can hold.
+        StaleGraphletsError, NotBuiltError: stale graphlets on a read-only store.
     """
+    from analysis.frames import require_graphlets
     from analysis.waste import check_costs
 
+    require_graphlets(store)
     decisions = decision_features(store, liveness)
     q = named_queries("analysis", "pruning_features.sql")
     executions = store.df(q["executions"], liveness.params())

@@ -103,21 +103,43 @@ def split_last_day(source: Path, config: SynthConfig, work: Path) -> Split:
     Returns:
         The :class:`Split`.
     """
+    cut_ms = config.end_ms - DAY_MS
+    con = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        (ex,) = con.execute(
+            "SELECT coalesce(max(id), 0) FROM Execution WHERE create_time_since_epoch < ?",
+            (cut_ms,),
+        ).fetchone()
+    finally:
+        con.close()
+    return split_at(source, work, ex, cut_ms)
+
+
+def split_at(source: Path, work: Path, last_execution: int, cut_ms: int = 0) -> Split:
+    """Copy ``source`` to ``work`` keeping the rows written up to execution ``last_execution``
+    (in put order), and move the rest into a side file for :func:`append_last_day`.
+
+    Args:
+        source: an MLMD SQLite store whose ids are in put order.
+        work: a directory for the prefix store and the side file (replaced if present).
+        last_execution: the last execution id kept.
+        cut_ms: the cut time, recorded in the :class:`Split` only.
+
+    Returns:
+        The :class:`Split`.
+    """
     work.mkdir(parents=True, exist_ok=True)
     prefix, day = work / "prefix.sqlite", work / "day.sqlite"
     for old in (prefix, day):
         old.unlink(missing_ok=True)
     shutil.copyfile(source, prefix)
-    cut_ms = config.end_ms - DAY_MS
     con = sqlite3.connect(prefix, isolation_level=None)
     try:
 
         def one(sql: str, *args: object) -> Any:
             return con.execute(sql, args).fetchone()[0]
 
-        ex = one(
-            "SELECT coalesce(max(id), 0) FROM Execution WHERE create_time_since_epoch < ?", cut_ms
-        )
+        ex = last_execution
         ev = one("SELECT coalesce(max(id), 0) FROM Event WHERE execution_id <= ?", ex)
         art = one("SELECT coalesce(max(artifact_id), 0) FROM Event WHERE id <= ?", ev)
         ctx = one(

@@ -18,8 +18,9 @@ alone to show where the time goes. Then, on the same stores:
 - baseline (a): per-trainer ``get_lineage_subgraph`` upstream and downstream through the
   ml-metadata client on a seeded sample of trainers, per graphlet and extrapolated to all;
 - baseline (b): networkx ancestors/descendants per sampled trainer over a DiGraph of events;
-- incremental: the store cut one day short is ingested, the last day appended, and the
-  incremental ingest (and graphlet rebuild) of that day timed (see :mod:`benchmarks.corpus`).
+- incremental: the store cut one day short is ingested and built, the last day appended, and
+  the incremental ingest of that day and the graphlet refresh after it timed: the refresh
+  redoes only the graphlets the day can change (see :mod:`benchmarks.corpus`).
 
 Targets are reported as measured, never asserted. Results of each scale are kept in the cache
 (``results_<pipelines>p.json``) so that the scale-1.0 run can report time(1.0) / time(0.1).
@@ -52,6 +53,8 @@ TARGET_RSS_MB = 4096.0
 TARGET_SPEEDUP = 100.0
 TARGET_SCALE_RATIO = 12.0
 TARGET_INCREMENTAL_S = 5.0
+#: One more day at paper scale: its ingest plus the graphlet refresh after it.
+TARGET_DAY_REFRESH_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,17 @@ def benchmark(
         result["incremental_ingest_s"] = round(incr["ingest_day"].wall_s, 2)
         result["incremental_ingest_stage_s"] = round(incr["ingest_day"].stage_s, 2)
         result["incremental_rows"] = incr["append_day"].result["rows"]
+        day = incr["graphlets_day"]
+        result["incremental_refresh_s"] = round(day.wall_s, 2)
+        result["incremental_refresh_stage_s"] = round(day.stage_s, 2)
+        result["incremental_day_s"] = round(incr["ingest_day"].wall_s + day.wall_s, 2)
+        result["incremental_day_stage_s"] = round(incr["ingest_day"].stage_s + day.stage_s, 2)
+        result["incremental_redone"] = (
+            f"{day.result['graphlets']:,} of {day.result['total_graphlets']:,} graphlets redone "
+            f"in {day.result['pipelines_built']:,} pipelines "
+            f"({day.result['pipelines_whole']:,} rebuilt whole), "
+            f"{day.result['changed_executions']:,} executions new or changed"
+        )
     result["targets"] = _targets(result, cache)
     (cache / f"results_{config.pipelines}p.json").write_text(json.dumps(result, indent=1))
     return result
@@ -244,6 +258,9 @@ def _targets(result: dict[str, Any], cache: Path) -> dict[str, Any]:
         if "incremental_ingest_s" in result:
             targets["incremental_day_le_5s"] = _met(
                 result["incremental_ingest_s"], TARGET_INCREMENTAL_S
+            )
+            targets["day_ingest_refresh_le_10s"] = _met(
+                result["incremental_day_stage_s"], TARGET_DAY_REFRESH_S
             )
     if "client" in result["ratios"]:
         speedup = result["ratios"]["client"]["speedup_vs_ingest_build"]
@@ -282,6 +299,11 @@ def render(result: dict[str, Any]) -> str:
                 f"{'end to end (job)':<20}{result['end_to_end_s']:>10.2f}"
                 f"{result['end_to_end_stage_s']:>12.2f}{result['peak_rss_mb']:>13.0f}"
             )
+    if "incremental_redone" in result:
+        lines.append(
+            f"one more day: ingest + graphlet refresh {result['incremental_day_s']:.2f} s wall, "
+            f"{result['incremental_day_stage_s']:.2f} s in-stage; {result['incremental_redone']}"
+        )
     lines += [
         "",
         "per graphlet (s):  mlprov build "

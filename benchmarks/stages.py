@@ -57,7 +57,9 @@ def ingest_stage(db: str, source: str, memory_limit: str | None = None) -> Resul
 
 
 def graphlets_stage(db: str, memory_limit: str | None = None) -> Result:
-    """Build (incrementally) the model graphlets of ``db``."""
+    """Build the model graphlets of ``db``, or refresh them: after an ingest, only the
+    graphlets its new provenance can change are redone (``graphlets`` written of
+    ``total_graphlets``)."""
     from graphlets import build_graphlets
 
     with open_store(db, memory_limit=memory_limit) as store:
@@ -67,6 +69,8 @@ def graphlets_stage(db: str, memory_limit: str | None = None) -> Result:
             "seconds": time.perf_counter() - started,
             "graphlets": report.graphlets,
             "pipelines_built": report.pipelines_built,
+            "pipelines_whole": report.pipelines_whole,
+            "changed_executions": report.changed_executions,
             "members": report.members,
             "total_graphlets": store.count("graphlets"),
         }

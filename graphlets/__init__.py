@@ -1,6 +1,7 @@
 """Model graphlets: the piece of the provenance graph around one training run (study.md).
 
-Build them once per store (incrementally afterwards), then read the ``graphlets`` and
+Build them once per store; every reader then refreshes them incrementally after each ingest
+(:func:`ensure_current`), so they are never stale. Read the ``graphlets`` and
 ``graphlet_members`` tables or load one graphlet for display::
 
     from provenance.store import ProvenanceStore
@@ -12,6 +13,7 @@ Build them once per store (incrementally afterwards), then read the ``graphlets`
 """
 
 from graphlets.build import BuildReport, build_graphlets, ensure_schema
+from graphlets.current import current_rules, ensure_current, open_current
 from graphlets.load import (
     GraphletView,
     graphlet_summary,
@@ -26,9 +28,12 @@ __all__ = [
     "GraphletRules",
     "GraphletView",
     "build_graphlets",
+    "current_rules",
+    "ensure_current",
     "ensure_schema",
     "graphlet_summary",
     "list_graphlets",
     "load_graphlet",
+    "open_current",
     "to_networkx",
 ]

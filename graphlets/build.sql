@@ -4,80 +4,21 @@
 -- Parameters come from GraphletRules (graphlets/rules.py). No semicolons in comments: blocks
 -- are split on them.
 
--- name: fingerprints
--- One fingerprint per pipeline over everything a graphlet depends on: executions (state,
--- times, cost, category), their events, the artifacts those touch, the push property and
--- the trainers' model_type. A changed fingerprint means the pipeline is rebuilt.
-WITH xs AS (
-    SELECT source_id, coalesce(pipeline_id, -1) AS pkey, count(*) AS n,
-           bit_xor(hash(execution_id, state, category, component, start_time, end_time,
-                        cost, duration_s)) AS h
-    FROM executions GROUP BY ALL
-), es AS (
-    SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey, count(*) AS n,
-           bit_xor(hash(e.execution_id, e.artifact_id, e.type, e.key, a.create_time,
-                        a.type_name, a.span)) AS h
-    FROM events e
-    JOIN executions x USING (source_id, execution_id)
-    LEFT JOIN artifacts a ON a.source_id = e.source_id AND a.artifact_id = e.artifact_id
-    GROUP BY ALL
-), ps AS (
-    SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey,
-           bit_xor(hash(p.artifact_id, p.name, p.int_value, p.bool_value, p.double_value)) AS h
-    FROM artifact_properties p
-    JOIN events e ON e.source_id = p.source_id AND e.artifact_id = p.artifact_id
-                 AND e.direction = 'output'
-    JOIN executions x ON x.source_id = e.source_id AND x.execution_id = e.execution_id
-    WHERE p.name = $pushed_property
-    GROUP BY ALL
-), ms AS (
-    SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey,
-           bit_xor(hash(p.execution_id, p.string_value)) AS h
-    FROM execution_properties p
-    JOIN executions x USING (source_id, execution_id)
-    WHERE p.name = 'model_type'
-    GROUP BY ALL
-)
-SELECT xs.source_id, xs.pkey, xs.n,
-       hash(xs.n, xs.h, coalesce(es.n, 0), coalesce(es.h, 0), coalesce(ps.h, 0),
-            coalesce(ms.h, 0)) AS fingerprint
-FROM xs
-LEFT JOIN es USING (source_id, pkey)
-LEFT JOIN ps USING (source_id, pkey)
-LEFT JOIN ms USING (source_id, pkey);
+-- name: whole_region
+-- Rebuilding pipelines whole (gl_scope): the region is all of them, and all their graphlets go.
+CREATE OR REPLACE TEMP TABLE gl_region AS
+SELECT source_id, pkey, x FROM gl_now n
+SEMI JOIN gl_scope s ON s.source_id = n.source_id AND s.pkey = n.pkey;
 
--- name: stale
--- Pipelines in scope (gl_keys) not built under these rules since the latest ingest.
-SELECT count(*) FROM gl_keys k
-LEFT JOIN graphlet_builds b ON b.source_id = k.source_id AND b.pipeline_key = k.pkey
-WHERE b.source_id IS NULL OR b.rules_hash <> $rules_hash
-   OR b.ingest_id IS DISTINCT FROM (SELECT max(ingest_id) FROM ingest_runs);
+CREATE OR REPLACE TEMP TABLE gl_drop AS
+SELECT g.source_id, g.graphlet_id, coalesce(g.pipeline_id, -1) AS pkey FROM graphlets g
+SEMI JOIN gl_scope s ON s.source_id = g.source_id AND s.pkey = coalesce(g.pipeline_id, -1);
 
--- name: todo
--- Which pipelines to build (new, changed, built under other rules, or all when not
--- incremental), in batches of about $batch_executions executions.
-CREATE OR REPLACE TEMP TABLE gl_todo AS
-WITH flagged AS (
-    SELECT f.source_id, f.pkey, f.fingerprint, f.n,
-           NOT $incremental OR b.fingerprint IS NULL OR b.fingerprint <> f.fingerprint
-               OR b.rules_hash <> $rules_hash AS build
-    FROM gl_fp f
-    LEFT JOIN graphlet_builds b ON b.source_id = f.source_id AND b.pipeline_key = f.pkey
-)
-SELECT *, (sum(CASE WHEN build THEN n ELSE 0 END) OVER (
-               ORDER BY source_id, pkey ROWS UNBOUNDED PRECEDING) - 1)
-          // $batch_executions AS batch
-FROM flagged;
-
--- name: confirm_unchanged
--- Pipelines whose fingerprint was checked and found unchanged are current as of this ingest.
-UPDATE graphlet_builds b SET ingest_id = (SELECT max(ingest_id) FROM ingest_runs)
-FROM gl_todo t
-WHERE t.source_id = b.source_id AND t.pkey = b.pipeline_key AND NOT t.build
-  AND t.fingerprint IS NOT NULL;
+CREATE OR REPLACE TEMP TABLE gl_pipes AS SELECT source_id, pkey FROM gl_scope;
 
 -- name: prepare
--- Executions in scope, and the producing / consuming edges between them and artifacts.
+-- Executions of the region (gl_region: whole pipelines, or the part of them a refresh needs),
+-- and the producing / consuming edges between them and artifacts.
 CREATE OR REPLACE TEMP TABLE gl_x AS
 SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey, x.pipeline_id,
        x.execution_id AS x, x.category, x.component, x.state, x.start_time, x.end_time,
@@ -85,7 +26,7 @@ SELECT x.source_id, coalesce(x.pipeline_id, -1) AS pkey, x.pipeline_id,
        x.category = $anchor_category
            AND NOT list_contains($non_anchor_components, x.component) AS trainer
 FROM executions x
-SEMI JOIN gl_scope s ON s.source_id = x.source_id AND s.pkey = coalesce(x.pipeline_id, -1);
+SEMI JOIN gl_region r ON r.source_id = x.source_id AND r.x = x.execution_id;
 
 CREATE OR REPLACE TEMP TABLE gl_prod AS
 SELECT DISTINCT e.source_id, x.pkey, e.artifact_id AS a, x.x, x.start_time AS t, x.trainer,
@@ -109,6 +50,10 @@ SELECT e.source_id, x.pkey, e.artifact_id AS a, x.x, min(e.key) AS key, x.start_
 FROM events e JOIN gl_x x ON x.source_id = e.source_id AND x.x = e.execution_id
 WHERE list_contains($consuming_events, e.type)
 GROUP BY ALL;
+
+-- name: whole_anchors
+CREATE OR REPLACE TEMP TABLE gl_anchor AS
+SELECT source_id, pkey, x AS g FROM gl_x WHERE trainer AND state <> 'CACHED';
 
 -- name: edges
 -- Execution-to-execution edges (consumer x read an artifact producer p wrote), with what the
@@ -146,7 +91,7 @@ QUALIFY row_number() OVER (PARTITION BY c.source_id, c.pkey, c.x
 -- execution of the training category (a Tuner), i.e. on the anchor's own data path.
 CREATE OR REPLACE TEMP TABLE gl_up AS
 WITH RECURSIVE up(source_id, pkey, g, x, clean) AS (
-    SELECT source_id, pkey, x, x, true FROM gl_x WHERE trainer AND state <> 'CACHED'
+    SELECT source_id, pkey, g, g, true FROM gl_anchor
     UNION
     SELECT u.source_id, u.pkey, u.g, e.p, u.clean AND NOT e.p_train
     FROM up u
@@ -159,7 +104,7 @@ SELECT source_id, pkey, g, x, bool_or(clean) AS clean FROM up GROUP BY ALL;
 -- Walk forwards from every anchor at once, through consumers and their outputs.
 CREATE OR REPLACE TEMP TABLE gl_dn AS
 WITH RECURSIVE dn(source_id, pkey, g, x) AS (
-    SELECT source_id, pkey, x, x FROM gl_x WHERE trainer AND state <> 'CACHED'
+    SELECT source_id, pkey, g, g FROM gl_anchor
     UNION
     SELECT d.source_id, d.pkey, d.g, c.x
     FROM dn d
@@ -205,9 +150,9 @@ SELECT source_id, pkey, g, a,
        bool_or(clean AND rank = 2) AS clean
 FROM raw GROUP BY ALL;
 
--- name: side_candidates
--- Executions that may join a graphlet as a side branch: they read at least one artifact, are
--- not training runs (under exclude_other_trainers) and feed no training execution.
+-- name: feeds
+-- Executions with a causal path into a training execution: they never join as side branches.
+-- Computed over whole pipelines only (a refresh reads them from graphlet_seen instead).
 CREATE OR REPLACE TEMP TABLE gl_feeds AS
 WITH RECURSIVE f(source_id, pkey, x) AS (
     SELECT source_id, pkey, p FROM gl_edge WHERE x_train AND causal
@@ -216,8 +161,31 @@ WITH RECURSIVE f(source_id, pkey, x) AS (
     FROM f JOIN gl_edge e ON e.source_id = f.source_id AND e.pkey = f.pkey AND e.x = f.x
     WHERE e.causal
 )
-SELECT * FROM f;
+SELECT DISTINCT * FROM f;
 
+-- name: see_whole
+-- What the whole pipelines' graphlets now reflect, execution by execution.
+INSERT INTO graphlet_seen
+SELECT n.source_id, n.x, n.pkey, n.shape, n.state, coalesce(e.n, 0), f.x IS NOT NULL
+FROM gl_now n
+LEFT JOIN (SELECT e.source_id, e.execution_id AS x, count(*) AS n FROM events e
+           SEMI JOIN gl_x x ON x.source_id = e.source_id AND x.x = e.execution_id
+           GROUP BY ALL) e ON e.source_id = n.source_id AND e.x = n.x
+LEFT JOIN (SELECT DISTINCT source_id, x FROM gl_feeds) f
+       ON f.source_id = n.source_id AND f.x = n.x
+WHERE EXISTS (SELECT 1 FROM gl_scope s WHERE s.source_id = n.source_id AND s.pkey = n.pkey)
+ORDER BY n.source_id, n.x;
+
+-- name: seen_feeds
+-- A refresh reads which executions feed trainers from graphlet_seen (see refresh.sql).
+CREATE OR REPLACE TEMP TABLE gl_feeds AS
+SELECT r.source_id, r.pkey, r.x FROM gl_region r
+JOIN graphlet_seen s ON s.source_id = r.source_id AND s.execution_id = r.x
+WHERE s.feeds;
+
+-- name: side_candidates
+-- Executions that may join a graphlet as a side branch: they read at least one artifact, are
+-- not training runs (under exclude_other_trainers) and feed no training execution.
 CREATE OR REPLACE TEMP TABLE gl_cand AS
 SELECT c.source_id, c.pkey, c.x, count(DISTINCT c.a) AS n_in
 FROM gl_cons c
@@ -266,30 +234,75 @@ WHERE NOT EXISTS (SELECT 1 FROM gl_ma m WHERE m.source_id = s.source_id AND m.pk
 INSERT INTO gl_ma SELECT source_id, pkey, g, a, 'side', false FROM gl_new_art;
 
 -- name: clear
--- Remove what an earlier build wrote for the pipelines in scope.
+-- Remove the graphlets being redone (gl_drop), keeping the nodes they held: their counts of
+-- sharing graphlets change.
+CREATE OR REPLACE TEMP TABLE gl_touched AS
+SELECT DISTINCT m.source_id, d.pkey, m.node_kind AS kind, m.node_id AS node
+FROM graphlet_members m
+JOIN gl_drop d ON d.source_id = m.source_id AND d.graphlet_id = m.graphlet_id
+UNION
+SELECT DISTINCT source_id, pkey, 'execution', x FROM gl_mx
+UNION
+SELECT DISTINCT source_id, pkey, 'artifact', a FROM gl_ma;
+
 DELETE FROM graphlet_members m
-WHERE EXISTS (SELECT 1 FROM graphlets g JOIN gl_scope s
-                  ON s.source_id = g.source_id AND s.pkey = coalesce(g.pipeline_id, -1)
-              WHERE g.source_id = m.source_id AND g.graphlet_id = m.graphlet_id);
+WHERE EXISTS (SELECT 1 FROM gl_drop d
+              WHERE d.source_id = m.source_id AND d.graphlet_id = m.graphlet_id);
 
 DELETE FROM graphlets g
-WHERE EXISTS (SELECT 1 FROM gl_scope s
-              WHERE s.source_id = g.source_id AND s.pkey = coalesce(g.pipeline_id, -1));
-
-DELETE FROM graphlet_builds b
-WHERE EXISTS (SELECT 1 FROM gl_scope s
-              WHERE s.source_id = b.source_id AND s.pkey = b.pipeline_key);
+WHERE EXISTS (SELECT 1 FROM gl_drop d
+              WHERE d.source_id = g.source_id AND d.graphlet_id = g.graphlet_id);
 
 -- name: write_members
-INSERT INTO graphlet_members
-SELECT source_id, g, 'execution', x, role,
-       count(*) OVER (PARTITION BY source_id, pkey, x)
-FROM gl_mx;
+-- shared_by: graphlets of the node's pipeline holding it, kept ones and new ones. Rows of kept
+-- graphlets whose count changed are updated, and their split cost is redone (gl_resplit).
+CREATE OR REPLACE TEMP TABLE gl_kept AS
+WITH hit AS (
+    SELECT m.source_id, m.graphlet_id, m.node_kind AS kind, m.node_id AS node, m.shared_by
+    FROM graphlet_members m
+    SEMI JOIN gl_touched t ON t.source_id = m.source_id AND t.kind = m.node_kind
+                          AND t.node = m.node_id
+)
+SELECT h.*, coalesce(g.pipeline_id, -1) AS pkey
+FROM hit h JOIN graphlets g ON g.source_id = h.source_id AND g.graphlet_id = h.graphlet_id
+SEMI JOIN gl_touched t ON t.source_id = h.source_id AND t.kind = h.kind AND t.node = h.node
+                      AND t.pkey = coalesce(g.pipeline_id, -1);
+
+CREATE OR REPLACE TEMP TABLE gl_shared AS
+SELECT source_id, pkey, kind, node, count(*) AS n
+FROM (SELECT source_id, pkey, kind, node FROM gl_kept
+      UNION ALL SELECT source_id, pkey, 'execution', x FROM gl_mx
+      UNION ALL SELECT source_id, pkey, 'artifact', a FROM gl_ma)
+GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE gl_reshared AS
+SELECT k.source_id, k.graphlet_id, k.kind, k.node, s.n
+FROM gl_kept k JOIN gl_shared s USING (source_id, pkey, kind, node)
+WHERE s.n <> k.shared_by;
+
+UPDATE graphlet_members m SET shared_by = r.n
+FROM gl_reshared r
+WHERE m.source_id = r.source_id AND m.graphlet_id = r.graphlet_id AND m.node_kind = r.kind
+  AND m.node_id = r.node;
 
 INSERT INTO graphlet_members
-SELECT source_id, g, 'artifact', a, role,
-       count(*) OVER (PARTITION BY source_id, pkey, a)
-FROM gl_ma;
+SELECT m.source_id, m.g, 'execution', m.x, m.role, s.n
+FROM gl_mx m
+JOIN gl_shared s ON s.source_id = m.source_id AND s.pkey = m.pkey AND s.kind = 'execution'
+                AND s.node = m.x
+ORDER BY m.source_id, m.x;   -- clustered by node: later refreshes probe by node id
+
+INSERT INTO graphlet_members
+SELECT m.source_id, m.g, 'artifact', m.a, m.role, s.n
+FROM gl_ma m
+JOIN gl_shared s ON s.source_id = m.source_id AND s.pkey = m.pkey AND s.kind = 'artifact'
+                AND s.node = m.a
+ORDER BY m.source_id, m.a;
+
+CREATE OR REPLACE TEMP TABLE gl_resplit AS
+SELECT source_id, g AS graphlet_id FROM gl_anchor
+UNION
+SELECT source_id, graphlet_id FROM gl_reshared WHERE kind = 'execution';
 
 -- name: write_graphlets
 -- One row per anchor. Depth: the longest chain of member executions linked through member
@@ -366,54 +379,73 @@ WHERE m.clean AND ar.type_name = 'Examples' AND ar.span IS NOT NULL
 GROUP BY ALL;
 
 INSERT INTO graphlets
-WITH shares AS (
-    SELECT m.source_id, m.pkey, m.g, x.start_time, x.end_time, c.cost, c.cost_unit,
-           c.cost / count(*) OVER (PARTITION BY m.source_id, m.pkey, m.x) AS share
+WITH costs AS (
+    SELECT m.source_id, m.pkey, m.g, x.start_time, x.end_time, c.cost, c.cost_unit
     FROM gl_mx m
     JOIN gl_x x ON x.source_id = m.source_id AND x.x = m.x
     JOIN execution_costs c ON c.source_id = m.source_id AND c.execution_id = m.x
 ), agg AS (
     SELECT source_id, pkey, g, min(start_time) AS start_time, max(end_time) AS end_time,
-           count(*) AS n_executions, sum(cost) AS own_cost, sum(share) AS split_cost,
+           count(*) AS n_executions, sum(cost) AS own_cost,
            CASE WHEN count(DISTINCT cost_unit) = 1 THEN min(cost_unit)
                 ELSE string_agg(DISTINCT cost_unit, '+' ORDER BY cost_unit) END AS cost_unit
-    FROM shares GROUP BY ALL
+    FROM costs GROUP BY ALL
 ), arts AS (
     SELECT source_id, pkey, g, count(*) AS n_artifacts FROM gl_ma GROUP BY ALL
 ), model_types AS (
-    SELECT source_id, execution_id AS g, min(string_value) AS model_type
-    FROM execution_properties WHERE name = 'model_type' GROUP BY ALL
-), rows AS (
-    SELECT t.source_id, t.x AS graphlet_id, t.pipeline_id, t.x AS trainer_execution_id,
-           t.state AS trainer_state, mt.model_type, a.start_time, t.start_time AS train_time,
-           a.end_time, pu.g IS NOT NULL AS deployed, t.state IN ('RUNNING', 'NEW') AS in_flight,
-           pu.push_time, coalesce(sp.spans, []::BIGINT[]) AS input_spans,
-           len(coalesce(sp.spans, []::BIGINT[])) AS window_size,
-           a.n_executions, coalesce(ar.n_artifacts, 0) AS n_artifacts, d.depth, a.own_cost,
-           a.split_cost, a.cost_unit
-    FROM gl_x t
-    JOIN agg a ON a.source_id = t.source_id AND a.pkey = t.pkey AND a.g = t.x
-    LEFT JOIN arts ar ON ar.source_id = t.source_id AND ar.pkey = t.pkey AND ar.g = t.x
-    LEFT JOIN gl_depth d ON d.source_id = t.source_id AND d.pkey = t.pkey AND d.g = t.x
-    LEFT JOIN gl_pushed pu ON pu.source_id = t.source_id AND pu.pkey = t.pkey AND pu.g = t.x
-    LEFT JOIN gl_spans sp ON sp.source_id = t.source_id AND sp.pkey = t.pkey AND sp.g = t.x
-    LEFT JOIN model_types mt ON mt.source_id = t.source_id AND mt.g = t.x
-    WHERE t.trainer AND t.state <> 'CACHED'
+    SELECT p.source_id, p.execution_id AS g, min(p.string_value) AS model_type
+    FROM execution_properties p
+    SEMI JOIN gl_anchor t ON t.source_id = p.source_id AND t.g = p.execution_id
+    WHERE p.name = 'model_type' GROUP BY ALL
 )
-SELECT source_id, graphlet_id, pipeline_id, trainer_execution_id, trainer_state, model_type,
-       start_time, train_time, end_time, deployed, in_flight, push_time, input_spans,
-       window_size,
-       CASE WHEN window_size > 0 AND prev IS NOT NULL
-            THEN len(list_intersect(input_spans, prev)) / window_size END AS span_overlap,
-       n_executions, n_artifacts, depth, own_cost, split_cost, cost_unit
-FROM (
-    SELECT *, lag(CASE WHEN window_size > 0 THEN input_spans END) OVER (
-        PARTITION BY source_id, pipeline_id ORDER BY train_time, graphlet_id) AS prev
-    FROM rows
-);
+SELECT t.source_id, t.x AS graphlet_id, t.pipeline_id, t.x AS trainer_execution_id,
+       t.state AS trainer_state, mt.model_type, a.start_time, t.start_time AS train_time,
+       a.end_time, pu.g IS NOT NULL AS deployed, t.state IN ('RUNNING', 'NEW') AS in_flight,
+       pu.push_time, coalesce(sp.spans, []::BIGINT[]) AS input_spans,
+       len(coalesce(sp.spans, []::BIGINT[])) AS window_size,
+       NULL AS span_overlap,   -- set by span_overlaps, over the whole pipeline
+       a.n_executions, coalesce(ar.n_artifacts, 0) AS n_artifacts, d.depth, a.own_cost,
+       0.0 AS split_cost,      -- set by split_costs, once shared_by is final
+       a.cost_unit
+FROM gl_anchor n
+JOIN gl_x t ON t.source_id = n.source_id AND t.x = n.g
+JOIN agg a ON a.source_id = t.source_id AND a.pkey = t.pkey AND a.g = t.x
+LEFT JOIN arts ar ON ar.source_id = t.source_id AND ar.pkey = t.pkey AND ar.g = t.x
+LEFT JOIN gl_depth d ON d.source_id = t.source_id AND d.pkey = t.pkey AND d.g = t.x
+LEFT JOIN gl_pushed pu ON pu.source_id = t.source_id AND pu.pkey = t.pkey AND pu.g = t.x
+LEFT JOIN gl_spans sp ON sp.source_id = t.source_id AND sp.pkey = t.pkey AND sp.g = t.x
+LEFT JOIN model_types mt ON mt.source_id = t.source_id AND mt.g = t.x;
 
--- name: orphans
--- Executions of the pipelines in scope that belong to no graphlet.
-SELECT count(*) FROM gl_x x
-WHERE NOT EXISTS (SELECT 1 FROM gl_mx m WHERE m.source_id = x.source_id AND m.pkey = x.pkey
-                  AND m.x = x.x);
+-- name: split_costs
+-- Each member execution's cost split equally among the graphlets of its pipeline holding it.
+UPDATE graphlets g SET split_cost = s.split_cost
+FROM (
+    SELECT m.source_id, m.graphlet_id, sum(c.cost / m.shared_by) AS split_cost
+    FROM graphlet_members m
+    SEMI JOIN gl_resplit r ON r.source_id = m.source_id AND r.graphlet_id = m.graphlet_id
+    JOIN execution_costs c ON c.source_id = m.source_id AND c.execution_id = m.node_id
+    WHERE m.node_kind = 'execution'
+    GROUP BY ALL
+) s
+WHERE g.source_id = s.source_id AND g.graphlet_id = s.graphlet_id;
+
+-- name: span_overlaps
+-- |spans ∩ previous graphlet's spans| / |spans|, the previous graphlet being the one trained
+-- before it in its pipeline: redone over every pipeline whose graphlets changed (gl_pipes).
+UPDATE graphlets g SET span_overlap = o.span_overlap
+FROM (
+    SELECT source_id, graphlet_id,
+           CASE WHEN window_size > 0 AND prev IS NOT NULL
+                THEN len(list_intersect(input_spans, prev)) / window_size END AS span_overlap
+    FROM (
+        SELECT g.source_id, g.graphlet_id, g.window_size, g.input_spans,
+               lag(CASE WHEN g.window_size > 0 THEN g.input_spans END) OVER (
+                   PARTITION BY g.source_id, g.pipeline_id
+                   ORDER BY g.train_time, g.graphlet_id) AS prev
+        FROM graphlets g
+        SEMI JOIN gl_pipes p ON p.source_id = g.source_id
+                            AND p.pkey = coalesce(g.pipeline_id, -1)
+    )
+) o
+WHERE g.source_id = o.source_id AND g.graphlet_id = o.graphlet_id
+  AND g.span_overlap IS DISTINCT FROM o.span_overlap;

@@ -24,3 +24,8 @@ class NotBuiltError(GraphletError):
 
 class ConflictingRulesError(GraphletError):
     """The store's sources were ingested with deploy rules one build cannot combine."""
+
+
+class StaleGraphletsError(GraphletError):
+    """Graphlets that do not reflect the store (a later ingest, other rules, an older mlprov)
+    where they may not be refreshed (``--no-refresh``, a read-only database)."""

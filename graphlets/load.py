@@ -2,9 +2,8 @@
 
 Example:
     >>> from provenance.store import ProvenanceStore
-    >>> from graphlets import build_graphlets, graphlet_summary
+    >>> from graphlets import graphlet_summary
     >>> with ProvenanceStore.open(":memory:") as store:
-    ...     _ = build_graphlets(store)
     ...     graphlet_summary(store).graphlets
     0
 """
@@ -19,7 +18,9 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from graphlets.errors import NotBuiltError, UnknownGraphletError
+from graphlets.build import pipeline_keys
+from graphlets.current import current_rules, ensure_current
+from graphlets.errors import UnknownGraphletError
 from graphlets.rules import GraphletRules
 from provenance.sql import named_queries
 from provenance.store import ProvenanceStore
@@ -77,25 +78,24 @@ def _run(store: ProvenanceStore, name: str, params: dict[str, Any]) -> pd.DataFr
     return store.con.execute(_SQL[name], {k: v for k, v in params.items() if k in used}).df()
 
 
-def _require_built(store: ProvenanceStore) -> None:
-    if not store.has_table("graphlets"):
-        raise NotBuiltError(
-            f"{store.path} has no graphlets yet; build them with "
-            f"'mlprov graphlets --db {store.path}' or build_graphlets(store)"
-        )
-
-
-def _selection(pipelines: Iterable[str] | None) -> dict[str, Any]:
+def _selection(store: ProvenanceStore, pipelines: Iterable[str] | None) -> dict[str, Any]:
     names = list(pipelines) if pipelines is not None else []
+    if names:
+        pipeline_keys(store.con, names)  # unknown names are an error, not an empty answer
     return {"all_pipelines": pipelines is None, "pipelines": names or [""]}
 
 
-def list_graphlets(store: ProvenanceStore, pipelines: Iterable[str] | None = None) -> pd.DataFrame:
-    """Built graphlets, one row each, ordered by pipeline and training time.
+def list_graphlets(
+    store: ProvenanceStore, pipelines: Iterable[str] | None = None, *, refresh: bool = True
+) -> pd.DataFrame:
+    """The store's graphlets (brought up to date first), one row each, ordered by pipeline and
+    training time.
 
     Args:
-        store: an open store whose graphlets were built.
+        store: an open store.
         pipelines: pipeline names to keep; all when None.
+        refresh: refresh stale graphlets (see :func:`graphlets.ensure_current`); False
+            refuses them.
 
     Returns:
         A DataFrame: graphlet_id, source_id, pipeline, trainer_state, model_type, train_time,
@@ -103,27 +103,31 @@ def list_graphlets(store: ProvenanceStore, pipelines: Iterable[str] | None = Non
         depth, own_cost, split_cost, cost_unit.
 
     Raises:
-        NotBuiltError: the store has no graphlet tables.
+        StaleGraphletsError, NotBuiltError: stale graphlets that may not be refreshed.
+        UnknownPipelineError: a name in ``pipelines`` is not a pipeline of the store.
     """
-    _require_built(store)
-    return _run(store, "list", _selection(pipelines))
+    ensure_current(store, refresh=refresh)
+    return _run(store, "list", _selection(store, pipelines))
 
 
 def graphlet_summary(
-    store: ProvenanceStore, pipelines: Iterable[str] | None = None
+    store: ProvenanceStore, pipelines: Iterable[str] | None = None, *, refresh: bool = True
 ) -> GraphletSummary:
-    """Count graphlets, deployed ones and in-flight ones.
+    """Count graphlets (brought up to date first), deployed ones and in-flight ones.
 
     Args:
         store: an open store.
         pipelines: pipeline names to count; all when None.
+        refresh: as for :func:`list_graphlets`.
 
     Returns:
-        A :class:`GraphletSummary` (all zero when nothing was built).
+        A :class:`GraphletSummary`.
+
+    Raises:
+        StaleGraphletsError, NotBuiltError: stale graphlets that may not be refreshed.
     """
-    if not store.has_table("graphlets"):
-        return GraphletSummary(0, 0, 0, 0, 0)
-    row = _run(store, "summary", _selection(pipelines)).iloc[0]
+    ensure_current(store, refresh=refresh)
+    row = _run(store, "summary", _selection(store, pipelines)).iloc[0]
     return GraphletSummary(
         *(int(row[c]) for c in ("graphlets", "deployed", "in_flight", "not_deployed", "pipelines"))
     )
@@ -135,24 +139,27 @@ def load_graphlet(
     source_id: int | None = None,
     *,
     rules: GraphletRules | None = None,
+    refresh: bool = True,
 ) -> GraphletView:
-    """Load one graphlet's members and the events between them.
+    """Load one graphlet's members and the events between them (graphlets brought up to date
+    first).
 
     Args:
-        store: an open store whose graphlets were built.
+        store: an open store.
         graphlet_id: the graphlet (= its training execution's id).
         source_id: the source, needed only when several sources have that id.
-        rules: the rules it was built with (for the push property's name); defaults.
+        rules: the rules to cut with; those of the last build when None.
+        refresh: as for :func:`list_graphlets`.
 
     Returns:
         A :class:`GraphletView`.
 
     Raises:
-        NotBuiltError: the store has no graphlet tables.
+        StaleGraphletsError, NotBuiltError: stale graphlets that may not be refreshed.
         UnknownGraphletError: no such graphlet, or the id is ambiguous without ``source_id``.
     """
-    _require_built(store)
-    rules = rules or GraphletRules.for_store(store)
+    ensure_current(store, rules, refresh=refresh)
+    rules = rules or current_rules(store)
     header = _run(store, "header", {"graphlet_id": graphlet_id, "source_id": source_id})
     if header.empty:
         raise UnknownGraphletError(

@@ -36,13 +36,38 @@ CREATE TABLE IF NOT EXISTS graphlet_members (
     shared_by    INTEGER NOT NULL    -- how many graphlets contain this node
 );
 
--- What each pipeline's last build saw, so the next build redoes only pipelines whose
--- provenance (fingerprint) or rules changed.
+-- What the graphlets reflect, so that a refresh redoes only what new provenance can change
+-- (graphlets/build.py). Derived data: a store whose graphlet_state lacks the current layout
+-- drops and rebuilds every table of this file.
+
+-- One row per key: layout (this file's version), rules (the GraphletRules of the last build,
+-- as JSON), rules_hash, ingest_id (the latest ingest when the whole store was last current).
+CREATE TABLE IF NOT EXISTS graphlet_state (
+    key    VARCHAR NOT NULL,
+    value  VARCHAR
+);
+
 -- key: (source_id, pipeline_key)
 CREATE TABLE IF NOT EXISTS graphlet_builds (
+    source_id       INTEGER NOT NULL,
+    pipeline_key    BIGINT NOT NULL,    -- pipeline_id, or -1 for executions in no pipeline
+    rules_hash      VARCHAR NOT NULL,   -- GraphletRules.digest() the graphlets were cut with
+    source_hash     UBIGINT NOT NULL,   -- the source's reader, location and mapping
+    n_executions    BIGINT NOT NULL,    -- the pipeline's executions at that build
+    -- the source's latest execution / artifact update and largest ids at that build
+    executions_seen   TIMESTAMP,
+    executions_max_id BIGINT,
+    artifacts_seen    TIMESTAMP,
+    artifacts_max_id  BIGINT
+);
+
+-- Each execution as the graphlets saw it. key: (source_id, execution_id)
+CREATE TABLE IF NOT EXISTS graphlet_seen (
     source_id     INTEGER NOT NULL,
-    pipeline_key  BIGINT NOT NULL,    -- pipeline_id, or -1 for executions in no pipeline
-    fingerprint   UBIGINT NOT NULL,   -- hash of the pipeline's executions, events, pushes
-    rules_hash    VARCHAR NOT NULL,   -- GraphletRules.digest() the graphlets were cut with
-    ingest_id     INTEGER             -- the latest ingest when it was built
+    execution_id  BIGINT NOT NULL,
+    pipeline_key  BIGINT NOT NULL,
+    shape         UBIGINT NOT NULL,   -- hash of start time, category, component: edges depend on it
+    state         UBIGINT NOT NULL,   -- hash of state, end time, cost, model type
+    n_events      INTEGER NOT NULL,   -- its events (append-only in the canonical store)
+    feeds         BOOLEAN NOT NULL    -- has a causal path into a training execution
 );

@@ -38,15 +38,19 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def memory_limit() -> str | None:
+    """The root command's --memory-limit, if given."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().obj if ctx else None
+    return root.get("memory_limit") if isinstance(root, dict) else None
+
+
 def open_store(db: str, **options: Any) -> Any:
     """Open the --db store with the root command's --memory-limit (see
     :meth:`provenance.store.ProvenanceStore.open` for ``options``)."""
     from provenance.store import ProvenanceStore
 
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root().obj if ctx else None
-    limit = root.get("memory_limit") if isinstance(root, dict) else None
-    return ProvenanceStore.open(db, memory_limit=limit, **options)
+    return ProvenanceStore.open(db, memory_limit=memory_limit(), **options)
 
 
 def fail(err: BaseException, *, debug: bool) -> NoReturn:

@@ -1,9 +1,13 @@
-"""``mlprov graphlets`` (build if needed, list) and ``mlprov graphlet show ID``."""
+"""``mlprov graphlets`` (build if needed, list) and ``mlprov graphlet show ID``; the
+``--no-refresh`` option and the store opening every graphlet reader shares."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -11,10 +15,47 @@ from analysis.cli.common import (
     db_option,
     format_option,
     handle_errors,
+    memory_limit,
     open_store,
     progress_bar,
     render,
 )
+
+if TYPE_CHECKING:
+    from provenance.store import ProvenanceStore
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def no_refresh_option(fn: F) -> F:
+    """``--no-refresh``: refuse stale graphlets instead of bringing them up to date."""
+    return click.option(
+        "--no-refresh",
+        "no_refresh",
+        is_flag=True,
+        help="Do not bring graphlets up to date after a new ingest: stop (exit 2) if stale.",
+    )(fn)
+
+
+@contextmanager
+def current_store(db: str, no_refresh: bool, quiet: bool = False) -> Iterator[ProvenanceStore]:
+    """The store at ``db``, read-only, its graphlets refreshed first (a line on stderr says
+    what was redone) or, with ``no_refresh``, refused when stale."""
+    from graphlets import open_current
+
+    with progress_bar("refreshing graphlets", quiet) as progress:
+        store, report = open_current(
+            db, refresh=not no_refresh, progress=progress, memory_limit=memory_limit()
+        )
+    if report is not None and not quiet:
+        click.echo(
+            f"graphlets refreshed after the latest ingest: {report.graphlets:,} written in "
+            f"{report.pipelines_built:,} pipelines",
+            err=True,
+        )
+    with store:
+        yield store
+
 
 LIST_COLUMNS = [
     "graphlet_id",
@@ -65,28 +106,44 @@ TABLE_HEADERS = {
     help="Show at most N graphlets, the latest (table default 50; 0 shows all).",
 )
 @click.option("--quiet", is_flag=True, help="No progress display.")
+@no_refresh_option
 @handle_errors
 def graphlets(
-    db: str, pipelines: tuple[str, ...], fmt: str, rebuild: bool, limit: int | None, quiet: bool
+    db: str,
+    pipelines: tuple[str, ...],
+    fmt: str,
+    rebuild: bool,
+    limit: int | None,
+    quiet: bool,
+    no_refresh: bool,
 ) -> None:
     """Cut the provenance into model graphlets (when new data arrived) and list them.
 
     A graphlet is the work around one training run: its upstream data and transforms, the
-    trainer, and the validation and push that followed it. Only pipelines whose provenance
-    changed since the last build are rebuilt, unless --rebuild.
+    trainer, and the validation and push that followed it. After an ingest only the
+    graphlets new runs can change are redone (with the rules of the last build), unless
+    --rebuild; with --no-refresh nothing is built and stale graphlets are refused.
     """
-    from graphlets import build_graphlets, graphlet_summary, list_graphlets
+    from graphlets import build_graphlets, current_rules, graphlet_summary, list_graphlets
 
     selected = list(pipelines) or None
     with (
-        open_store(db, create=False) as store,
+        open_store(db, create=False, read_only=no_refresh) as store,
         progress_bar("building graphlets", quiet) as progress,
     ):
-        report = build_graphlets(
-            store, pipelines=selected, incremental=not rebuild, progress=progress
+        report = (
+            None
+            if no_refresh
+            else build_graphlets(
+                store,
+                current_rules(store),
+                pipelines=selected if rebuild else None,
+                incremental=not rebuild,
+                progress=progress,
+            )
         )
-        frame = list_graphlets(store, selected)
-        summary = graphlet_summary(store, selected)
+        frame = list_graphlets(store, selected, refresh=not no_refresh)
+        summary = graphlet_summary(store, selected, refresh=not no_refresh)
     if limit is None and fmt == "table":
         limit = 50
     shown = frame if not limit else frame.sort_values(["train_time", "graphlet_id"]).tail(limit)
@@ -99,15 +156,17 @@ def graphlets(
         f"(trainer still running; not counted as waste)"
     )
     built = (
-        f"built {report.pipelines_built:,} pipelines, {report.pipelines_unchanged:,} "
-        "unchanged since the last build"
+        "not refreshed (--no-refresh): the graphlets are current"
+        if report is None
+        else f"built {report.pipelines_built:,} pipelines, {report.pipelines_unchanged:,} "
+        f"unchanged since the last build ({report.graphlets:,} graphlets written)"
     )
     if fmt == "json":
         rows = json.loads(shown.to_json(orient="records", date_format="iso"))
         render(
             {
                 "summary": {**asdict(summary), "deployed_share": share},
-                "build": asdict(report),
+                "build": None if report is None else asdict(report),
                 "graphlets": rows,
             },
             "json",
@@ -157,8 +216,11 @@ def graphlet() -> None:
     type=click.Path(dir_okay=False),
     help="Also draw the graphlet as a DAG into this PNG file.",
 )
+@no_refresh_option
 @handle_errors
-def show(graphlet_id: int, db: str, source_id: int | None, png: str | None) -> None:
+def show(
+    graphlet_id: int, db: str, source_id: int | None, png: str | None, no_refresh: bool
+) -> None:
     """Print graphlet GRAPHLET_ID (its training execution's id) as a tree; optionally draw it.
 
     The tree groups executions by role (upstream, anchor, downstream, side) with their
@@ -167,7 +229,7 @@ def show(graphlet_id: int, db: str, source_id: int | None, png: str | None) -> N
     from graphlets import load_graphlet
     from graphlets.display import draw_graphlet, graphlet_tree
 
-    with open_store(db, read_only=True) as store:
+    with current_store(db, no_refresh) as store:
         view = load_graphlet(store, graphlet_id, source_id)
     click.echo(graphlet_tree(view))
     if png:

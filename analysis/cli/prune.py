@@ -16,9 +16,9 @@ from analysis.cli.common import (
     handle_errors,
     liveness,
     liveness_options,
-    open_store,
     render,
 )
+from analysis.cli.graphlets import current_store, no_refresh_option
 
 POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span", "learned")
 
@@ -84,6 +84,7 @@ POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span",
 @click.option("--unit", help="Cost unit [default: the cost property's, else seconds].")
 @liveness_options
 @format_option("table", "json", "csv")
+@no_refresh_option
 @handle_errors
 def prune(
     db: str,
@@ -99,6 +100,7 @@ def prune(
     as_of: datetime | None,
     stale_after: timedelta,
     fmt: str,
+    no_refresh: bool,
 ) -> None:
     """Simulate skipping training runs that will not push, on the graphlets in the database.
 
@@ -109,7 +111,7 @@ def prune(
     """
     from analysis.pruning import simulate_pruning
 
-    with open_store(db, read_only=True) as store:
+    with current_store(db, no_refresh) as store:
         result = simulate_pruning(
             store,
             policies=policy,

@@ -16,8 +16,8 @@ from analysis.cli.common import (
     handle_errors,
     liveness,
     liveness_options,
-    open_store,
 )
+from analysis.cli.graphlets import current_store, no_refresh_option
 
 #: Exit code of ``mlprov report --fail-above`` when the wasted share is above the threshold.
 EXIT_WASTE_ABOVE = 3
@@ -55,6 +55,7 @@ EXIT_WASTE_ABOVE = 3
     help="Pipelines in the 'most wasteful' table and figure.",
 )
 @liveness_options
+@no_refresh_option
 @handle_errors
 def report(
     db: str,
@@ -67,11 +68,13 @@ def report(
     top: int,
     as_of: datetime | None,
     stale_after: timedelta,
+    no_refresh: bool,
 ) -> None:
     """Write the waste report of the database to OUT: HTML with figures, Markdown, JSON.
 
-    Graphlets must be built first ('mlprov graphlets'). The report states the cost unit and
-    the time range; with --previous each headline figure shows its change since that report.
+    Graphlets are brought up to date first (after a new ingest, only what it changed). The
+    report states the cost unit and the time range; with --previous each headline figure
+    shows its change since that report.
     """
     from analysis.frames import Scope
     from analysis.report import build_report, load_summary, write_report
@@ -87,7 +90,7 @@ def report(
     scope = Scope.of(
         since, until, pipelines or None, as_of=live.as_of, stale_after=live.stale_after
     )
-    with open_store(db, read_only=True) as store:
+    with current_store(db, no_refresh) as store:
         built = build_report(store, scope, previous=before, top=top)
     written = write_report(built, out)
     share = built.summary["headline"]["wasted_share"]

@@ -90,7 +90,7 @@ def test_show_png(db: str, tmp_path: Path) -> None:
 
 
 def test_errors_are_one_line_with_exit_2(db: str, tmp_path: Path) -> None:
-    code, _, err = run("graphlet", "show", "14", "--db", db)
+    code, _, err = run("graphlet", "show", "14", "--db", db, "--no-refresh")
     assert code == 2 and "has no graphlets yet; build them with 'mlprov graphlets" in err
     code, _, err = run("graphlets", "--db", db, "--pipeline", "taxo")
     assert code == 2

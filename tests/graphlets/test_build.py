@@ -1,8 +1,9 @@
-"""Building: idempotent, incremental per pipeline, restricted to pipelines; loading and views."""
+"""Building: idempotent, incremental per graphlet, restricted to pipelines; loading and views."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,12 @@ from graphlets import (
     to_networkx,
 )
 from graphlets.display import graphlet_tree
-from graphlets.errors import NotBuiltError, UnknownGraphletError, UnknownPipelineError
+from graphlets.errors import (
+    NotBuiltError,
+    StaleGraphletsError,
+    UnknownGraphletError,
+    UnknownPipelineError,
+)
 from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
 
@@ -44,7 +50,7 @@ def test_rebuild_is_idempotent(store: ProvenanceStore) -> None:
     before = tables(store)
     again = build_graphlets(store, incremental=False)
     after = tables(store)
-    assert first == again
+    assert replace(first, changed_executions=0, pipelines_whole=2) == again
     pd.testing.assert_frame_equal(before[0], after[0])
     pd.testing.assert_frame_equal(before[1], after[1])
 
@@ -61,7 +67,8 @@ def test_incremental_skips_unchanged_and_rebuilds_on_new_rules(store: Provenance
 def test_only_the_named_pipelines(store: ProvenanceStore) -> None:
     report = build_graphlets(store, pipelines=["churn"])
     assert (report.pipelines_built, report.graphlets, report.in_flight) == (1, 1, 1)
-    assert list_graphlets(store).pipeline.tolist() == ["churn"]
+    with pytest.raises(StaleGraphletsError, match="only some pipelines were built"):
+        list_graphlets(store, refresh=False)
     report = build_graphlets(store)
     assert (report.pipelines_built, report.pipelines_unchanged) == (1, 1)
     assert list_graphlets(store, ["taxi"]).graphlet_id.tolist() == [6, 14, 18]
@@ -83,10 +90,10 @@ def test_unknown_pipeline(store: ProvenanceStore) -> None:
         r"pipelines are: churn, taxi\. Did you mean 'taxi'\?",
     ):
         build_graphlets(store, pipelines=["taxy"])
-    assert graphlet_summary(store).graphlets == 0
+    assert not store.has_table("graphlets")  # nothing was written
 
 
-def test_new_runs_rebuild_their_pipeline_only(tmp_path: Path) -> None:
+def test_new_runs_redo_their_graphlets_only(tmp_path: Path) -> None:
     pytest.importorskip("ml_metadata")
     from provenance.synth.writer import MlmdWriter
     from tests.fixtures.stores import EXAMPLE_GEN, TRAINER, TfxPipeline, extend_tfx
@@ -99,7 +106,9 @@ def test_new_runs_rebuild_their_pipeline_only(tmp_path: Path) -> None:
         extend_tfx(source)  # a new taxi run, and churn's running trainer completes
         ingest(s, str(source))
         report = build_graphlets(s)
-        assert (report.pipelines_built, report.graphlets, report.in_flight) == (2, 5, 0)
+        # the new taxi graphlet and churn's completed one are redone, nothing else
+        assert (report.pipelines_built, report.pipelines_whole, report.graphlets) == (2, 0, 2)
+        assert (report.deployed, report.in_flight, report.changed_executions) == (1, 0, 4)
         with MlmdWriter(source) as w:  # another taxi run; churn untouched
             r = TfxPipeline(w, "taxi").run("taxi-r5", 5)
             _, gen = r.node(EXAMPLE_GEN, outputs={"examples": [w.new_artifact("Examples")]})
@@ -107,9 +116,7 @@ def test_new_runs_rebuild_their_pipeline_only(tmp_path: Path) -> None:
         ingest(s, str(source))
         report = build_graphlets(s)
         assert (report.pipelines_built, report.pipelines_unchanged) == (1, 1)
-        assert (report.graphlets, report.deployed) == (5, 2)
-        # both pipelines are now current as of the latest ingest (no fingerprints next time)
-        assert s.df("SELECT DISTINCT ingest_id FROM graphlet_builds").ingest_id.tolist() == [3]
+        assert (report.graphlets, report.deployed, report.changed_executions) == (1, 0, 2)
         assert build_graphlets(s).pipelines_unchanged == 2
         incremental = tables(s)
         build_graphlets(s, incremental=False)
@@ -136,8 +143,7 @@ def test_load_and_networkx(store: ProvenanceStore) -> None:
 
 def test_load_errors(store: ProvenanceStore, tmp_path: Path) -> None:
     with pytest.raises(NotBuiltError, match="has no graphlets yet; build them with"):
-        load_graphlet(store, 14)
-    assert graphlet_summary(store).graphlets == 0
+        load_graphlet(store, 14, refresh=False)
     build_graphlets(store)
     with pytest.raises(UnknownGraphletError, match="no graphlet 15; list them with"):
         load_graphlet(store, 15)
@@ -157,7 +163,7 @@ def test_batches_give_the_same_graphlets(store: ProvenanceStore, tmp_path: Path)
     one = build_graphlets(store, incremental=False)
     whole = tables(store)
     many = build_graphlets(store, incremental=False, batch_executions=5)
-    assert many == one and many.pipelines_built == 4
+    assert many == replace(one, changed_executions=0) and many.pipelines_built == 4
     split = tables(store)
     pd.testing.assert_frame_equal(whole[0], split[0])
     pd.testing.assert_frame_equal(whole[1], split[1])
