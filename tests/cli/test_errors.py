@@ -314,7 +314,7 @@ def ctrl_c():  # until it lands inside the query
 threading.Thread(target=ctrl_c, daemon=True).start()
 try:
     con.execute(
-        "SELECT count(*) FROM range(100000) a, range(100000) b WHERE a.range + b.range < 0"
+        "SELECT count(*) FROM range(20000000000) t(i) WHERE i % 7 = 3"
     ).fetchall()
     print("not interrupted")
 except BaseException as err:
