@@ -396,7 +396,7 @@ def _build(
         rounds = _fixpoint(con, "side_step", "gl_side", params)
     step("writing", scope)
     for name in ("clear", "write_members", "write_graphlets", "split_costs", "span_overlaps"):
-        _run(con, name, params)
+        _run(con, name, {**params, "whole": whole})
     graphlets, deployed, in_flight = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE deployed), count(*) FILTER (WHERE in_flight) "
         "FROM graphlets g SEMI JOIN gl_anchor a ON a.source_id = g.source_id "

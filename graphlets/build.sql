@@ -235,15 +235,17 @@ INSERT INTO gl_ma SELECT source_id, pkey, g, a, 'side', false FROM gl_new_art;
 
 -- name: clear
 -- Remove the graphlets being redone (gl_drop), keeping the nodes they held: their counts of
--- sharing graphlets change.
+-- sharing graphlets change. (Pipelines rebuilt whole keep no graphlet to recount.)
 CREATE OR REPLACE TEMP TABLE gl_touched AS
-SELECT DISTINCT m.source_id, d.pkey, m.node_kind AS kind, m.node_id AS node
-FROM graphlet_members m
-JOIN gl_drop d ON d.source_id = m.source_id AND d.graphlet_id = m.graphlet_id
-UNION
-SELECT DISTINCT source_id, pkey, 'execution', x FROM gl_mx
-UNION
-SELECT DISTINCT source_id, pkey, 'artifact', a FROM gl_ma;
+SELECT * FROM (
+    SELECT DISTINCT m.source_id, d.pkey, m.node_kind AS kind, m.node_id AS node
+    FROM graphlet_members m
+    JOIN gl_drop d ON d.source_id = m.source_id AND d.graphlet_id = m.graphlet_id
+    UNION
+    SELECT DISTINCT source_id, pkey, 'execution', x FROM gl_mx
+    UNION
+    SELECT DISTINCT source_id, pkey, 'artifact', a FROM gl_ma
+) WHERE NOT $whole;
 
 DELETE FROM graphlet_members m
 WHERE EXISTS (SELECT 1 FROM gl_drop d
