@@ -244,14 +244,19 @@ def liveness_options(fn: F) -> F:
     )(fn)
 
 
-def liveness(as_of: Any, stale_after: Any) -> Any:
-    """The :class:`analysis.frames.Liveness` of ``--as-of`` (default now) and ``--stale-after``."""
+def as_of_or_now(as_of: Any) -> Any:
+    """``--as-of``, or the time the command runs (naive UTC): the one place the CLI reads the
+    clock, so the library never does."""
     from datetime import datetime, timezone
 
+    return as_of or datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def liveness(as_of: Any, stale_after: Any) -> Any:
+    """The :class:`analysis.frames.Liveness` of ``--as-of`` (default now) and ``--stale-after``."""
     from analysis.frames import Liveness
 
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    return Liveness(as_of or now, stale_after)
+    return Liveness(as_of_or_now(as_of), stale_after)
 
 
 def format_option(*choices: str) -> Callable[[F], F]:

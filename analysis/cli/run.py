@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from analysis.cli.common import DATE, handle_errors, progress_bar
+from analysis.cli.common import DATE, as_of_or_now, handle_errors, progress_bar
 from analysis.cli.report import EXIT_WASTE_ABOVE
 
 
@@ -37,12 +37,10 @@ def run(project_file: str, as_of: datetime | None, quiet: bool) -> None:
     the report is compared with the one the last run left. Exits with code 3 when the wasted
     share is above the file's fail_above (after writing the report), 2 on bad input.
     """
-    from datetime import timezone
-
     from analysis.project import load_project, run_project
 
     project = load_project(project_file)
-    now = as_of or datetime.now(timezone.utc).replace(tzinfo=None)
+    now = as_of_or_now(as_of)
     with progress_bar("ingesting", quiet) as progress:
         result = run_project(project, now, progress=progress)
     for load in result.loads:
