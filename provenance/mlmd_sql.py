@@ -405,6 +405,14 @@ def read(config: Config, stage: Stage) -> ReadResult:
 def _stage(path: Path, con: duckdb.DuckDBPyConnection, read: q.TableRead, sql: str) -> None:
     """Stream one source query into its staging table, on connections of its own (one driver
     connection, one DuckDB cursor): several run at once, in worker threads."""
+    with source_batches(path, sql) as batches:
+        q.insert_batches(con, read, _valid_text(batches))
+
+
+@contextmanager
+def source_batches(path: Path, sql: str) -> Iterator[pa.RecordBatchReader]:
+    """The rows of ``sql`` on the store at ``path``, as Arrow batches of ``BATCH_ROWS`` rows,
+    on a read-only driver connection of their own (closed on leaving)."""
     import adbc_driver_sqlite
 
     conn = _connect(path)
@@ -414,7 +422,7 @@ def _stage(path: Path, con: duckdb.DuckDBPyConnection, read: q.TableRead, sql: s
             **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(q.BATCH_ROWS)}
         )
         cur.execute(sql)
-        q.insert_batches(con, read, _valid_text(cur.fetch_record_batch()))
+        yield cur.fetch_record_batch()
     finally:
         conn.close()
 

@@ -44,6 +44,16 @@ def test_every_stage_ran(quick: dict) -> None:
     assert quick["graphlets"] == quick["stages"]["waste"]["graphlets"] > 0
 
 
+def test_floor_reads_what_ingest_reads(quick: dict) -> None:
+    floor = quick["floor"]
+    assert floor["rows_read"] == quick["mlmd_rows"] == quick["stages"]["ingest"]["rows_read"]
+    assert quick["floor_s"] == floor["wall_s"] > 0
+    assert quick["end_to_end_over_floor"] == pytest.approx(
+        quick["end_to_end_s"] / quick["floor_s"], rel=0.01
+    )
+    assert set(quick["over_floor"]) == set(quick["stages"])
+
+
 def test_baselines_and_ratios(quick: dict) -> None:
     expected = {"networkx", "client"} if client_available() else {"networkx"}
     assert set(quick["baselines"]) == set(quick["ratios"]) == expected
