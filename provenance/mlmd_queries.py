@@ -33,14 +33,27 @@ BATCH_ROWS = 65_536
 UNBOUNDED = 2**62
 
 
+#: SQLite: one writer at a time, ids and update times commit in order.
+NO_OVERLAP = Mark(max_id=0, max_update_ms=0)
+
+
 @dataclass(frozen=True)
 class Dialect:
-    """How one database engine spells the few things the MLMD queries differ in."""
+    """How one database engine spells the few things the MLMD queries differ in.
+
+    ``overlap`` is how far below the watermarks an incremental read starts again. A server
+    lets writers commit concurrently: a row whose id (or update time) was taken before the
+    last read's largest can commit after it, and a read from the watermark alone would never
+    see it. Re-reading the last ``overlap.ids`` ids and ``overlap.ms`` of updates of every table
+    finds such rows; what they re-deliver that was already loaded is upserted or anti-joined
+    away (see provenance/canonicalize.sql). SQLite has one writer at a time: no overlap.
+    """
 
     name: str
     flag_as_int: str  # pattern for a flag column read as an integer; {} is the column
     path_order: str  # expression ordering an event's path steps
     plan_hint: str  # prefix that keeps the planner on a table scan ('+' in SQLite)
+    overlap: Mark = NO_OVERLAP
 
     def render(self, sql: str) -> str:
         """Replace ``AS_INT(col)`` and ``PATH_ORDER`` with this dialect's spelling."""
@@ -48,9 +61,11 @@ class Dialect:
         return sql.replace("PATH_ORDER", self.path_order).replace("HINT", self.plan_hint)
 
 
+#: Servers: re-read the last 10,000 ids and 15 minutes of updates (see :class:`Dialect`).
+SERVER_OVERLAP = Mark(max_id=10_000, max_update_ms=15 * 60 * 1000)
 SQLITE = Dialect("sqlite", "{}", "rowid", "+")
-MYSQL = Dialect("mysql", "{}", "0", "")
-POSTGRESQL = Dialect("postgresql", "CAST({} AS INTEGER)", "0", "")
+MYSQL = Dialect("mysql", "{}", "0", "", SERVER_OVERLAP)
+POSTGRESQL = Dialect("postgresql", "CAST({} AS INTEGER)", "0", "", SERVER_OVERLAP)
 
 
 @dataclass(frozen=True)
@@ -87,10 +102,11 @@ class TableRead:
             for incremental, first in _FIRST_READ_FILTERS.items():
                 sql = sql.replace(incremental, first)
         since = old.max_update_ms if old.max_id is not None else None
+        back = dialect.overlap
         bounds = {
-            "lo": old.max_id if old.max_id is not None else -1,
+            "lo": max(-1, old.max_id - (back.max_id or 0)) if old.max_id is not None else -1,
             "hi": (new[self.node].max_id or 0) if self.node in new else UNBOUNDED,
-            "since": since if since is not None else UNBOUNDED,
+            "since": since - (back.max_update_ms or 0) if since is not None else UNBOUNDED,
         }
         for name, value in bounds.items():
             sql = sql.replace(f":{name}", str(int(value)))

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -110,6 +111,57 @@ def test_incremental_ingest_equals_one_shot(server: Server, tmp_path: Path) -> N
         incremental = canonical_rows(store)
     assert incremental == _rows(url)
     assert incremental == _reference(tmp_path, stores.build_tfx, stores.extend_tfx)
+
+
+def _open_transaction(server: Server, database: str) -> Any:
+    """A connection of its own to ``database`` with a transaction left open (no autocommit)."""
+    if server.scheme == "mysql":
+        import pymysql
+
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=server.port,
+            user=server.admin_user,
+            password=ADMIN_PASSWORD,
+            database=database,
+            autocommit=False,
+        )
+    import adbc_driver_postgresql.dbapi
+
+    return adbc_driver_postgresql.dbapi.connect(server.admin_url(database))
+
+
+def _insert_execution(cur: Any, name: str, ms: int) -> None:
+    cur.execute(
+        "INSERT INTO Execution (type_id, last_known_state, name, create_time_since_epoch, "
+        f"last_update_time_since_epoch) SELECT min(id), 3, '{name}', {ms}, {ms} "
+        "FROM Type WHERE type_kind = 0"
+    )
+
+
+@pytest.mark.client
+def test_rows_committed_late_below_the_watermark_are_read(server: Server, tmp_path: Path) -> None:
+    """A writer takes an id, another commits a later one, the ingest runs, then the first
+    commits: the next ingest must still find its row (servers hand out ids before commit)."""
+    database = _write(server, stores.build_tfx)
+    url = server.admin_url(database)
+    with ProvenanceStore.open(tmp_path / "prov.duckdb") as store:
+        ingest(store, url)
+        first, second = (_open_transaction(server, database) for _ in range(2))
+        try:
+            _insert_execution(first.cursor(), "taken-first-committed-last", 1_700_000_000_000)
+            _insert_execution(second.cursor(), "taken-second", 1_700_000_001_000)
+            second.commit()
+            ingest(store, url)
+            first.commit()
+        finally:
+            first.close()
+            second.close()
+        ingest(store, url)
+        names = store.con.execute(
+            "SELECT name FROM executions WHERE name LIKE 'taken-%' ORDER BY execution_id"
+        ).fetchall()
+    assert names == [("taken-first-committed-last",), ("taken-second",)]
 
 
 @pytest.mark.client
