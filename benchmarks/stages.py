@@ -330,6 +330,9 @@ def peak_rss_mb() -> float:
 
 def main(argv: list[str]) -> int:
     """Run ``argv[0]`` with the keyword arguments in the JSON object ``argv[1]``."""
+    from provenance.resources import limit_threads
+
+    limit_threads()  # as the command line does, before any thread pool loads
     stage, kwargs = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
     result = STAGES[stage](**kwargs)
     print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}), flush=True)
