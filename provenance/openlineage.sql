@@ -10,7 +10,10 @@
 
 -- name: check
 INSERT INTO mlprov_stage.ol_checked
-WITH p AS (SELECT src, pos, {parse} AS e FROM ol_source WHERE length(doc) > 3 OR trim(doc) <> ''),
+WITH p AS (
+    SELECT src, pos, {parse} AS e FROM ol_source  -- blank lines are no events
+    WHERE length(doc) > 3 OR trim(doc, chr(9) || chr(10) || chr(13) || ' ') <> ''
+),
 u AS (SELECT *, regexp_extract(e.schemaURL, '{url}', ['major', 'def']) AS url FROM p)
 SELECT src, pos, e, url.def AS kind, {problem} AS problem FROM u;
 
