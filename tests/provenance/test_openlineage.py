@@ -35,6 +35,24 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import (
+    InputDataset,
+    Job,
+    OutputDataset,
+    Run,
+    RunEvent,
+    RunState,
+)
+from openlineage.client.facet_v2 import (
+    dataset_version_dataset,
+    error_message_run,
+    job_type_job,
+    nominal_time_run,
+    parent_run,
+    processing_engine_run,
+)
+from openlineage.client.transport.file import FileConfig, FileTransport
 
 from analysis.cli import main
 from analysis.waste import waste_summary
@@ -43,27 +61,6 @@ from provenance.ingest import ingest, parse_source
 from provenance.store import ProvenanceStore
 from tests.conftest import canonical_rows
 from tests.fixtures.servers import Server, create_reader, run_sql
-
-pytest.importorskip("openlineage.client")
-
-from openlineage.client import OpenLineageClient  # noqa: E402
-from openlineage.client.event_v2 import (  # noqa: E402
-    InputDataset,
-    Job,
-    OutputDataset,
-    Run,
-    RunEvent,
-    RunState,
-)
-from openlineage.client.facet_v2 import (  # noqa: E402
-    dataset_version_dataset,
-    error_message_run,
-    job_type_job,
-    nominal_time_run,
-    parent_run,
-    processing_engine_run,
-)
-from openlineage.client.transport.file import FileConfig, FileTransport  # noqa: E402
 
 T0 = datetime(2025, 3, 3, tzinfo=timezone.utc)
 NS, DAG, LAKE = "airflow", "ml", "s3://lake"
@@ -106,9 +103,7 @@ class Emitter:
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
                 version="2.10.5", name="Airflow"
             ),
-            "nominalTime": nominal_time_run.NominalTimeRunFacet(
-                nominalStartTime=T0.isoformat()
-            ),
+            "nominalTime": nominal_time_run.NominalTimeRunFacet(nominalStartTime=T0.isoformat()),
         }
         if dag_run is not None:
             facets["parent"] = parent_run.ParentRunFacet(
@@ -229,37 +224,36 @@ def executions(store: ProvenanceStore, e: Emitter) -> dict[str, tuple]:
         "LEFT JOIN pipelines p USING (source_id, pipeline_id) "
         "LEFT JOIN pipeline_runs r USING (source_id, run_id)"
     ).fetchall()
-    return {
-        names[r[0]]: (*r[1:8], r[8], names.get(r[9], r[9]))
-        for r in rows  # fmt: skip
-    }
+    return {names[r[0]]: (*r[1:8], r[8], names.get(r[9], r[9])) for r in rows}
+
+
+def row(task: str, category: str, state: str, start: int, end: int, run: str) -> tuple:
+    """An expected execution: node and component are the task; pipeline the DAG."""
+    pipeline = DAG if run.startswith("D") else task
+    return (task, task, category, state, at(start), at(end), 60.0 * (end - start), pipeline, run)
 
 
 EXPECTED_FIRST = {
-    "x1": ("extract", "extract", "ingest", "COMPLETE", at(1), at(3), 120.0, DAG, "D1"),
-    "x2": ("validate", "validate", "data_validation", "COMPLETE", at(4), at(5), 60.0, DAG, "D1"),
-    "x3": ("train", "train", "train", "FAILED", at(6), at(10), 240.0, DAG, "D1"),
-    "x4": ("train", "train", "train", "COMPLETE", at(11), at(20), 540.0, DAG, "D1"),
-    "x5": ("evaluate", "evaluate", "model_validation", "COMPLETE", at(21), at(25), 240.0, DAG, "D1"),
-    "x6": ("deploy", "deploy", "deploy", "COMPLETE", at(26), at(27), 60.0, DAG, "D1"),
-    "b": ("adhoc.backfill", "adhoc.backfill", "other", "CANCELED", at(100), at(105), 300.0,
-          "adhoc.backfill", "b"),
-    "x7": ("extract", "extract", "ingest", "COMPLETE", at(1441), at(1443), 120.0, DAG, "D2"),
-    "x8": ("validate", "validate", "data_validation", "COMPLETE", at(1444), at(1445), 60.0, DAG,
-           "D2"),
-    "x9": ("train", "train", "train", "COMPLETE", at(1446), at(1456), 600.0, DAG, "D2"),
-    "x10": ("evaluate", "evaluate", "model_validation", "FAILED", at(1457), at(1460), 180.0, DAG,
-            "D2"),
-    "x11": ("extract", "extract", "ingest", "COMPLETE", at(2881), at(2882), 60.0, DAG, "D3"),
-    "x12": ("train", "train", "train", "RUNNING", at(2883), at(2884), 60.0, DAG, "D3"),
-}  # fmt: skip
+    "x1": row("extract", "ingest", "COMPLETE", 1, 3, "D1"),
+    "x2": row("validate", "data_validation", "COMPLETE", 4, 5, "D1"),
+    "x3": row("train", "train", "FAILED", 6, 10, "D1"),
+    "x4": row("train", "train", "COMPLETE", 11, 20, "D1"),
+    "x5": row("evaluate", "model_validation", "COMPLETE", 21, 25, "D1"),
+    "x6": row("deploy", "deploy", "COMPLETE", 26, 27, "D1"),
+    "b": row("adhoc.backfill", "other", "CANCELED", 100, 105, "b"),
+    "x7": row("extract", "ingest", "COMPLETE", 1441, 1443, "D2"),
+    "x8": row("validate", "data_validation", "COMPLETE", 1444, 1445, "D2"),
+    "x9": row("train", "train", "COMPLETE", 1446, 1456, "D2"),
+    "x10": row("evaluate", "model_validation", "FAILED", 1457, 1460, "D2"),
+    "x11": row("extract", "ingest", "COMPLETE", 2881, 2882, "D3"),
+    "x12": row("train", "train", "RUNNING", 2883, 2884, "D3"),
+}
 EXPECTED_SECOND = {
     **EXPECTED_FIRST,
-    "x12": ("train", "train", "train", "COMPLETE", at(2883), at(2890), 420.0, DAG, "D3"),
-    "x13": ("evaluate", "evaluate", "model_validation", "COMPLETE", at(2891), at(2893), 120.0, DAG,
-            "D3"),
-    "x14": ("deploy", "deploy", "deploy", "COMPLETE", at(2894), at(2895), 60.0, DAG, "D3"),
-}  # fmt: skip
+    "x12": row("train", "train", "COMPLETE", 2883, 2890, "D3"),
+    "x13": row("evaluate", "model_validation", "COMPLETE", 2891, 2893, "D3"),
+    "x14": row("deploy", "deploy", "COMPLETE", 2894, 2895, "D3"),
+}
 
 
 def lineage(store: ProvenanceStore, e: Emitter) -> set[tuple[str, str, str]]:
@@ -441,7 +435,7 @@ def test_deploy_rule_from_the_mapping(events: Emitter, tmp_path: Path) -> None:
     mapping = tmp_path / "m.toml"
     mapping.write_text('[deploy]\ntasks = ["evaluate"]\n')
     db = tmp_path / "p.duckdb"
-    code, out, err = _cli("ingest", str(events.path), "--db", str(db), "--mapping", str(mapping))
+    code, _, err = _cli("ingest", str(events.path), "--db", str(db), "--mapping", str(mapping))
     assert code == 0, err
     with ProvenanceStore.open(db) as store:
         cats = dict(store.con.execute("SELECT component, category FROM executions").fetchall())
@@ -458,12 +452,12 @@ def test_no_deploy_signal_is_reported(tmp_path: Path) -> None:
     emitter = Emitter(tmp_path / "events.ndjson")
     emitter.task("prepare", "p", "D", S, 1)
     emitter.task("prepare", "p", "D", C, 2, outputs=RAW)
-    emitter.task("fit", "f", "D", S, 3, inputs=RAW)
-    emitter.task("fit", "f", "D", C, 5, inputs=RAW, outputs=((MODEL, "1"),))
+    emitter.task("train_model", "f", "D", S, 3, inputs=RAW)
+    emitter.task("train_model", "f", "D", C, 5, inputs=RAW, outputs=((MODEL, "1"),))
     db = tmp_path / "p.duckdb"
     assert _cli("ingest", str(emitter.path), "--db", str(db))[0] == 0
-    assert _cli("graphlets", "build", "--db", str(db))[0] == 0
-    code, out, err = _cli("report", "--db", str(db), "--out", str(tmp_path / "r"))
+    assert _cli("graphlets", "--db", str(db))[0] == 0
+    code, _, err = _cli("report", "--db", str(db), "--out", str(tmp_path / "r"))
     assert code == 0, err
     text = (tmp_path / "r" / "report.md").read_text()
     assert f"No deploy signal found for source {emitter.path}" in text
@@ -562,7 +556,9 @@ def test_missing_and_empty_sources(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     code, _, err = _cli("ingest", str(tmp_path / "empty"), "--db", db, "--kind", "openlineage")
     assert code == 2 and "holds no *.json, *.ndjson, *.jsonl files" in err, err
-    code, _, err = _cli("ingest", str(tmp_path / "nope.ndjson"), "--db", db, "--kind", "openlineage")
+    code, _, err = _cli(
+        "ingest", str(tmp_path / "nope.ndjson"), "--db", db, "--kind", "openlineage"
+    )
     assert code == 2 and "does not exist; pass a file of OpenLineage events" in err, err
 
 
