@@ -58,43 +58,41 @@ MARQUEZ_OVERLAP_MS = 5 * 60 * 1000
 #: Where an event is recorded in the load report and in errors.
 TABLE = "OpenLineage event"
 
-_DATASET = {
-    "namespace": "VARCHAR",
-    "name": "VARCHAR",
-    "facets": {"version": {"datasetVersion": "VARCHAR"}},
+#: The fields of an event the reader uses: column -> JSON path (``inputs`` and ``outputs``
+#: are read as JSON text, then parsed as :data:`_DATASETS`).
+_COLUMNS = {
+    "schema_url": "schemaURL",
+    "event_type": "eventType",
+    "event_time": "eventTime",
+    "producer": "producer",
+    "run_id": "run.runId",
+    "job_ns": "job.namespace",
+    "job": "job.name",
+    "parent_run": "run.facets.parent.run.runId",
+    "parent_ns": "run.facets.parent.job.namespace",
+    "parent_job": "run.facets.parent.job.name",
+    "root_run": "run.facets.parent.root.run.runId",
+    "root_ns": "run.facets.parent.root.job.namespace",
+    "root_job": "run.facets.parent.root.job.name",
+    "nominal_start_time": "run.facets.nominalTime.nominalStartTime",
+    "nominal_end_time": "run.facets.nominalTime.nominalEndTime",
+    "error_message": "run.facets.errorMessage.message",
+    "processing_engine": "run.facets.processing_engine.name",
+    "processing_engine_version": "run.facets.processing_engine.version",
+    "processing_type": "job.facets.jobType.processingType",
+    "integration": "job.facets.jobType.integration",
+    "job_type": "job.facets.jobType.jobType",
+    "inputs": "inputs",
+    "outputs": "outputs",
 }
-#: The fields of an event the reader uses, as ``from_json`` reads them.
-_FIELDS: dict[str, Any] = {
-    "eventType": "VARCHAR",
-    "eventTime": "VARCHAR",
-    "producer": "VARCHAR",
-    "schemaURL": "VARCHAR",
-    "run": {
-        "runId": "VARCHAR",
-        "facets": {
-            "parent": {
-                "run": {"runId": "VARCHAR"},
-                "job": {"namespace": "VARCHAR", "name": "VARCHAR"},
-                "root": {
-                    "run": {"runId": "VARCHAR"},
-                    "job": {"namespace": "VARCHAR", "name": "VARCHAR"},
-                },
-            },
-            "nominalTime": {"nominalStartTime": "VARCHAR", "nominalEndTime": "VARCHAR"},
-            "errorMessage": {"message": "VARCHAR"},
-            "processing_engine": {"name": "VARCHAR", "version": "VARCHAR"},
-        },
-    },
-    "job": {
+_COLUMN_OF = {path: column for column, path in _COLUMNS.items()}
+_DATASETS = [
+    {
         "namespace": "VARCHAR",
         "name": "VARCHAR",
-        "facets": {
-            "jobType": {"processingType": "VARCHAR", "integration": "VARCHAR", "jobType": "VARCHAR"}
-        },
-    },
-    "inputs": [_DATASET],
-    "outputs": [_DATASET],
-}
+        "facets": {"version": {"datasetVersion": "VARCHAR"}},
+    }
+]
 
 #: ``https://openlineage.io/spec/<major>-<minor>-<patch>/OpenLineage.json#/$defs/RunEvent``
 #: (``#/definitions/`` before 1-0-2; the fragment may be missing).
@@ -113,8 +111,8 @@ _KNOWN = ", ".join(f"{m}-x-x" for m in REQUIRED)
 #: (SQL condition on the parsed event ``e`` and its schemaURL parts ``url``, problem), in
 #: order: an event is rejected for the first it meets.
 _RULES: tuple[tuple[str, str], ...] = (
-    ("e IS NULL", "are not valid JSON (one event per line, or one JSON document per file)"),
-    ("e.schemaURL IS NULL", "lack schemaURL, so their OpenLineage spec version is unknown"),
+    ("invalid", "are not valid JSON (one event per line, or one JSON document per file)"),
+    ("schema_url IS NULL", "lack schemaURL, so their OpenLineage spec version is unknown"),
     (
         f"url.major NOT IN ({', '.join(repr(str(m)) for m in REQUIRED)})",
         "declare a schemaURL of no OpenLineage spec mlprov knows (known: "
@@ -123,24 +121,21 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("url.def IN ('DatasetEvent', 'JobEvent')", ""),  # valid, but no run: left out, reported
     *(
         (
-            f"url.major = '{major}' AND e.{field} IS NULL",
+            f"url.major = '{major}' AND {_COLUMN_OF[field]} IS NULL",
             f"lack {field}, which OpenLineage spec {major} requires of a RunEvent",
         )
         for major, fields in REQUIRED.items()
         for field in fields
     ),
-    ("TRY_CAST(e.run.runId AS UUID) IS NULL", "have a run.runId that is not a UUID"),
+    ("uuid IS NULL", "have a run.runId that is not a UUID"),
+    ("ts IS NULL", "have an eventTime that is not an ISO 8601 date-time"),
     (
-        "TRY_CAST(e.eventTime AS TIMESTAMPTZ) IS NULL",
-        "have an eventTime that is not an ISO 8601 date-time",
-    ),
-    (
-        f"coalesce(e.eventType, 'OTHER') NOT IN ({', '.join(repr(t) for t in EVENT_TYPES)})",
+        f"coalesce(event_type, 'OTHER') NOT IN ({', '.join(repr(t) for t in EVENT_TYPES)})",
         f"have an eventType other than {', '.join(EVENT_TYPES)}",
     ),
     (
         "list_bool_or([d.namespace IS NULL OR d.name IS NULL FOR d IN "
-        "list_concat(coalesce(e.inputs, []), coalesce(e.outputs, []))])",
+        "list_concat(coalesce(input_list, []), coalesce(output_list, []))])",
         "have an input or output dataset without namespace or name",
     ),
 )
@@ -167,19 +162,28 @@ def _quote(text: str) -> str:
 
 
 _SQL = named_queries("provenance", "openlineage.sql")
+_KEPT = [
+    c for c in _COLUMNS if c not in ("schema_url", "event_time", "run_id", "inputs", "outputs")
+]
 _CHECKED = (
-    f"CREATE TABLE mlprov_stage.ol_checked (src VARCHAR, pos BIGINT, e {_duck_type(_FIELDS)}, "
-    "kind VARCHAR, problem VARCHAR)"
+    "CREATE TABLE mlprov_stage.ol_checked (src VARCHAR, pos BIGINT, kind VARCHAR, "
+    f"problem VARCHAR, ms BIGINT, run_uuid VARCHAR, {', '.join(c + ' VARCHAR' for c in _KEPT)}, "
+    f"input_list {_duck_type(_DATASETS)}, output_list {_duck_type(_DATASETS)})"
 )
 
 
 def _check_sql(validate: bool) -> str:
-    parse = f"from_json(doc, {_quote(json.dumps(_FIELDS))})"
+    extract = (
+        f"json_extract_string(doc, [{', '.join(_quote('$.' + p) for p in _COLUMNS.values())}])"
+    )
     if validate:
-        parse = f"CASE WHEN json_valid(doc) THEN {parse} END"
+        extract = f"CASE WHEN json_valid(doc) THEN {extract} END"
+    columns = ", ".join(f"j[{i}] AS {c}" for i, c in enumerate(_COLUMNS, start=1))
     return (
         _SQL["check"]
-        .replace("{parse}", parse)
+        .replace("{extract}", extract)
+        .replace("{columns}", columns)
+        .replace("{datasets}", json.dumps(_DATASETS))
         .replace("{url}", SCHEMA_URL.replace("'", "''"))
         .replace("{problem}", _problem_case())
     )

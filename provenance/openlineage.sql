@@ -5,17 +5,27 @@
 -- touched again by a later ingest is merged with its canonical row (times widen, the state
 -- follows the latest event, properties of earlier events stay), so every ingest stages whole
 -- nodes from new events only.
--- Parameters: $sid. Filled in by Python: {parse} (from_json of `doc`), {problem} (a CASE over
--- the parsed event `e` and its schemaURL parts `url`), {url} (the schemaURL pattern).
+-- Parameters: $sid. Filled in by Python: {extract} (the fields of `doc`, a list), {columns}
+-- (its items named), {datasets} (the shape of inputs and outputs), {problem} (a CASE over the
+-- columns and the schemaURL's parts `url`), {url} (the schemaURL pattern).
 
 -- name: check
-INSERT INTO mlprov_stage.ol_checked
+INSERT INTO mlprov_stage.ol_checked BY NAME
 WITH p AS (
-    SELECT src, pos, {parse} AS e FROM ol_source  -- blank lines are no events
+    SELECT src, pos, {extract} AS j FROM ol_source  -- blank lines are no events
     WHERE length(doc) > 3 OR trim(doc, chr(9) || chr(10) || chr(13) || ' ') <> ''
 ),
-u AS (SELECT *, regexp_extract(e.schemaURL, '{url}', ['major', 'def']) AS url FROM p)
-SELECT src, pos, e, url.def AS kind, {problem} AS problem FROM u;
+c AS (SELECT src, pos, j IS NULL AS invalid, {columns} FROM p),
+u AS (
+    SELECT *, regexp_extract(schema_url, '{url}', ['major', 'def']) AS url,
+           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID) AS uuid,
+           CASE WHEN len(inputs) > 2 THEN from_json(inputs, '{datasets}') END AS input_list,
+           CASE WHEN len(outputs) > 2 THEN from_json(outputs, '{datasets}') END AS output_list
+    FROM c
+)
+SELECT url.def AS kind, {problem} AS problem, epoch_ms(ts) AS ms, uuid::VARCHAR AS run_uuid,
+       * EXCLUDE (url, ts, uuid, invalid, schema_url, event_time, run_id, inputs, outputs)
+FROM u;
 
 -- name: rejects
 INSERT INTO mlprov_stage.stg_rejects
@@ -29,32 +39,23 @@ FROM mlprov_stage.ol_checked WHERE problem IS NOT NULL ORDER BY src, pos;
 -- of one millisecond: a terminal state wins over RUNNING over START, OTHER carries no state.
 CREATE TABLE mlprov_stage.ol_ev AS
 WITH v AS (
-    SELECT e, e.run.runId::UUID::VARCHAR AS run_id, coalesce(e.eventType, 'OTHER') AS type,
-           epoch_ms(e.eventTime::TIMESTAMPTZ) AS ms,
-           coalesce(upper(e.job.facets.jobType.jobType) = 'DAG', false) AS is_dag,
-           e.run.facets.parent AS parent
+    SELECT *, run_uuid AS run_id, coalesce(event_type, 'OTHER') AS type,
+           coalesce(upper(job_type) = 'DAG', false) AS is_dag
     FROM mlprov_stage.ol_checked WHERE problem IS NULL AND kind NOT IN ('DatasetEvent', 'JobEvent')
 )
 SELECT run_id, type, ms,
        ms * 4 + CASE type WHEN 'OTHER' THEN 0 WHEN 'START' THEN 1 WHEN 'RUNNING' THEN 2 ELSE 3
                 END AS rank,
-       is_dag, e.job.namespace AS ns, e.job.name AS job,
-       CASE WHEN is_dag OR parent.job.name IS NULL THEN e.job.namespace
-            ELSE coalesce(parent.root.job.namespace, parent.job.namespace) END AS pipe_ns,
-       CASE WHEN is_dag OR parent.job.name IS NULL THEN e.job.name
-            ELSE coalesce(parent.root.job.name, parent.job.name) END AS pipe_name,
-       CASE WHEN is_dag OR parent.run.runId IS NULL THEN run_id
-            ELSE lower(coalesce(parent.root.run.runId, parent.run.runId)) END AS pipe_run,
-       e.producer, e.run.facets.nominalTime.nominalStartTime AS nominal_start_time,
-       e.run.facets.nominalTime.nominalEndTime AS nominal_end_time,
-       e.run.facets.errorMessage.message AS error_message,
-       e.run.facets.processing_engine.name AS processing_engine,
-       e.run.facets.processing_engine.version AS processing_engine_version,
-       e.job.facets.jobType.processingType AS processing_type,
-       e.job.facets.jobType.integration AS integration,
-       e.job.facets.jobType.jobType AS job_type,
-       lower(parent.run.runId) AS parent_run_id,
-       e.inputs, e.outputs
+       is_dag, job_ns AS ns, job,
+       CASE WHEN is_dag OR parent_job IS NULL THEN job_ns
+            ELSE coalesce(root_ns, parent_ns) END AS pipe_ns,
+       CASE WHEN is_dag OR parent_job IS NULL THEN job
+            ELSE coalesce(root_job, parent_job) END AS pipe_name,
+       CASE WHEN is_dag OR parent_run IS NULL THEN run_id
+            ELSE lower(coalesce(root_run, parent_run)) END AS pipe_run,
+       producer, nominal_start_time, nominal_end_time, error_message, processing_engine,
+       processing_engine_version, processing_type, integration, job_type,
+       lower(parent_run) AS parent_run_id, input_list AS inputs, output_list AS outputs
 FROM v;
 
 -- name: runs
