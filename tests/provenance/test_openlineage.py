@@ -629,3 +629,14 @@ def test_marquez_lineage_events(server: Server, tmp_path: Path) -> None:
         "ingest", server.admin_url("postgres"), "--kind", "openlineage", "--db", str(tmp_path / "x")
     )
     assert code == 2 and "has no lineage_events table: it is not Marquez's database" in err, err
+
+
+def test_sample_events(store: ProvenanceStore) -> None:
+    """The bundled sample (sample_data/README.md) loads cleanly and reads as documented."""
+    report = ingest(store, str(Path(__file__).parents[2] / "sample_data/openlineage/events.ndjson"))
+    assert report.rows_read == {"OpenLineage event": 284} and not report.skipped
+    assert (store.count("executions"), store.count("pipeline_runs")) == (122, 20)
+    build_graphlets(store)
+    waste = waste_summary(store)
+    assert (waste.graphlets, waste.pushed_graphlets) == (21, 16)
+    assert (waste.total_cost, round(waste.wasted_share, 3)) == (236279.0, 0.177)
