@@ -23,6 +23,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from benchmarks.ingest_speed import print_result
 from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
 
@@ -195,10 +196,7 @@ def main() -> None:
         "skipped": sum(s.count for s in report.skipped),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    width = max(map(len, result))
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
-    print(json.dumps(result))
+    print_result(result)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,21 @@ TFX_RULES: tuple[tuple[str, str], ...] = (
     ("Pusher", "deploy"),
 )
 
+# Words of free-text task names (Kubeflow, OpenLineage), after their source's own.
+_TRAIN_WORDS: tuple[tuple[str, str], ...] = (
+    ("*preprocess*", "transform"),
+    ("*transform*", "transform"),
+    ("*feature*", "transform"),
+    ("*tun*", "train"),
+    ("*train*", "train"),
+    ("*eval*", "model_validation"),
+)
+_DEPLOY_WORDS: tuple[tuple[str, str], ...] = (
+    ("*deploy*", "deploy"),
+    ("*push*", "deploy"),
+    ("*serve*", "deploy"),
+)
+
 # Kubeflow task names are free text: match common words (user rules come first).
 KFP_RULES: tuple[tuple[str, str], ...] = (
     *TFX_RULES,
@@ -79,16 +94,9 @@ KFP_RULES: tuple[tuple[str, str], ...] = (
     ("*data*valid*", "data_validation"),
     ("*statistic*", "data_validation"),
     ("*schema*", "data_validation"),
-    ("*preprocess*", "transform"),
-    ("*transform*", "transform"),
-    ("*feature*", "transform"),
-    ("*tun*", "train"),
-    ("*train*", "train"),
-    ("*eval*", "model_validation"),
+    *_TRAIN_WORDS,
     ("*valid*", "model_validation"),
-    ("*deploy*", "deploy"),
-    ("*push*", "deploy"),
-    ("*serve*", "deploy"),
+    *_DEPLOY_WORDS,
 )
 
 
@@ -104,15 +112,8 @@ OPENLINEAGE_RULES: tuple[tuple[str, str], ...] = (
     ("*valid*", "data_validation"),
     ("*statistic*", "data_validation"),
     ("*schema*", "data_validation"),
-    ("*preprocess*", "transform"),
-    ("*transform*", "transform"),
-    ("*feature*", "transform"),
-    ("*tun*", "train"),
-    ("*train*", "train"),
-    ("*eval*", "model_validation"),
-    ("*deploy*", "deploy"),
-    ("*push*", "deploy"),
-    ("*serve*", "deploy"),
+    *_TRAIN_WORDS,
+    *_DEPLOY_WORDS,
 )
 
 
@@ -167,7 +168,7 @@ CONVENTIONS = {
         ("openlineage.Job",),
         "task",
         OPENLINEAGE_RULES,
-        DeployRule(("*deploy*", "*push*", "*serve*")),
+        DeployRule(tuple(glob for glob, _ in _DEPLOY_WORDS)),
     ),
 }
 

@@ -117,6 +117,22 @@ class Emitter:
         name = f"{DAG}.{task}" if dag_run else task
         self._emit(state, name, run, minute, "TASK", facets, inputs, outputs)
 
+    def step(
+        self,
+        task: str,
+        run: str,
+        dag_run: str,
+        start: int,
+        end: int,
+        state: RunState = RunState.COMPLETE,
+        inputs: tuple[tuple[str, str | None], ...] = (),
+        outputs: tuple[tuple[str, str | None], ...] = (),
+        error: str | None = None,
+    ) -> None:
+        """A task run: its START, then its ``state`` event with its outputs."""
+        self.task(task, run, dag_run, RunState.START, start, inputs)
+        self.task(task, run, dag_run, state, end, inputs, outputs, error)
+
     def _emit(
         self,
         state: RunState,
@@ -152,53 +168,42 @@ def _version(version: str | None) -> dict:
     return {"version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=version)}
 
 
-RAW, MODEL = (("raw", None),), "model"
-S, C, F = RunState.START, RunState.COMPLETE, RunState.FAIL
+RAW, S, C, F = (("raw", None),), RunState.START, RunState.COMPLETE, RunState.FAIL
+
+
+def model(version: str) -> tuple[tuple[str, str | None], ...]:
+    return (("model", version),)
 
 
 def first_part(e: Emitter) -> None:
     """DAG runs 1 and 2, the ad-hoc backfill, and the start of DAG run 3."""
     e.dag("D1", S, 0)
-    e.task("extract", "x1", "D1", S, 1)
-    e.task("extract", "x1", "D1", C, 3, outputs=RAW)
+    e.step("extract", "x1", "D1", 1, 3, outputs=RAW)
     e.task("extract", "x1", "D1", C, 3, outputs=RAW)  # the same event twice
-    e.task("validate", "x2", "D1", S, 4, inputs=RAW)
-    e.task("validate", "x2", "D1", C, 5, inputs=RAW)
-    e.task("train", "x3", "D1", S, 6, inputs=RAW)
-    e.task("train", "x3", "D1", F, 10, inputs=RAW, error="CUDA out of memory")
-    e.task("train", "x4", "D1", S, 11, inputs=RAW)  # the retry: a new run of the task
-    e.task("train", "x4", "D1", C, 20, inputs=RAW, outputs=((MODEL, "1"),))
-    e.task("evaluate", "x5", "D1", S, 21, inputs=((MODEL, "1"),))
-    e.task("evaluate", "x5", "D1", C, 25, inputs=((MODEL, "1"),))
-    e.task("deploy", "x6", "D1", S, 26, inputs=((MODEL, "1"),))
-    e.task("deploy", "x6", "D1", C, 27, inputs=((MODEL, "1"),))
+    e.step("validate", "x2", "D1", 4, 5, inputs=RAW)
+    e.step("train", "x3", "D1", 6, 10, F, inputs=RAW, error="CUDA out of memory")
+    e.step("train", "x4", "D1", 11, 20, inputs=RAW, outputs=model("1"))  # the retry: a new run
+    e.step("evaluate", "x5", "D1", 21, 25, inputs=model("1"))
+    e.step("deploy", "x6", "D1", 26, 27, inputs=model("1"))
     e.dag("D1", C, 30)
     e.task("adhoc.backfill", "b", None, S, 100)
     e.task("adhoc.backfill", "b", None, RunState.ABORT, 105)
     e.dag("D2", S, 1440)
-    e.task("extract", "x7", "D2", S, 1441)
-    e.task("extract", "x7", "D2", C, 1443, outputs=RAW)
-    e.task("validate", "x8", "D2", S, 1444, inputs=RAW)
-    e.task("validate", "x8", "D2", C, 1445, inputs=RAW)
-    e.task("train", "x9", "D2", S, 1446, inputs=RAW)
-    e.task("train", "x9", "D2", C, 1456, inputs=RAW, outputs=((MODEL, "2"),))
-    e.task("evaluate", "x10", "D2", S, 1457, inputs=((MODEL, "2"),))
-    e.task("evaluate", "x10", "D2", F, 1460, inputs=((MODEL, "2"),), error="auc 0.61 < 0.7")
+    e.step("extract", "x7", "D2", 1441, 1443, outputs=RAW)
+    e.step("validate", "x8", "D2", 1444, 1445, inputs=RAW)
+    e.step("train", "x9", "D2", 1446, 1456, inputs=RAW, outputs=model("2"))
+    e.step("evaluate", "x10", "D2", 1457, 1460, F, inputs=model("2"), error="auc 0.61 < 0.7")
     e.dag("D2", F, 1461)
     e.dag("D3", S, 2880)
-    e.task("extract", "x11", "D3", S, 2881)
-    e.task("extract", "x11", "D3", C, 2882, outputs=RAW)
-    e.task("train", "x12", "D3", S, 2883, inputs=RAW)
-    e.task("train", "x12", "D3", RunState.RUNNING, 2884, inputs=RAW)
+    e.step("extract", "x11", "D3", 2881, 2882, outputs=RAW)
+    e.step("train", "x12", "D3", 2883, 2884, RunState.RUNNING, inputs=RAW)
 
 
 def second_part(e: Emitter) -> None:
     """The rest of DAG run 3, appended after a first ingest."""
-    e.task("train", "x12", "D3", C, 2890, inputs=RAW, outputs=((MODEL, "3"),))
-    e.task("evaluate", "x13", "D3", S, 2891, inputs=((MODEL, "3"),))
-    e.task("evaluate", "x13", "D3", C, 2893, inputs=((MODEL, "3"),))
-    e.task("deploy", "x14", "D3", S, 2894, inputs=((MODEL, "3"),))
-    e.task("deploy", "x14", "D3", C, 2895, inputs=((MODEL, "3"),))
+    e.task("train", "x12", "D3", C, 2890, inputs=RAW, outputs=model("3"))
+    e.step("evaluate", "x13", "D3", 2891, 2893, inputs=model("3"))
+    e.step("deploy", "x14", "D3", 2894, 2895, inputs=model("3"))
     e.dag("D3", C, 2896)
 
 
@@ -450,10 +455,8 @@ def test_deploy_rule_from_the_mapping(events: Emitter, tmp_path: Path) -> None:
 
 def test_no_deploy_signal_is_reported(tmp_path: Path) -> None:
     emitter = Emitter(tmp_path / "events.ndjson")
-    emitter.task("prepare", "p", "D", S, 1)
-    emitter.task("prepare", "p", "D", C, 2, outputs=RAW)
-    emitter.task("train_model", "f", "D", S, 3, inputs=RAW)
-    emitter.task("train_model", "f", "D", C, 5, inputs=RAW, outputs=((MODEL, "1"),))
+    emitter.step("prepare", "p", "D", 1, 2, outputs=RAW)
+    emitter.step("train_model", "f", "D", 3, 5, inputs=RAW, outputs=model("1"))
     db = tmp_path / "p.duckdb"
     assert _cli("ingest", str(emitter.path), "--db", str(db))[0] == 0
     assert _cli("graphlets", "--db", str(db))[0] == 0
