@@ -220,15 +220,21 @@ class _OpenLineageReader:
     schemes = ("marquez",)
 
     def claims_file(self, path: Path) -> bool:
+        """A JSON file naming an event's fields near its start, or a directory whose first
+        ``*.json``, ``*.ndjson`` or ``*.jsonl`` file is one."""
         if path.is_dir():
-            return any(_event_files(path))
-        if not path.is_file():
+            first = next(iter(_event_files(path)), None)
+            return first is not None and self.claims_file(first)
+        if not path.is_file():  # opening a FIFO would block
             return False
         try:
             with path.open("rb") as f:
-                return f.read(64).lstrip()[:1] in (b"{", b"[")
+                head = f.read(4096)
         except OSError:
             return False
+        return head.lstrip()[:1] in (b"{", b"[") and any(
+            key in head for key in (b'"eventTime"', b'"schemaURL"', b'"eventType"')
+        )
 
     def configure(self, location: str, secret: Secret) -> FileConfig | MarquezConfig:
         return configure(location, secret)
@@ -525,7 +531,8 @@ def _marquez_events(config: MarquezConfig, cur: Any, mark: Mark | None) -> pa.Ta
             "name the database Marquez writes (by default: marquez)"
         )
     created = "created_at" in columns
-    where = ["_event_type = 'RUN_EVENT'"] if "_event_type" in columns else []
+    # _event_type came with migration V66.2: rows from before hold NULL, and are run events
+    where = ["coalesce(_event_type, 'RUN_EVENT') = 'RUN_EVENT'"] if "_event_type" in columns else []
     if created and mark is not None and mark.max_update_ms is not None:
         since = int(mark.max_update_ms) - MARQUEZ_OVERLAP_MS
         where.append(f"created_at >= to_timestamp({since} / 1000.0)")
