@@ -37,12 +37,15 @@ import pytest
 from click.testing import CliRunner
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
+    DatasetEvent,
     InputDataset,
     Job,
+    JobEvent,
     OutputDataset,
     Run,
     RunEvent,
     RunState,
+    StaticDataset,
 )
 from openlineage.client.facet_v2 import (
     dataset_version_dataset,
@@ -57,6 +60,7 @@ from openlineage.client.transport.file import FileConfig, FileTransport
 from analysis.cli import main
 from analysis.waste import waste_summary
 from graphlets import build_graphlets
+from provenance.errors import UnknownSourceError
 from provenance.ingest import ingest, parse_source
 from provenance.store import ProvenanceStore
 from tests.conftest import canonical_rows
@@ -643,3 +647,64 @@ def test_sample_events(store: ProvenanceStore) -> None:
     waste = waste_summary(store)
     assert (waste.graphlets, waste.pushed_graphlets) == (21, 16)
     assert (waste.total_cost, round(waste.wasted_share, 3)) == (236279.0, 0.177)
+
+
+def _edit(event: dict, path: str, value: object) -> dict:
+    """``event`` with the field at ``path`` (dots) set to ``value``, or removed for None."""
+    *parents, leaf = path.split(".")
+    node = event
+    for key in parents:
+        node = node[key]
+    if value is None:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        ("schemaURL", None, "lack schemaURL, so their OpenLineage spec version is unknown"),
+        ("schemaURL", "https://example.com/OpenLineage.json", "declare a schemaURL of no Open"),
+        ("eventTime", None, "lack eventTime, which OpenLineage spec 2 requires of a RunEvent"),
+        ("producer", None, "lack producer, which OpenLineage spec 2 requires of a RunEvent"),
+        ("job.name", None, "lack job.name, which OpenLineage spec 2 requires of a RunEvent"),
+        ("job.namespace", None, "lack job.namespace, which OpenLineage spec 2 requires"),
+        ("run.runId", "run-1", "have a run.runId that is not a UUID"),
+        ("eventTime", "yesterday", "have an eventTime that is not an ISO 8601 date-time"),
+        ("eventType", "DONE", "have an eventType other than START, RUNNING, COMPLETE, ABORT"),
+        ("outputs", [{"namespace": "s3://lake"}], "have an input or output dataset without"),
+    ],
+)
+def test_every_rule_of_the_spec_names_its_records(
+    events: Emitter, store: ProvenanceStore, path: str, value: object, reason: str
+) -> None:
+    event = _edit(json.loads(_good_line(events)), path, value)
+    with events.path.open("a") as f:
+        f.write(json.dumps(event) + "\n")
+    report = ingest(store, str(events.path), strict="skip")
+    assert [(s.count, s.examples) for s in report.skipped] == [(1, ("events.ndjson:33",))]
+    assert report.skipped[0].reason.startswith(reason)
+    assert executions(store, events) == EXPECTED_FIRST
+
+
+def test_spec_1_events_and_events_without_a_run(events: Emitter, store: ProvenanceStore) -> None:
+    """A spec 1 RunEvent (``#/definitions/``) is read; DatasetEvents and JobEvents are left out
+    and counted."""
+    old = _edit(json.loads(_good_line(events)), "schemaURL", None)
+    old["schemaURL"] = "https://openlineage.io/spec/1-0-0/OpenLineage.json#/definitions/RunEvent"
+    old["eventTime"] = (T0 + timedelta(minutes=2)).isoformat()
+    with events.path.open("a") as f:
+        f.write(json.dumps(old) + "\n")
+    client = events.client()
+    when = (T0 + timedelta(minutes=5)).isoformat()
+    client.emit(DatasetEvent(eventTime=when, producer="p", dataset=StaticDataset(LAKE, "raw")))
+    client.emit(JobEvent(eventTime=when, producer="p", job=Job(namespace=NS, name="ml.extract")))
+    report = ingest(store, str(events.path))
+    assert [(s.reason, s.count) for s in report.skipped] == [
+        ("are DatasetEvents or JobEvents, which record no run", 2)
+    ]
+    assert executions(store, events) == EXPECTED_FIRST  # x1 START again, at minute 2
+    with pytest.raises(UnknownSourceError, match="marquez:// or postgresql:// URLs of Marquez"):
+        parse_source("mysql://me@db/marquez", "openlineage")
