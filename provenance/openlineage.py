@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -55,6 +56,8 @@ EVENT_SUFFIXES = (".json", ".ndjson", ".jsonl")
 #: Each incremental Marquez read starts this long before the last ``created_at`` read: a row's
 #: ``created_at`` is its transaction's start, so a slow insert commits after later ones.
 MARQUEZ_OVERLAP_MS = 5 * 60 * 1000
+#: Events per Arrow batch handed to DuckDB (its threads parse batches in parallel).
+_BATCH_ROWS = 32_768
 #: Where an event is recorded in the load report and in errors.
 TABLE = "OpenLineage event"
 
@@ -108,8 +111,9 @@ REQUIRED: dict[int, tuple[str, ...]] = {
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 _KNOWN = ", ".join(f"{m}-x-x" for m in REQUIRED)
 
-#: (SQL condition on the parsed event ``e`` and its schemaURL parts ``url``, problem), in
-#: order: an event is rejected for the first it meets.
+#: (SQL condition on an event's columns, its schemaURL's parts ``url``, its time ``ts`` and
+#: run id ``uuid``: openlineage.sql's ``check``; problem), in order: an event is rejected for
+#: the first it meets (none: left out, counted apart).
 _RULES: tuple[tuple[str, str], ...] = (
     ("invalid", "are not valid JSON (one event per line, or one JSON document per file)"),
     ("schema_url IS NULL", "lack schemaURL, so their OpenLineage spec version is unknown"),
@@ -315,11 +319,13 @@ def _stage_events(stage: Stage) -> None:
 def _check(stage: Stage, source: pa.Table) -> None:
     """Parse and check one batch of events (``src``, ``pos``, ``doc``) into ``ol_checked``."""
     con = stage.con.cursor()  # its own name space for the registered batch
+    # DuckDB scans the record batches of an Arrow table in parallel
+    source = pa.Table.from_batches(source.to_batches(max_chunksize=_BATCH_ROWS))
     try:
         con.register("ol_source", source)
         try:
             con.execute(_check_sql(validate=False))
-        except Exception as err:  # a line that is not JSON: parse again, line by line
+        except duckdb.InvalidInputException as err:  # a line that is not JSON: check each
             if "JSON" not in str(err):
                 raise
             con.execute(_check_sql(validate=True))

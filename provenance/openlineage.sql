@@ -53,15 +53,16 @@ SELECT run_id, type, ms,
             ELSE coalesce(root_job, parent_job) END AS pipe_name,
        CASE WHEN is_dag OR parent_run IS NULL THEN run_id
             ELSE lower(coalesce(root_run, parent_run)) END AS pipe_run,
-       producer, nominal_start_time, nominal_end_time, error_message, processing_engine,
+       nominal_start_time, nominal_end_time, error_message, processing_engine,
        processing_engine_version, processing_type, integration, job_type,
-       lower(parent_run) AS parent_run_id, input_list AS inputs, output_list AS outputs
+       input_list AS inputs, output_list AS outputs
 FROM v;
 
 -- name: runs
 -- One row per run of a task or job (an execution): its pipeline, its times (of its state
 -- events, OTHER events only where it has no other), its latest state and the latest value of
--- each property.
+-- each facet kept as a property (the job, run id, namespace and parent run are on the
+-- execution's name and its contexts).
 CREATE TABLE mlprov_stage.ol_run AS
 SELECT run_id,
        arg_max(pipe_ns, rank) AS pipe_ns, arg_max(pipe_name, rank) AS pipe_name,
@@ -71,7 +72,6 @@ SELECT run_id,
        min(ms) AS any_first_ms, max(ms) AS any_last_ms,
        max(rank) FILTER (WHERE type <> 'OTHER') AS rank,
        arg_max(type, rank) FILTER (WHERE type <> 'OTHER') AS type,
-       arg_max(producer, rank) AS producer,
        arg_max(nominal_start_time, rank) AS nominal_start_time,
        arg_max(nominal_end_time, rank) AS nominal_end_time,
        arg_max(error_message, rank) AS error_message,
@@ -79,20 +79,18 @@ SELECT run_id,
        arg_max(processing_engine_version, rank) AS processing_engine_version,
        arg_max(processing_type, rank) AS processing_type,
        arg_max(integration, rank) AS integration,
-       arg_max(job_type, rank) AS job_type,
-       arg_max(parent_run_id, rank) AS parent_run_id
+       arg_max(job_type, rank) AS job_type
 FROM mlprov_stage.ol_ev WHERE NOT is_dag GROUP BY run_id;
 
 -- name: executions
 -- Merged with the canonical row of a run seen before (ids_run: provenance.readers.Stage).
 CREATE TABLE mlprov_stage.ol_xprops AS
 WITH wide AS (
-    SELECT i.id, r.ns AS namespace, r.job, r.run_id,
+    SELECT i.id,
            CASE WHEN r.job <> r.pipe_name AND starts_with(r.job, r.pipe_name || '.')
                 THEN r.job[length(r.pipe_name) + 2:] ELSE r.job END AS task,
-           r.producer, r.nominal_start_time, r.nominal_end_time, r.error_message,
-           r.processing_engine, r.processing_engine_version, r.processing_type, r.integration,
-           r.job_type, r.parent_run_id
+           r.nominal_start_time, r.nominal_end_time, r.error_message, r.processing_engine,
+           r.processing_engine_version, r.processing_type, r.integration, r.job_type
     FROM mlprov_stage.ol_run r JOIN ids_run i ON i.external_id = r.run_id
 ), new AS (
     UNPIVOT wide ON COLUMNS(* EXCLUDE (id)) INTO NAME name VALUE value
