@@ -50,6 +50,7 @@ from analysis.frames import ALL, Scope, shared_frames
 from analysis.reuse import cache_savings, recomputed_work, reuse_summary
 from analysis.waste import waste_by_category, waste_by_pipeline, waste_by_week, waste_summary
 from provenance.store import ProvenanceStore
+from provenance.summary import no_deploy_signal, no_deploy_signal_note
 
 #: Version of the summary.json layout (README, "summary.json").
 SUMMARY_FORMAT = 1
@@ -241,6 +242,7 @@ def build_report(
         "cache_saved_cost": reuse.cache_saved_cost,
     }
     changes, changes_note = _changes(headline, unit, scope, previous)
+    no_signal = no_deploy_signal(store)
     summary = _json_ready(
         {
             "format": SUMMARY_FORMAT,
@@ -254,6 +256,7 @@ def build_report(
             "last_end": waste.last_end,
             "pipeline_filter": list(scope.pipelines) if scope.pipelines is not None else None,
             "headline": headline,
+            "no_deploy_signal": no_signal,
             "changes": changes,
             "characterization": traits.to_dict(),
             "top_pipelines": by_pipeline[
@@ -363,6 +366,7 @@ def build_report(
         "headline": _headline_rows(headline, changes, unit),
         "has_previous": previous is not None,
         "changes_note": changes_note,
+        "deploy_notes": [no_deploy_signal_note(s) for s in no_signal],
         "waste": waste,
         "reuse": reuse,
         "traits": _trait_rows(traits),

@@ -125,6 +125,11 @@ def main() -> None:
         "every_row_loaded": loaded == in_source,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+    print_result(result)
+
+
+def print_result(result: dict[str, object]) -> None:
+    """A benchmark's result as an aligned table, then as one JSON line."""
     width = max(map(len, result))
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")

@@ -69,6 +69,21 @@ TFX_RULES: tuple[tuple[str, str], ...] = (
     ("Pusher", "deploy"),
 )
 
+# Words of free-text task names (Kubeflow, OpenLineage), after their source's own.
+_TRAIN_WORDS: tuple[tuple[str, str], ...] = (
+    ("*preprocess*", "transform"),
+    ("*transform*", "transform"),
+    ("*feature*", "transform"),
+    ("*tun*", "train"),
+    ("*train*", "train"),
+    ("*eval*", "model_validation"),
+)
+_DEPLOY_WORDS: tuple[tuple[str, str], ...] = (
+    ("*deploy*", "deploy"),
+    ("*push*", "deploy"),
+    ("*serve*", "deploy"),
+)
+
 # Kubeflow task names are free text: match common words (user rules come first).
 KFP_RULES: tuple[tuple[str, str], ...] = (
     *TFX_RULES,
@@ -79,50 +94,27 @@ KFP_RULES: tuple[tuple[str, str], ...] = (
     ("*data*valid*", "data_validation"),
     ("*statistic*", "data_validation"),
     ("*schema*", "data_validation"),
-    ("*preprocess*", "transform"),
-    ("*transform*", "transform"),
-    ("*feature*", "transform"),
-    ("*tun*", "train"),
-    ("*train*", "train"),
-    ("*eval*", "model_validation"),
+    *_TRAIN_WORDS,
     ("*valid*", "model_validation"),
-    ("*deploy*", "deploy"),
-    ("*push*", "deploy"),
-    ("*serve*", "deploy"),
+    *_DEPLOY_WORDS,
 )
 
 
-@dataclass(frozen=True)
-class Convention:
-    """Where an orchestrator keeps pipelines, runs, nodes and component names in MLMD."""
-
-    name: str
-    pipeline_context_types: tuple[str, ...]
-    run_context_types: tuple[str, ...]
-    node_context_types: tuple[str, ...]
-    component_property: str | None  # execution property naming the component, if any
-    rules: tuple[tuple[str, str], ...]
-
-
-CONVENTIONS = {
-    "tfx": Convention("tfx", ("pipeline",), ("pipeline_run",), ("node",), None, TFX_RULES),
-    "tfx_legacy": Convention(
-        "tfx_legacy", ("pipeline",), ("run",), ("component_run",), None, TFX_RULES
-    ),
-    "kfp": Convention(
-        "kfp", ("system.Pipeline",), ("system.PipelineRun",), (), "task_name", KFP_RULES
-    ),
-}
-
-
-def detect_convention(context_types: Iterable[str]) -> str:
-    """Name the convention a store follows, from the context type names it holds."""
-    types = set(context_types)
-    if types & {"system.Pipeline", "system.PipelineRun"}:
-        return "kfp"
-    if types & {"run", "component_run"} and not types & {"pipeline_run", "node"}:
-        return "tfx_legacy"
-    return "tfx"
+# OpenLineage job names are free text too (Airflow: "dag.task", the task part is the
+# component): the words of a small extract -> validate -> train -> evaluate -> deploy DAG.
+OPENLINEAGE_RULES: tuple[tuple[str, str], ...] = (
+    ("*extract*", "ingest"),
+    ("*ingest*", "ingest"),
+    ("*import*", "ingest"),
+    ("*fetch*", "ingest"),
+    ("*model*valid*", "model_validation"),
+    ("*valid*model*", "model_validation"),
+    ("*valid*", "data_validation"),
+    ("*statistic*", "data_validation"),
+    ("*schema*", "data_validation"),
+    *_TRAIN_WORDS,
+    *_DEPLOY_WORDS,
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +133,56 @@ class DeployRule:
 
     def to_json(self) -> str:
         return json.dumps({"tasks": list(self.tasks), "pushed_property": self.pushed_property})
+
+
+@dataclass(frozen=True)
+class Convention:
+    """Where an orchestrator keeps pipelines, runs, nodes and component names in MLMD.
+
+    ``deploy`` is the convention's own deploy rule, for sources that record no push at all
+    (OpenLineage): used when the mapping has no ``[deploy]`` table.
+    """
+
+    name: str
+    pipeline_context_types: tuple[str, ...]
+    run_context_types: tuple[str, ...]
+    node_context_types: tuple[str, ...]
+    component_property: str | None  # execution property naming the component, if any
+    rules: tuple[tuple[str, str], ...]
+    deploy: DeployRule | None = None
+
+
+CONVENTIONS = {
+    "tfx": Convention("tfx", ("pipeline",), ("pipeline_run",), ("node",), None, TFX_RULES),
+    "tfx_legacy": Convention(
+        "tfx_legacy", ("pipeline",), ("run",), ("component_run",), None, TFX_RULES
+    ),
+    "kfp": Convention(
+        "kfp", ("system.Pipeline",), ("system.PipelineRun",), (), "task_name", KFP_RULES
+    ),
+    # provenance.openlineage stages these contexts; a COMPLETE deploy-like task deploys
+    "openlineage": Convention(
+        "openlineage",
+        ("openlineage.Pipeline",),
+        ("openlineage.PipelineRun",),
+        ("openlineage.Job",),
+        "task",
+        OPENLINEAGE_RULES,
+        DeployRule(tuple(glob for glob, _ in _DEPLOY_WORDS)),
+    ),
+}
+
+
+def detect_convention(context_types: Iterable[str]) -> str:
+    """Name the convention a store follows, from the context type names it holds."""
+    types = set(context_types)
+    if any(t.startswith("openlineage.") for t in types):
+        return "openlineage"
+    if types & {"system.Pipeline", "system.PipelineRun"}:
+        return "kfp"
+    if types & {"run", "component_run"} and not types & {"pipeline_run", "node"}:
+        return "tfx_legacy"
+    return "tfx"
 
 
 def _matches(pattern: str, component: str, type_name: str) -> bool:
@@ -163,7 +205,8 @@ class Mapping:
     def categorize(self, component: str, type_name: str, convention: Convention) -> str:
         """Category of a component: the deploy tasks, user rules, then the convention's, else
         ``other``."""
-        tasks = self.deploy.tasks if self.deploy else ()
+        deploy = self.deploy_rule(convention)
+        tasks = deploy.tasks if deploy else ()
         if any(_matches(p, component, type_name) for p in tasks):
             return "deploy"
         for pattern, category in (*self.rules, *convention.rules):
@@ -173,11 +216,16 @@ class Mapping:
 
     def digest(self, convention: Convention) -> str:
         """A hash of everything that decides categories and cost, to notice a changed mapping."""
-        tasks = list(self.deploy.tasks) if self.deploy else []
+        deploy = self.deploy_rule(convention)
+        tasks = list(deploy.tasks) if deploy else []
         body = json.dumps(
             [self.rules, self.cost_property, convention.name, *([tasks] if tasks else [])]
         )
         return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def deploy_rule(self, convention: Convention) -> DeployRule | None:
+        """The mapping's ``[deploy]`` rule, else the convention's own (if it has one)."""
+        return self.deploy or convention.deploy
 
     def with_convention(self, name: str) -> Mapping:
         return replace(self, convention=name)

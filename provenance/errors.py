@@ -25,6 +25,11 @@ class NotAnMlmdStoreError(MlprovError):
     """The source exists but is not an ML Metadata store (or not SQLite at all)."""
 
 
+class NotAnEventSourceError(MlprovError):
+    """The source holds no OpenLineage events: a directory without event files, or a database
+    without Marquez's ``lineage_events`` table."""
+
+
 class UnsupportedSchemaVersionError(MlprovError):
     """The source's MLMD schema version (or the canonical store's version) is not supported."""
 

@@ -189,6 +189,11 @@ def ingest(
                 marks = {}  # categories or cost were decided by another mapping: re-read all
         stage = Stage(con, sid, marks, progress or (lambda table, rows: None))
         read = reader(src.kind).read(src.config, stage)
+        staged_nodes = scalar(
+            con,
+            "SELECT (SELECT count(*) FROM stg_executions) + (SELECT count(*) FROM stg_artifacts)"
+            " + (SELECT count(*) FROM stg_contexts)",
+        )
         if not previous:
             convention = CONVENTIONS[mapping.convention or detect_convention(_context_types(con))]
         digest = mapping.digest(convention)
@@ -211,8 +216,7 @@ def ingest(
                 skipped=tuple(skipped),
                 repaired=tuple(repaired),
                 seconds=round(time.perf_counter() - started, 3),
-                empty=not any(read.rows_read.get(t) for t in ("Execution", "Artifact", "Context"))
-                and not incremental,
+                empty=not staged_nodes and not incremental,
                 warnings=tuple(f"{n.table}: {n.count} {n.reason}" for n in notes)
                 + _convention_warnings(con, sid, convention, mapping),
             )
@@ -489,6 +493,13 @@ def _check_records(
     }
     skipped: list[Skipped] = []
     repaired: list[Skipped] = []
+    for table, problem, count, examples in con.execute(
+        "SELECT source_table, problem, count(*), list(record ORDER BY rowid)[:5] "
+        "FROM stg_rejects GROUP BY ALL ORDER BY min(rowid)"
+    ).fetchall():  # records the reader could not stage (an event that is not JSON, ...)
+        if strict == "raise":
+            raise MalformedRecordError(location, table, examples, problem, count)
+        skipped.append(Skipped(table, problem, count, tuple(examples)))
     for check in _CHECKS:
         if "$cost" in check.where and cost_property is None:
             continue
@@ -592,6 +603,7 @@ def _save_source(
     mapping: Mapping,
     marks: dict[str, Mark],
 ) -> None:
+    rule = mapping.deploy_rule(CONVENTIONS[convention])
     con.execute("DELETE FROM sources WHERE source_id = ?", [sid])
     con.execute(
         "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -602,7 +614,7 @@ def _save_source(
             convention,
             digest,
             mapping.cost_property,
-            mapping.deploy.to_json() if mapping.deploy else None,
+            rule.to_json() if rule else None,
         ],
     )
     con.execute("INSERT INTO source_ids SELECT ?, space, external_id, id FROM stg_id_map", [sid])

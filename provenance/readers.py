@@ -27,7 +27,10 @@ edge tables may repeat edges already loaded. Staging speaks the canonical vocabu
 names, an event's ``type`` an :class:`EventType` name (MLMD readers decode MLMD's integer codes,
 :mod:`provenance.mlmd_codes`). Ids are integers; a source whose ids are text (run UUIDs, run
 ids) maps them with :meth:`Stage.stable_ids`, which gives each text id the same integer on
-every ingest, so canonical ids and incremental ingest work as for MLMD.
+every ingest, so canonical ids and incremental ingest work as for MLMD. A record a reader
+cannot stage at all (an event that is not JSON) goes to ``stg_rejects`` (source table, where
+the record is, what is wrong), in source order: ingest raises, warns or skips those per its
+strictness, like every other dirty record.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ CREATE TABLE mlprov_stage.stg_associations (context_id BIGINT, execution_id BIGI
 CREATE TABLE mlprov_stage.stg_attributions (context_id BIGINT, artifact_id BIGINT);
 CREATE TABLE mlprov_stage.stg_parent_contexts (context_id BIGINT, parent_context_id BIGINT);
 CREATE TABLE mlprov_stage.stg_id_map (space VARCHAR, external_id VARCHAR, id BIGINT);
+CREATE TABLE mlprov_stage.stg_rejects (source_table VARCHAR, record VARCHAR, problem VARCHAR);
 """
 
 
@@ -264,6 +268,7 @@ REGISTRY: dict[str, str] = {
     "mlmd_sql": "provenance.mlmd_sql",
     "mlmd_server": "provenance.mlmd_server",
     "mlmd_client": "provenance.mlmd_client",
+    "openlineage": "provenance.openlineage",
 }
 
 

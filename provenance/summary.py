@@ -52,6 +52,42 @@ def store_info(store: ProvenanceStore) -> dict[str, Any]:
     }
 
 
+def no_deploy_signal(store: ProvenanceStore) -> list[str]:
+    """Sources with executions of which none can count as a deploy: no execution of the
+    ``deploy`` category, or only ones that neither a deploy rule's tasks name nor leave a push
+    property on an artifact (OpenLineage and Kubeflow record no deploy of their own). Their
+    waste would read 100%: a report says so instead.
+
+    Example:
+        >>> with ProvenanceStore.open(":memory:") as s:
+        ...     no_deploy_signal(s)
+        []
+    """
+    rows = store.con.execute(
+        """SELECT s.location FROM sources s
+        WHERE EXISTS (SELECT 1 FROM executions x WHERE x.source_id = s.source_id)
+          AND NOT EXISTS (
+              SELECT 1 FROM executions x WHERE x.source_id = s.source_id AND x.category = 'deploy'
+              AND (json_array_length(json_extract(s.deploy_rule, '$.tasks')) > 0
+                   OR EXISTS (SELECT 1 FROM artifact_properties p
+                              WHERE p.source_id = s.source_id AND p.name = coalesce(
+                                  json_extract_string(s.deploy_rule, '$.pushed_property'),
+                                  'pushed'))))
+        ORDER BY s.source_id"""
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def no_deploy_signal_note(location: str) -> str:
+    """The report's sentence for a source :func:`no_deploy_signal` names."""
+    return (
+        f"No deploy signal found for source {location}: none of its executions deploys a model "
+        "(no task matches a deploy rule, no artifact carries a push property), so all of its "
+        "compute would count as wasted. Name the deploy task in a mapping file "
+        '([deploy] tasks = ["deploy-model"]) and ingest again.'
+    )
+
+
 def export_parquet(store: ProvenanceStore, out_dir: str | Path) -> list[Path]:
     """Write each canonical table (and any derived table present) to ``out_dir/<table>.parquet``.
 

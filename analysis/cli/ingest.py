@@ -59,8 +59,9 @@ def ingest(
 
     SOURCE is an MLMD SQLite file (read-only, never modified), a mysql://user@host:port/db or
     postgresql://user@host:port/db URL (read in bulk, read-only, e.g. Kubeflow's metadb) or a
-    grpc://host:port metadata server (needs the ml-metadata client). Rerunning loads only what
-    is new or changed. Passwords are never printed or stored.
+    grpc://host:port metadata server (needs the ml-metadata client), or OpenLineage events: a
+    file or directory of them, or Marquez's database (marquez://user@host:port/marquez).
+    Rerunning loads only what is new or changed. Passwords are never printed or stored.
     """
     import os
     from pathlib import Path

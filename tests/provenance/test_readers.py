@@ -24,6 +24,7 @@ def test_registry_decides_every_source() -> None:
         "mysql": "mlmd_server",
         "postgresql": "mlmd_server",
         "grpc": "mlmd_client",
+        "marquez": "openlineage",
     }
     assert parse_source(str(FIXTURES / "tfx_small.sqlite")).kind == "mlmd_sql"
     assert parse_source("postgresql://me@db:5433/metadb").location == (
