@@ -85,6 +85,10 @@ class PayloadOptionError(MlprovError):
     """A payload reading option is invalid (a prefix rewrite without '=', a size limit <= 0)."""
 
 
+class ProtosUnavailableError(MlprovError):
+    """tensorflow-metadata is needed (to write payload files) but is not installed."""
+
+
 class StoreError(MlprovError):
     """The canonical DuckDB store is missing, locked, of another version, or lacks a stage."""
 
