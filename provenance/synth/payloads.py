@@ -132,6 +132,44 @@ def write_payloads(
     return PayloadTree(target, files, size)
 
 
+def archive_tree(root: str | Path, out: str | Path) -> Path:
+    """Pack a payload tree into a reproducible ``.tar.gz`` (sorted, no times or owners)."""
+    import gzip
+    import tarfile
+
+    root, out = Path(root), Path(out)
+    with (
+        open(out, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(root)))
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            with open(path, "rb") as f:
+                tar.addfile(info, f)
+    return out
+
+
+def extract_tree(archive: str | Path, target: str | Path) -> Path:
+    """Unpack an :func:`archive_tree` archive to ``target`` (whole or not at all), unless
+    ``target`` already exists."""
+    import tarfile
+
+    target = Path(target)
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(tmp, filter="data")
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def _read_store(path: Path) -> tuple[dict[int, _Stats], dict[int, tuple[str, str, int]]]:
     """Statistics artifacts with their summaries; schema and anomalies artifacts with the
     statistics artifact their execution read."""
