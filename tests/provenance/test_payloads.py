@@ -258,3 +258,112 @@ def test_option_errors() -> None:
     ):
         read_payloads(store, max_bytes=0)
     assert DEFAULT_MAX_BYTES > 2**20
+
+
+# -- the generator's payloads, the CLI, and stores of the previous schema version ----------------
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from provenance.synth.generator import SynthConfig, generate
+
+    where = tmp_path_factory.mktemp("gen")
+    result = generate(
+        SynthConfig(pipelines=2, days=14, seed=5),
+        where / "g.sqlite",
+        writer="bulk",
+        payloads=where / "payloads",
+    )
+    assert result.payloads is not None and result.payloads.files > 0
+    return result.path, result.payloads.root
+
+
+def test_generated_payloads_read_back_whole(generated: tuple[Path, Path]) -> None:
+    from analysis.pruning_features import decision_features
+    from graphlets import build_graphlets
+
+    mlmd, root = generated
+    layout = {p.relative_to(root).parts[-2:] for p in root.rglob("*") if p.is_file()}
+    assert {n for _, n in layout} == {"FeatureStats.pb", "schema.pbtxt", "SchemaDiff.pb"}
+    with ProvenanceStore.open(":memory:") as store:
+        ingest(store, str(mlmd))
+        report = read_payloads(store, prefixes=[("/pipelines", str(root))])
+        assert report.problems == () and report.read == report.looked_at > 0
+        kinds = store.con.execute("SELECT DISTINCT kind FROM payload_reads").fetchall()
+        assert sorted(k for (k,) in kinds) == ["anomalies", "schema", "statistics"]
+        # the payload summaries agree with the rows they were derived from
+        agree = store.con.execute(
+            "SELECT max(abs(s.mean - p.double_value)) FROM feature_stats s "
+            "JOIN artifact_properties p ON p.source_id = s.source_id "
+            "AND p.artifact_id = s.artifact_id AND p.name = s.feature || '_mean'"
+        ).fetchone()[0]
+        assert agree < 1e-9
+        build_graphlets(store)
+        features = decision_features(store)
+    later = features.groupby("pipeline_id").cumcount() > 0
+    assert features.loc[later, "tfdv_drift_window"].notna().mean() > 0.9
+    assert features["tfdv_drift_window"].max() <= 1.0
+    assert features["anomalous_features"].notna().all()
+
+
+def test_generator_payload_tree_refuses_to_overwrite(generated: tuple[Path, Path]) -> None:
+    from provenance.synth.payloads import write_payloads
+
+    mlmd, root = generated
+    with pytest.raises(FileExistsError, match="exists; pass overwrite=True"):
+        write_payloads(mlmd, root)
+
+
+def test_writing_payloads_needs_tensorflow_metadata(
+    generated: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance.errors import ProtosUnavailableError
+    from provenance.synth.payloads import write_payloads
+
+    monkeypatch.setitem(__import__("sys").modules, "tensorflow_metadata.proto.v0", None)
+    with pytest.raises(ProtosUnavailableError, match=r"pip install 'mlprov\[payloads\]'"):
+        write_payloads(generated[0], tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+
+
+def test_cli_reads_payloads_and_rejects_bad_prefixes(tmp_path: Path, payloads: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from analysis.cli import main
+
+    db = str(tmp_path / "prov.duckdb")
+    fixture = str(FIXTURES / "tfx_small.sqlite")
+    bad = CliRunner().invoke(main, ["ingest", fixture, "--db", db, "--payload-prefix", "/d"])
+    assert bad.exit_code == 2 and "is not OLD=NEW" in bad.stderr
+    assert not Path(db).exists()  # rejected before anything was read
+    ok = CliRunner().invoke(
+        main, ["ingest", fixture, "--db", db, "--payload-prefix", "/d=/nowhere"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "payloads: read 0 of 4" in ok.stdout and "2 statistics missing" in ok.stderr
+    again = CliRunner().invoke(
+        main, ["payloads", "--db", db, "--payload-prefix", f"/d={payloads}", "--format", "json"]
+    )
+    assert again.exit_code == 0 and json.loads(again.stdout)["read"] == 4
+    none = CliRunner().invoke(main, ["ingest", fixture, "--db", db, "--no-payloads"])
+    assert none.exit_code == 0 and "payloads:" not in none.output
+
+
+def test_store_of_the_previous_version_gains_the_payload_tables(tmp_path: Path) -> None:
+    from provenance.errors import StoreError
+
+    db = tmp_path / "old.duckdb"
+    with ProvenanceStore.open(db) as store:
+        ingest(store, str(FIXTURES / "tfx_small.sqlite"))
+        for table in ("payload_reads", "feature_stats", "feature_buckets", "schemas"):
+            store.con.execute(f"DROP TABLE {table}")
+        store.con.execute("DROP TABLE schema_features; DROP TABLE data_anomalies")
+        store.con.execute("UPDATE mlprov_meta SET value = '2' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="Upgrade it in place with 'mlprov payloads --db"):
+        ProvenanceStore.open(db, read_only=True)
+    with ProvenanceStore.open(db) as store:
+        assert store.count("feature_stats") == 0 and store.count("executions") == 20
+    with ProvenanceStore.open(db, read_only=True) as store:
+        assert store.count("payload_reads") == 0
