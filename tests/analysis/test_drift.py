@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,10 @@ from analysis.drift import (
     distance,
     js_divergence,
     linf_distance,
+    span_drift,
 )
+from provenance.store import ProvenanceStore
+from tests.analysis.conftest import ROOT
 
 H = Histogram.of
 
@@ -71,3 +76,53 @@ def test_window_sums_and_dataset_drift() -> None:
     assert math.isnan(distance({"a": 1}, H([(0, 1, 1)])))
     score, feature = dataset_drift({"x": H([(0, 1, 1)])}, {"y": H([(0, 1, 1)])})
     assert math.isnan(score) and feature is None
+
+
+# -- on the sample store with its shipped payload tree -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_payloads(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the ingested sample store with the sample's payload tree read."""
+    pytest.importorskip("tensorflow_metadata")
+    from provenance.payloads import read_payloads
+    from provenance.synth.payloads import extract_tree
+
+    where = tmp_path_factory.mktemp("drift")
+    db = where / "sample.duckdb"
+    shutil.copy(sample_db, db)
+    tree = extract_tree(ROOT / "sample_data" / "payloads.tar.gz", where / "payloads")
+    with ProvenanceStore.open(db) as store:
+        report = read_payloads(store, prefixes=[("/pipelines", str(tree))])
+    assert report.problems == () and report.read == 723  # 241 each of the three kinds
+    return db
+
+
+def test_span_drift_on_the_sample(sample_payloads: Path) -> None:
+    with ProvenanceStore.open(sample_payloads, read_only=True) as store:
+        spans = span_drift(store)
+    firsts = spans.groupby(["source_id", "pipeline_id"]).head(1)
+    assert firsts["drift"].isna().all()
+    rest = spans.drop(firsts.index)
+    assert rest["drift"].between(0, 1).all() and rest["feature"].notna().all()
+    assert set(rest["feature"]) <= {"feature_0", "feature_1", "segment"}
+
+
+def test_drift_section_only_with_payloads(sample_payloads: Path, tfx: ProvenanceStore) -> None:
+    from analysis.drift_report import DRIFT_THRESHOLD, drift_outcomes, drift_section
+    from analysis.frames import ALL
+
+    assert drift_section(tfx, ALL) is None  # no payloads read: no section
+    with ProvenanceStore.open(sample_payloads, read_only=True) as store:
+        section = drift_section(store, ALL)
+        _, decided = drift_outcomes(store, ALL)
+    assert section is not None and section.title == "Data drift and outcomes"
+    measured = decided[decided["tfdv_drift_window"].notna()]
+    unpushed = measured[~measured["deployed"].astype(bool)]
+    after = (unpushed["tfdv_drift_window"] > DRIFT_THRESHOLD).mean()
+    assert section.summary["unpushed"] == len(unpushed) > 0
+    assert section.summary["unpushed_after_drift"] == pytest.approx(after)
+    # on the sample, non-pushes follow drift more often than pushes do
+    assert section.summary["unpushed_after_drift"] > section.summary["pushed_after_drift"]
+    assert f"{after:.0%} followed data drift" in section.markdown
+    assert 'id="fig-drift"' in section.html and "data:image/png;base64," in section.html
