@@ -296,6 +296,8 @@ def _read_artifact(protos: Any, kind: str, uri: str, max_bytes: int) -> _Payload
         return _Payload("unreadable", f"{err.strerror or err}: {err.filename or uri}")
     except protos.damaged as err:
         return _Payload("corrupt", f"cannot parse: {err}")
+    except Exception as err:  # a remote filesystem's own errors (auth, network, ...)
+        return _Payload("unreadable", f"{type(err).__name__}: {err}")
     return out
 
 

@@ -367,3 +367,17 @@ def test_store_of_the_previous_version_gains_the_payload_tables(tmp_path: Path) 
         assert store.count("feature_stats") == 0 and store.count("executions") == 20
     with ProvenanceStore.open(db, read_only=True) as store:
         assert store.count("payload_reads") == 0
+
+
+def test_payloads_through_an_fsspec_filesystem(store: ProvenanceStore, payloads: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    for path in payloads.rglob("*"):
+        if path.is_file():
+            fs.pipe(f"/bucket/tfx/{path.relative_to(payloads)}", path.read_bytes())
+    try:
+        report = read_payloads(store, prefixes=(("/d", "memory://bucket/tfx"),))
+    finally:
+        fs.rm("/bucket", recursive=True)
+    assert (report.read, report.problems) == (4, ())
+    assert store.count("feature_stats") == 6
