@@ -101,6 +101,9 @@ def _kl(p: np.ndarray, m: np.ndarray) -> float:
 
 def _align(a: Histogram, b: Histogram) -> tuple[np.ndarray, np.ndarray]:
     """Both histograms' counts on shared buckets, as TFDV's AlignHistograms builds them."""
+    if _plain(a) and _plain(b):  # the common case: finite buckets of some width, no NaN
+        bounds = np.unique(np.concatenate([a.low, a.high, b.low, b.high]))
+        return _rebucket(a.low, a.high, a.count, bounds), _rebucket(b.low, b.high, b.count, bounds)
     parts_a, parts_b = _strip(a), _strip(b)
     finite_a, finite_b = parts_a[0], parts_b[0]
     bounds = np.unique(np.concatenate([finite_a[0], finite_a[1], finite_b[0], finite_b[1]]))
@@ -119,6 +122,12 @@ def _align(a: Histogram, b: Histogram) -> tuple[np.ndarray, np.ndarray]:
         p.append(np.array([0.0, a.num_nan]))
         q.append(np.array([b.num_nan, 0.0]))
     return np.concatenate(p), np.concatenate(q)
+
+
+def _plain(h: Histogram) -> bool:
+    return h.num_nan <= 0 and bool(
+        np.all(np.isfinite(h.low) & np.isfinite(h.high) & (h.high > h.low))
+    )
 
 
 def _strip(
@@ -141,15 +150,17 @@ def _strip(
 def _rebucket(
     low: np.ndarray, high: np.ndarray, count: np.ndarray, bounds: np.ndarray
 ) -> np.ndarray:
-    """Counts on the intervals between ``bounds``, each bucket spread uniformly over its range."""
+    """Counts on the intervals between ``bounds`` (which hold every bucket edge), each bucket
+    spread uniformly over its range: its density is added where it starts and taken away where
+    it ends, so the density on each interval is a running sum."""
     if len(bounds) < 2:
         return np.zeros(0)
-    lo, hi = bounds[:-1], bounds[1:]
-    overlap = np.clip(
-        np.minimum(high[:, None], hi[None, :]) - np.maximum(low[:, None], lo[None, :]), 0, None
-    )
-    share = overlap / (high - low)[:, None]
-    return np.asarray(count @ share, dtype=float)
+    density = count / (high - low)
+    change = np.zeros(len(bounds))
+    np.add.at(change, np.searchsorted(bounds, low), density)
+    np.add.at(change, np.searchsorted(bounds, high), -density)
+    # a running sum leaves rounding residue where the density is back to zero
+    return np.maximum(np.cumsum(change)[:-1] * np.diff(bounds), 0.0)
 
 
 def distance(a: Distribution, b: Distribution) -> float:
@@ -209,21 +220,28 @@ def statistics_distributions(
 
     One split per artifact: ``train`` when it has one, else the first by name.
     """
-    frame = store.df(_queries()["distributions"])
+    table = store.con.sql(_queries()["distributions"]).to_arrow_table()
+    if table.num_rows == 0:
+        return {}
+    sid, aid = (table.column(c).to_numpy() for c in ("source_id", "artifact_id"))
+    feature, histogram = (table.column(c).to_pylist() for c in ("feature", "histogram"))
+    low, high, count, nan = (
+        table.column(c).to_numpy(zero_copy_only=False).astype(float)
+        for c in ("low", "high", "count", "num_nan")
+    )
+    labels = table.column("label").to_pylist()
+    # rows come ordered by artifact, feature and histogram: cut them where the key changes
+    keys = list(zip(sid.tolist(), aid.tolist(), feature, histogram, strict=True))
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
     out: dict[tuple[int, int], dict[str, Distribution]] = {}
-    groups = frame.groupby(["source_id", "artifact_id", "feature", "histogram"], sort=False)
-    for key, rows in groups:
-        sid, aid, feature, histogram = key
-        dists = out.setdefault((int(sid), int(aid)), {})  # type: ignore[call-overload]
-        if histogram == "rank":
-            dists[str(feature)] = dict(zip(rows["label"], rows["count"].astype(float), strict=True))
+    for a, b in zip(starts, [*starts[1:], len(keys)], strict=True):
+        s, artifact, name, kind = keys[a]
+        dists = out.setdefault((int(s), int(artifact)), {})
+        if kind == "rank":
+            dists[name] = dict(zip(labels[a:b], count[a:b].tolist(), strict=True))
         else:
-            nan = rows["num_nan"].iloc[0]
-            dists[str(feature)] = Histogram(
-                rows["low"].to_numpy(float),
-                rows["high"].to_numpy(float),
-                rows["count"].to_numpy(float),
-                0.0 if pd.isna(nan) else float(nan),
+            dists[name] = Histogram(
+                low[a:b], high[a:b], count[a:b], 0.0 if np.isnan(nan[a]) else float(nan[a])
             )
     return out
 
