@@ -15,10 +15,14 @@ from analysis.report import build_report, write_report
 from graphlets import build_graphlets
 from provenance.conventions import load_mapping
 from provenance.ingest import ingest
+from provenance.payloads import read_payloads
 from provenance.store import ProvenanceStore
+from provenance.synth.payloads import extract_tree
 
 SAMPLE_STORE = "tfx_sample.sqlite"
 SAMPLE_MAPPING = "mapping.toml"
+#: The sample store's payload tree (provenance.synth.payloads), and the URI prefix it stands for.
+SAMPLE_PAYLOADS = ("payloads.tar.gz", "/pipelines")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,14 @@ def _installed_sample() -> Path:
     return Path(mlprov_sample.__file__).resolve().parent
 
 
+def _read_sample_payloads(store: ProvenanceStore, sample: Path, db: Path) -> None:
+    """Unpack the sample's payload tree beside ``db`` and read it (when it ships)."""
+    archive, prefix = sample / SAMPLE_PAYLOADS[0], SAMPLE_PAYLOADS[1]
+    if archive.is_file():
+        tree = extract_tree(archive, db.with_name(db.name + ".payloads"))
+        read_payloads(store, prefixes=[(prefix, str(tree))])
+
+
 def run_demo(
     db: str | Path, out_dir: str | Path, sample_dir: str | Path | None = None
 ) -> DemoResult:
@@ -85,6 +97,7 @@ def run_demo(
     source = sample / SAMPLE_STORE
     with ProvenanceStore.open(db) as store:
         ingest(store, str(source), mapping=mapping)
+        _read_sample_payloads(store, sample, Path(db))
         build_graphlets(store)
         graphlets = store.count("graphlets")
         report = build_report(store)

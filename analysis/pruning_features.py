@@ -9,9 +9,16 @@ per pipeline — and only from information available at that moment:
   window, drift of the window's statistics summaries against the previous window's and of the
   newest span against the rest of the window (in units of the features' standard deviations),
   the spread of span means inside the window, the newest span's size against the window's,
-  validation anomalies and data-validation failures since the previous decision.
+  the same two drifts as TFDV measures them on the statistics payloads (:mod:`analysis.drift`:
+  the largest L-infinity or Jensen-Shannon distance of any feature), validation anomalies
+  (and, from the anomalies payloads, the features flagged) and data-validation failures since
+  the previous decision. Summaries come from the statistics payloads where they were read
+  (``provenance.payloads``), else from the artifacts' numeric properties.
 * **change**: whether the schema, the Transform, the trainer's configuration or the graphlet's
-  upstream structure differ from the previous graphlet's, and graphlets since the last change.
+  upstream structure differ from the previous graphlet's, how many schema features were added,
+  removed or changed type (from the schema payloads), and graphlets since the last change. Where
+  both graphlets' schema payloads were read, "schema changed" compares their contents; else
+  the schema artifacts' properties and import URIs.
 * **history**: the previous known outcome, the push rate so far, consecutive non-pushes, and
   graphlets and hours since the last push. An earlier graphlet's outcome counts only once it is
   known: its push happened, or (no push) its last execution ended, before this decision.
@@ -27,6 +34,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.drift import Distribution, combine, dataset_drift, span_statistics
+from analysis.drift import statistics_distributions as payload_distributions
 from analysis.frames import LATEST, Liveness, define_macros
 from provenance.errors import StoreError
 from provenance.sql import named_queries
@@ -42,11 +51,15 @@ FEATURE_FAMILIES: dict[str, tuple[str, ...]] = {
         "drift_newest",
         "window_spread",
         "examples_ratio",
+        "tfdv_drift_window",
+        "tfdv_drift_newest",
         "anomalies",
+        "anomalous_features",
         "validation_failures",
     ),
     "change": (
         "schema_changed",
+        "schema_features_changed",
         "transform_changed",
         "config_changed",
         "structure_changed",
@@ -126,8 +139,10 @@ def decision_features(store: ProvenanceStore, liveness: Liveness = LATEST) -> pd
     frame = frame.merge(store.df(q["windows"]), on=keys, how="left")
     frame = frame.merge(store.df(q["fingerprints"]), on=keys, how="left")
     frame = frame.merge(store.df(q["anomalies"]), on=keys, how="left")
+    frame = frame.merge(store.df(q["schema_payloads"]), on=keys, how="left")
     prev = frame.groupby(_PIPELINE, sort=False).shift(1)
     _data_features(frame, prev, store.df(q["statistics"]), store.df(q["validation_failures"]))
+    _tfdv_drift_features(frame, _spans(frame), span_statistics(store), payload_distributions(store))
     _change_features(frame, prev)
     _history_features(frame)
     for name in sorted(frame["model_type"].unique()):
@@ -175,6 +190,8 @@ def _data_features(
     _drift_features(frame, spans, stats)
     anomalies = frame["anomalies"].astype(float)
     frame["anomalies"] = anomalies.where(frame["has_counts"].fillna(False).astype(bool))
+    flagged = frame["anomalous_features"].astype(float)
+    frame["anomalous_features"] = flagged.where(frame["has_payloads"].fillna(False).astype(bool))
     frame["validation_failures"] = _events_since_previous(frame, prev, failures)
 
 
@@ -252,8 +269,70 @@ def _drift_features(frame: pd.DataFrame, spans: pd.Series, stats: pd.DataFrame) 
         frame["examples_ratio"] = newest_size / size
 
 
+def _tfdv_drift_features(
+    frame: pd.DataFrame,
+    spans: pd.Series,
+    stats: pd.DataFrame,
+    dists: dict[tuple[int, int], dict[str, Distribution]],
+) -> None:
+    """TFDV drift of each training window against the previous graphlet's window, and of the
+    newest span against the rest of its window, from the statistics payloads available before
+    the decision (a span's latest such artifact)."""
+    window_drift = np.full(len(frame), np.nan)
+    newest_drift = np.full(len(frame), np.nan)
+    by_span: dict[tuple[int, int, int], list[tuple[pd.Timestamp, int]]] = {}
+    ordered = stats.sort_values("available_time", kind="stable")
+    for sid, pid, span, available, aid in ordered[
+        ["source_id", "pipeline_id", "span", "available_time", "artifact_id"]
+    ].itertuples(index=False):
+        by_span.setdefault((sid, pid, span), []).append((available, aid))
+    previous: dict[tuple[int, int], dict[str, Distribution]] = {}
+    columns = zip(frame["source_id"], frame["pipeline_id"], frame["train_time"], spans, strict=True)
+    for row, (sid, pid, train_time, window_spans) in enumerate(columns):
+        parts = []
+        for span in window_spans:
+            ready = [a for t, a in by_span.get((sid, pid, span), []) if t <= train_time]
+            if ready and (sid, ready[-1]) in dists:
+                parts.append(dists[(sid, ready[-1])])
+        window = combine(parts)
+        before = previous.get((sid, pid))
+        if before and window:
+            window_drift[row] = dataset_drift(before, window)[0]
+        if len(parts) > 1:  # spans are sorted: the newest is the last
+            newest_drift[row] = dataset_drift(combine(parts[:-1]), parts[-1])[0]
+        previous[(sid, pid)] = window
+    frame["tfdv_drift_window"] = window_drift
+    frame["tfdv_drift_newest"] = newest_drift
+
+
+def _schema_feature_changes(frame: pd.DataFrame, prev: pd.DataFrame) -> np.ndarray:
+    """Schema features added, removed or of another type than in the previous graphlet's
+    schema payload (NaN unless both were read)."""
+
+    def typed(value: object) -> dict[str, str] | None:
+        if not isinstance(value, list | np.ndarray):
+            return None
+        return dict(str(v).rsplit(":", 1) for v in value)
+
+    changes = []
+    for now, before in zip(
+        frame["typed_features"].map(typed), prev["typed_features"].map(typed), strict=True
+    ):
+        if now is None or before is None:
+            changes.append(np.nan)
+            continue
+        changed = sum(before[f] != t for f, t in now.items() if f in before)
+        changes.append(float(len(now.keys() ^ before.keys()) + changed))
+    return np.asarray(changes, dtype=float)
+
+
 def _change_features(frame: pd.DataFrame, prev: pd.DataFrame) -> None:
     first = frame["seq"] == 0
+    # where both schemas' payloads were read, their contents decide whether the schema changed
+    read = frame["fingerprints"].notna() & prev["fingerprints"].notna()
+    frame["schema_hash"] = frame["schema_hash"].where(~read, frame["fingerprints"].map(str))
+    prev["schema_hash"] = prev["schema_hash"].where(~read, prev["fingerprints"].map(str))
+    frame["schema_features_changed"] = _schema_feature_changes(frame, prev)
     for name, column in (
         ("schema_changed", "schema_hash"),
         ("transform_changed", "transform_hash"),

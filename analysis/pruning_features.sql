@@ -60,42 +60,100 @@ WHERE a.span IS NOT NULL
 GROUP BY w.source_id, w.graphlet_id;
 
 -- name: statistics
--- Numeric summaries on statistics artifacts (TFX ExampleStatistics custom properties such as
--- feature_0_mean, num_examples), per pipeline and span, with the time they became available.
-SELECT DISTINCT x.source_id, coalesce(x.pipeline_id, -1) AS pipeline_id, a.artifact_id, a.span,
-       coalesce(x.end_time, a.create_time) AS available_time, p.name,
-       coalesce(p.double_value, CAST(p.int_value AS DOUBLE)) AS value
-FROM artifacts a
-JOIN events o ON o.source_id = a.source_id AND o.artifact_id = a.artifact_id AND o.type = 'OUTPUT'
-JOIN executions x ON x.source_id = o.source_id AND x.execution_id = o.execution_id
-JOIN artifact_properties p ON p.source_id = a.source_id AND p.artifact_id = a.artifact_id
-WHERE a.type_name = 'ExampleStatistics' AND a.span IS NOT NULL AND x.state = 'COMPLETE'
-  AND p.name NOT IN ('span', 'version')
-  AND coalesce(p.double_value, CAST(p.int_value AS DOUBLE)) IS NOT NULL;
+-- Numeric summaries of statistics artifacts per pipeline and span, with the time they became
+-- available: from the payload when it was read (per numeric feature of the train split, else
+-- the first split: <feature>_mean, <feature>_std, and num_examples), else from the artifact's
+-- numeric properties (custom properties such as feature_0_mean, num_examples).
+WITH produced AS (
+    SELECT DISTINCT x.source_id, coalesce(x.pipeline_id, -1) AS pipeline_id, a.artifact_id,
+           a.span, coalesce(x.end_time, a.create_time) AS available_time
+    FROM artifacts a
+    JOIN events o ON o.source_id = a.source_id AND o.artifact_id = a.artifact_id
+                 AND o.type = 'OUTPUT'
+    JOIN executions x ON x.source_id = o.source_id AND x.execution_id = o.execution_id
+    WHERE a.type_name = 'ExampleStatistics' AND a.span IS NOT NULL AND x.state = 'COMPLETE'
+),
+chosen AS (
+    SELECT source_id, artifact_id,
+           CASE WHEN bool_or(split = 'train') THEN 'train' ELSE min(split) END AS split
+    FROM feature_stats
+    GROUP BY source_id, artifact_id
+),
+payload AS (
+    SELECT s.source_id, s.artifact_id, v.name, v.value
+    FROM feature_stats s
+    JOIN chosen c ON c.source_id = s.source_id AND c.artifact_id = s.artifact_id
+                 AND c.split = s.split,
+    LATERAL (VALUES (s.feature || '_mean', s.mean), (s.feature || '_std', s.std)) v(name, value)
+    WHERE s.mean IS NOT NULL
+    UNION
+    SELECT s.source_id, s.artifact_id, 'num_examples', max(s.num_examples)::DOUBLE
+    FROM feature_stats s
+    JOIN chosen c ON c.source_id = s.source_id AND c.artifact_id = s.artifact_id
+                 AND c.split = s.split
+    GROUP BY s.source_id, s.artifact_id
+),
+properties AS (
+    SELECT p.source_id, p.artifact_id, p.name,
+           coalesce(p.double_value, CAST(p.int_value AS DOUBLE)) AS value
+    FROM artifact_properties p
+    WHERE p.name NOT IN ('span', 'version')
+      AND coalesce(p.double_value, CAST(p.int_value AS DOUBLE)) IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM chosen c WHERE c.source_id = p.source_id
+                      AND c.artifact_id = p.artifact_id)
+)
+SELECT d.source_id, d.pipeline_id, d.artifact_id, d.span, d.available_time, v.name, v.value
+FROM produced d
+JOIN (SELECT * FROM payload UNION ALL SELECT * FROM properties) v
+  ON v.source_id = d.source_id AND v.artifact_id = d.artifact_id
+WHERE v.value IS NOT NULL;
+
+-- name: schema_payloads
+-- The features of the schemas each graphlet's trainer read, from their payloads.
+SELECT g.source_id, g.graphlet_id, list_sort(list(DISTINCT s.fingerprint)) AS fingerprints,
+       list_sort(list(DISTINCT f.feature || ':' || f.type)) AS typed_features
+FROM graphlets g
+JOIN events e ON e.source_id = g.source_id AND e.execution_id = g.trainer_execution_id
+     AND e.direction = 'input'
+JOIN schemas s ON s.source_id = e.source_id AND s.artifact_id = e.artifact_id
+LEFT JOIN schema_features f ON f.source_id = s.source_id AND f.artifact_id = s.artifact_id
+GROUP BY g.source_id, g.graphlet_id;
 
 -- name: anomalies
 -- Validation anomalies in each graphlet's data (upstream and side members, finished before the
--- decision): artifacts carrying a numeric property named like '%anomal%' that is positive.
--- has_counts is false when the store records no such property at all (the count is unknown).
-WITH counted AS (
+-- decision): artifacts whose payload (ExampleValidator's SchemaDiff.pb) lists an anomaly, or
+-- that carry a positive numeric property named like '%anomal%'; and the distinct features the
+-- payloads flag. has_counts is false when the store records neither (the count is unknown).
+WITH read_payloads AS (
+    SELECT DISTINCT source_id, artifact_id FROM payload_reads
+    WHERE kind = 'anomalies' AND status = 'read'
+),
+counted AS (
     SELECT DISTINCT source_id, artifact_id FROM artifact_properties
     WHERE lower(name) LIKE '%anomal%'
       AND coalesce(double_value, CAST(int_value AS DOUBLE)) IS NOT NULL
+    UNION
+    SELECT source_id, artifact_id FROM read_payloads
 ),
 positive AS (
     SELECT DISTINCT source_id, artifact_id FROM artifact_properties
     WHERE lower(name) LIKE '%anomal%'
       AND coalesce(double_value, CAST(int_value AS DOUBLE)) > 0
+    UNION
+    SELECT DISTINCT source_id, artifact_id FROM data_anomalies
 )
 SELECT g.source_id, g.graphlet_id,
        count(DISTINCT p.artifact_id) AS anomalies,
-       (SELECT count(*) FROM counted) > 0 AS has_counts
+       count(DISTINCT d.feature) AS anomalous_features,
+       (SELECT count(*) FROM counted) > 0 AS has_counts,
+       (SELECT count(*) FROM read_payloads) > 0 AS has_payloads
 FROM graphlets g
 LEFT JOIN graphlet_members m ON m.source_id = g.source_id AND m.graphlet_id = g.graphlet_id
      AND m.node_kind = 'artifact' AND m.role IN ('upstream', 'side')
 LEFT JOIN artifacts a ON a.source_id = m.source_id AND a.artifact_id = m.node_id
      AND a.create_time <= g.train_time
 LEFT JOIN positive p ON p.source_id = a.source_id AND p.artifact_id = a.artifact_id
+LEFT JOIN data_anomalies d ON d.source_id = a.source_id AND d.artifact_id = a.artifact_id
 GROUP BY g.source_id, g.graphlet_id;
 
 -- name: validation_failures

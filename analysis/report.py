@@ -171,8 +171,13 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
 
 
 def extra_sections(store: ProvenanceStore, scope: Scope) -> list[Section]:
-    """The sections other analyses contribute to the report (today: pruning, when present)."""
-    return [s for s in (pruning_section(store, scope),) if s is not None]
+    """The sections other analyses contribute to the report (pruning; drift, when payloads
+    were read)."""
+    from analysis.drift_report import drift_section
+
+    return [
+        s for s in (pruning_section(store, scope), drift_section(store, scope)) if s is not None
+    ]
 
 
 def build_report(

@@ -86,6 +86,14 @@ class ClientUnavailableError(MlprovError):
     """The ml-metadata client is needed for this source but is not installed."""
 
 
+class PayloadOptionError(MlprovError):
+    """A payload reading option is invalid (a prefix rewrite without '=', a size limit <= 0)."""
+
+
+class ProtosUnavailableError(MlprovError):
+    """tensorflow-metadata is needed (to write payload files) but is not installed."""
+
+
 class StoreError(MlprovError):
     """The canonical DuckDB store is missing, locked, of another version, or lacks a stage."""
 

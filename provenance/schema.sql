@@ -192,3 +192,90 @@ SELECT x.source_id, x.execution_id,
             ELSE coalesce(x.cost, x.duration_s, 0.0) END AS cost,
        CASE WHEN x.cost IS NOT NULL THEN s.cost_property ELSE 'seconds' END AS cost_unit
 FROM executions x JOIN sources s USING (source_id);
+
+-- Payloads: what the files of statistics, schema and anomalies artifacts hold
+-- (provenance/payloads.py reads them with tensorflow-metadata's protos).
+
+-- One row per payload artifact looked at: whether its files were read, and if not, why.
+-- key: (source_id, artifact_id)
+CREATE TABLE payload_reads (
+    source_id    INTEGER NOT NULL,
+    artifact_id  BIGINT NOT NULL,
+    kind         VARCHAR NOT NULL,   -- statistics, schema, anomalies
+    uri          VARCHAR NOT NULL,   -- where it was looked for (after any prefix rewrite)
+    status       VARCHAR NOT NULL,   -- read, missing, unreadable, corrupt, oversize, unsupported
+    detail       VARCHAR,            -- the first problem, for a status other than read
+    files        INTEGER NOT NULL,   -- payload files read
+    bytes        BIGINT NOT NULL
+);
+
+-- Per statistics artifact, split and feature (a TFDV FeatureNameStatistics).
+-- key: (source_id, artifact_id, split, feature)
+CREATE TABLE feature_stats (
+    source_id      INTEGER NOT NULL,
+    artifact_id    BIGINT NOT NULL,
+    split          VARCHAR NOT NULL,   -- e.g. train, eval
+    feature        VARCHAR NOT NULL,   -- name, or path steps joined by '.'
+    type           VARCHAR NOT NULL,   -- INT FLOAT STRING BYTES STRUCT
+    num_examples   BIGINT,             -- examples in the split
+    num_present    DOUBLE,             -- examples holding the feature
+    num_missing    DOUBLE,
+    mean           DOUBLE,             -- numeric features
+    std            DOUBLE,
+    min            DOUBLE,
+    max            DOUBLE,
+    median         DOUBLE,
+    num_zeros      DOUBLE,
+    num_nan        DOUBLE,             -- NaN values (standard histogram)
+    quantiles      DOUBLE[],           -- boundaries of the quantiles histogram, low to high
+    unique_values  BIGINT,             -- categorical features
+    top_values     STRUCT(value VARCHAR, count DOUBLE)[]
+);
+
+-- The histograms drift is computed on: numeric 'standard' and 'quantiles' buckets (low, high),
+-- categorical 'rank' buckets (label).
+-- key: (source_id, artifact_id, split, feature, histogram, bucket)
+CREATE TABLE feature_buckets (
+    source_id    INTEGER NOT NULL,
+    artifact_id  BIGINT NOT NULL,
+    split        VARCHAR NOT NULL,
+    feature      VARCHAR NOT NULL,
+    histogram    VARCHAR NOT NULL,   -- standard, quantiles, rank
+    bucket       INTEGER NOT NULL,   -- position in the histogram
+    low          DOUBLE,
+    high         DOUBLE,
+    label        VARCHAR,
+    count        DOUBLE NOT NULL
+);
+
+-- Per schema artifact: a fingerprint of its features (same features, types and domains: same
+-- fingerprint). key: (source_id, artifact_id)
+CREATE TABLE schemas (
+    source_id    INTEGER NOT NULL,
+    artifact_id  BIGINT NOT NULL,
+    fingerprint  VARCHAR NOT NULL,
+    features     INTEGER NOT NULL
+);
+
+-- key: (source_id, artifact_id, feature)
+CREATE TABLE schema_features (
+    source_id     INTEGER NOT NULL,
+    artifact_id   BIGINT NOT NULL,
+    feature       VARCHAR NOT NULL,
+    type          VARCHAR NOT NULL,   -- TYPE_UNKNOWN BYTES INT FLOAT STRUCT
+    min_fraction  DOUBLE,             -- presence.min_fraction
+    domain        VARCHAR             -- the domain, in protobuf text form
+);
+
+-- Per anomalies artifact (ExampleValidator's SchemaDiff.pb) and split: one row per anomaly
+-- reason of a feature (feature NULL for a dataset-level anomaly).
+CREATE TABLE data_anomalies (
+    source_id          INTEGER NOT NULL,
+    artifact_id        BIGINT NOT NULL,
+    split              VARCHAR NOT NULL,
+    feature            VARCHAR,
+    severity           VARCHAR NOT NULL,   -- UNKNOWN WARNING ERROR
+    reason             VARCHAR NOT NULL,   -- e.g. COMPARATOR_L_INFTY_HIGH, ENUM_TYPE_UNEXPECTED_STRING_VALUES
+    short_description  VARCHAR,
+    description        VARCHAR
+);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -24,11 +25,19 @@ from provenance.errors import StoreError
 from provenance.resources import default_memory_limit, is_size, usable_cpus
 from provenance.sql import scalar
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Older versions whose stores lack only tables added since: a writable open adds them.
+ADDITIVE_UPGRADES = frozenset({"2"})
 
 
 def _schema_sql() -> str:
     return resources.files("provenance").joinpath("schema.sql").read_text()
+
+
+def _table_statements() -> dict[str, str]:
+    """{table: its CREATE TABLE statement} for the tables schema.sql creates."""
+    found = re.finditer(r"^CREATE TABLE (\w+) \(.*?^\);", _schema_sql(), re.M | re.S)
+    return {m.group(1): m.group(0) for m in found}
 
 
 _COLUMNS_SQL = (
@@ -140,7 +149,16 @@ class ProvenanceStore:
                 )
             return
         value = scalar(self.con, "SELECT value FROM mlprov_meta WHERE key = 'schema_version'")
-        if value != str(SCHEMA_VERSION):
+        if value in ADDITIVE_UPGRADES and not read_only:
+            self._add_tables(tables)
+            tables = set(tables) | set(_table_statements())
+        elif value in ADDITIVE_UPGRADES:
+            raise StoreError(
+                f"{self.path} has mlprov schema version {value}; this mlprov reads version "
+                f"{SCHEMA_VERSION}. Upgrade it in place with 'mlprov payloads --db {self.path}' "
+                "(or any command that writes to it)"
+            )
+        elif value != str(SCHEMA_VERSION):
             raise StoreError(
                 f"{self.path} has mlprov schema version {value}; this mlprov reads version "
                 f"{SCHEMA_VERSION}. Re-ingest the source into a new --db file"
@@ -152,6 +170,17 @@ class ProvenanceStore:
             raise StoreError(
                 f"{self.path} is a damaged mlprov store: it lacks {what}; re-ingest the "
                 "source into a new --db file"
+            )
+
+    def _add_tables(self, tables: set[str]) -> None:
+        """Upgrade a store of an additive older version: create the tables it lacks."""
+        with self.transaction():
+            for table, sql in _table_statements().items():
+                if table not in tables:
+                    self.con.execute(sql)
+            self.con.execute(
+                "UPDATE mlprov_meta SET value = ? WHERE key = 'schema_version'",
+                [str(SCHEMA_VERSION)],
             )
 
     def __enter__(self) -> ProvenanceStore:

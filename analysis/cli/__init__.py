@@ -25,6 +25,7 @@ COMMANDS = {
     "init": "analysis.cli.run:init",
     "run": "analysis.cli.run:run",
     "ingest": "analysis.cli.ingest:ingest",
+    "payloads": "analysis.cli.ingest:payloads",
     "info": "analysis.cli.ingest:info",
     "export": "analysis.cli.ingest:export",
     "synth": "analysis.cli.synth:synth",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from analysis.cli.common import (
@@ -15,6 +17,56 @@ from analysis.cli.common import (
 from provenance.readers import REGISTRY
 
 PASSWORD_ENV = "MLPROV_PASSWORD"
+_MIB = 2**20
+
+
+def payload_options(fn: Any) -> Any:
+    """The options of payload reading, shared by ``ingest`` and ``payloads``."""
+    fn = click.option(
+        "--payload-prefix",
+        "payload_prefix",
+        multiple=True,
+        metavar="OLD=NEW",
+        help="Read payloads whose URI starts with OLD under NEW instead (repeatable).",
+    )(fn)
+    fn = click.option(
+        "--payload-max-mb",
+        type=click.FloatRange(min=0, min_open=True),
+        default=64,
+        show_default=True,
+        help="Payload files larger than this are counted as oversize, not read.",
+    )(fn)
+    return fn
+
+
+def _read_payloads(
+    store: Any, source_id: int | None, rewrites: list[tuple[str, str]], max_mb: float, quiet: bool
+) -> Any:
+    from provenance.payloads import read_payloads
+
+    with progress_bar("payloads", quiet) as progress:
+        return read_payloads(
+            store,
+            source_id=source_id,
+            prefixes=rewrites,
+            max_bytes=int(max_mb * _MIB),
+            progress=progress,
+        )
+
+
+def _echo_payloads(report: Any) -> None:
+    if report.message:
+        click.echo(f"payloads: {report.message}", err=True)
+        return
+    click.echo(
+        f"payloads: read {report.read:,} of {report.looked_at:,} new statistics, schema and "
+        f"anomalies artifacts in {report.seconds:.2f} s"
+    )
+    for note in report.problems:
+        click.echo(
+            f"payloads: {note.count} {note.table} {note.reason} (e.g. {note.examples[0]})",
+            err=True,
+        )
 
 
 @click.command()
@@ -42,6 +94,13 @@ PASSWORD_ENV = "MLPROV_PASSWORD"
     type=click.Path(dir_okay=False, exists=True),
     help=f"File holding the server password when the URL has none (else ${PASSWORD_ENV}).",
 )
+@click.option(
+    "--payloads/--no-payloads",
+    default=True,
+    show_default=True,
+    help="Also read the statistics, schema and anomalies files artifacts point to.",
+)
+@payload_options
 @format_option("table", "json")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -52,6 +111,9 @@ def ingest(
     strict: str,
     kind: str | None,
     password_file: str | None,
+    payloads: bool,
+    payload_prefix: tuple[str, ...],
+    payload_max_mb: float,
     fmt: str,
     quiet: bool,
 ) -> None:
@@ -61,7 +123,9 @@ def ingest(
     postgresql://user@host:port/db URL (read in bulk, read-only, e.g. Kubeflow's metadb) or a
     grpc://host:port metadata server (needs the ml-metadata client), or OpenLineage events: a
     file or directory of them, or Marquez's database (marquez://user@host:port/marquez).
-    Rerunning loads only what is new or changed. Passwords are never printed or stored.
+    Rerunning loads only what is new or changed. Passwords are never printed or stored. Then
+    the payload files of new statistics, schema and anomalies artifacts are read (see
+    'mlprov payloads').
     """
     import os
     from pathlib import Path
@@ -69,6 +133,10 @@ def ingest(
     from provenance.conventions import load_mapping
     from provenance.ingest import ingest as run_ingest
     from provenance.ingest import parse_source
+    from provenance.payloads import parse_prefix
+    from provenance.sql import scalar
+
+    rewrites = [parse_prefix(p) for p in payload_prefix]
 
     if password_file is not None:
         password: str | None = Path(password_file).read_text().rstrip("\r\n")
@@ -76,18 +144,25 @@ def ingest(
         password = os.environ.get(PASSWORD_ENV)
     src = parse_source(source, kind, password=password)
     rules = load_mapping(mapping)
-    with open_store(db) as store, progress_bar("reading", quiet) as progress:
-        report = run_ingest(
-            store,
-            src,
-            mapping=rules,
-            strict=strict,  # type: ignore[arg-type]
-            progress=progress,
-        )
+    with open_store(db) as store:
+        with progress_bar("reading", quiet) as progress:
+            report = run_ingest(
+                store,
+                src,
+                mapping=rules,
+                strict=strict,  # type: ignore[arg-type]
+                progress=progress,
+            )
+        loaded = None
+        if payloads:
+            sid = scalar(
+                store.con, "SELECT source_id FROM sources WHERE location = ?", [report.source]
+            )
+            loaded = _read_payloads(store, sid, rewrites, payload_max_mb, quiet)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     if fmt == "json":
-        render(report.to_dict(), "json")
+        render({**report.to_dict(), "payloads": loaded and loaded.to_dict()}, "json")
         return
     rows = [{"table": t, "rows written": n} for t, n in report.rows_written.items()]
     render(rows, "table", title=f"{report.source} ({report.convention}) -> {db}")
@@ -104,6 +179,36 @@ def ingest(
         f"read {report.total_read:,} rows in {report.seconds:.2f} s "
         f"({rate:,.0f} rows/s){' (incremental)' if report.incremental else ''}"
     )
+    if loaded is not None:
+        _echo_payloads(loaded)
+
+
+@click.command()
+@db_option
+@payload_options
+@format_option("table", "json")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def payloads(
+    db: str, payload_prefix: tuple[str, ...], payload_max_mb: float, fmt: str, quiet: bool
+) -> None:
+    """Read the payload files of statistics, schema and anomalies artifacts not read yet.
+
+    StatisticsGen's Split-*/FeatureStats.pb (or older stats_tfrecord), SchemaGen's
+    schema.pbtxt and ExampleValidator's Split-*/SchemaDiff.pb, from local paths, file:// or,
+    with fsspec installed, gs:// and s3:// URIs; read-only. Missing, unreadable, corrupt or
+    oversize payloads are counted and tried again next time. Needs tensorflow-metadata
+    (pip install 'mlprov[payloads]').
+    """
+    from provenance.payloads import parse_prefix
+
+    rewrites = [parse_prefix(p) for p in payload_prefix]
+    with open_store(db) as store:
+        loaded = _read_payloads(store, None, rewrites, payload_max_mb, quiet)
+    if fmt == "json":
+        render(loaded.to_dict(), "json")
+        return
+    _echo_payloads(loaded)
 
 
 @click.command()

@@ -30,6 +30,11 @@ from analysis.cli.common import handle_errors, progress_bar
     show_default=True,
     help="client: through ml-metadata; bulk: column-wise SQL, for large stores.",
 )
+@click.option(
+    "--payloads",
+    type=click.Path(file_okay=False),
+    help="Also write the statistics, schema and anomalies files under this directory.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -40,6 +45,7 @@ def synth(
     days: int | None,
     seed: int | None,
     writer: str,
+    payloads: str | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -65,6 +71,7 @@ def synth(
                 writer=writer,  # type: ignore[arg-type]
                 overwrite=overwrite,
                 progress=progress,
+                payloads=payloads,
             )
         except FileExistsError as err:
             raise click.UsageError(str(err)) from err
@@ -73,3 +80,9 @@ def synth(
         f"{result.pipelines} pipelines, {result.trainers:,} trained models, "
         f"{result.unpushed_share:.1%} not pushed; ground truth in {result.truth_path}"
     )
+    if result.payloads is not None:
+        click.echo(
+            f"wrote {result.payloads.files:,} payload files under {result.payloads.root}; "
+            f"read them with: mlprov ingest {result.path} "
+            f"--payload-prefix {config.pipeline_root}={result.payloads.root}"
+        )

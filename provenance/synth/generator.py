@@ -93,6 +93,7 @@ import pyarrow.parquet as pq
 
 from provenance.synth.config import PRESETS, SynthConfig
 from provenance.synth.log import PutLog, merge
+from provenance.synth.payloads import PayloadTree, write_payloads
 from provenance.synth.simulate import PipelineSim, TruthRow
 from provenance.synth.writer import MlmdWriter, client_available
 
@@ -117,6 +118,7 @@ class SynthResult:
         unpushed_share: share of training executions whose model was not pushed.
         writer: the backend used, ``client`` or ``bulk``.
         seconds: wall time of the whole generation.
+        payloads: the payload tree written, when asked for.
     """
 
     path: Path
@@ -127,6 +129,7 @@ class SynthResult:
     unpushed_share: float
     writer: str
     seconds: float
+    payloads: PayloadTree | None = None
 
 
 def truth_path(store: str | Path) -> Path:
@@ -183,6 +186,7 @@ def generate(
     writer: Writer = "auto",
     overwrite: bool = False,
     progress: Progress | None = None,
+    payloads: str | Path | None = None,
 ) -> SynthResult:
     """Generate a TFX-shaped MLMD store and its ground truth.
 
@@ -197,6 +201,9 @@ def generate(
             :data:`CLIENT_MAX_EXECUTIONS` executions when it is installed, else bulk.
         overwrite: replace existing files.
         progress: called with (stage, done, total) as work proceeds.
+        payloads: also write the statistics, schema and anomalies files of the store's
+            artifacts under this directory (:mod:`provenance.synth.payloads`); URIs under
+            ``config.pipeline_root`` map to it.
 
     Returns:
         A :class:`SynthResult`.
@@ -208,7 +215,7 @@ def generate(
     started = time.perf_counter()
     out = Path(out_path)
     truth_out = truth_path(out)
-    for target in (out, truth_out):
+    for target in (out, truth_out, *([Path(payloads)] if payloads is not None else [])):
         if target.exists() and not overwrite:
             raise FileExistsError(
                 f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it"
@@ -249,6 +256,9 @@ def generate(
         for leftover in (tmp, tmp_truth):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+    tree = None
+    if payloads is not None:
+        tree = write_payloads(out, payloads, config.pipeline_root, overwrite=overwrite)
     pushed = truth.column("pushed").to_numpy(zero_copy_only=False)
     return SynthResult(
         path=out,
@@ -259,4 +269,5 @@ def generate(
         unpushed_share=float(1.0 - pushed.mean()) if len(pushed) else 0.0,
         writer=writer,
         seconds=time.perf_counter() - started,
+        payloads=tree,
     )
