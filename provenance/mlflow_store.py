@@ -258,7 +258,7 @@ def _stage(stage: Stage, result: ReadResult) -> None:
     for sql in statements(_SQL["stage"]):
         for name, view in views.items():
             sql = sql.replace(name, view)
-        con.execute(sql)
+        con.execute(sql, {"sid": stage.source_id} if "$sid" in sql else None)
     for table, reason, count, examples in con.execute(_SQL["skipped"]).fetchall():
         if count:
             result.skipped.append(Skipped(table, reason, int(count), tuple(examples)))

@@ -210,6 +210,18 @@ LEFT JOIN mlf_input_tags t ON t.input_uuid = i.input_uuid
 WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN'
 GROUP BY ALL;
 
+-- MLflow records no time when an alias moves: a version whose deployed flag changed since
+-- the last ingest is updated just after everything the store holds (so a graphlet refresh
+-- redoes its graphlets), and an update time never goes back.
+CREATE OR REPLACE TEMP TABLE mlf_old_versions AS
+SELECT a.artifact_id, epoch_ms(a.update_time) AS ms,
+       max(p.int_value) FILTER (WHERE p.name = 'pushed') AS pushed,
+       (SELECT epoch_ms(max(update_time)) FROM artifacts WHERE source_id = $sid) AS latest
+FROM artifacts a
+LEFT JOIN artifact_properties p ON p.source_id = a.source_id AND p.artifact_id = a.artifact_id
+WHERE a.source_id = $sid AND a.type_name = 'mlflow.ModelVersion'
+GROUP BY ALL;
+
 INSERT INTO stg_artifacts
 SELECT a.id, 6, coalesce(json_extract_string(d.dataset_source, '$.uri'), d.dataset_source),
        'LIVE', d.name, coalesce(u.ms, e.creation_time), coalesce(u.ms, e.creation_time)
@@ -229,8 +241,12 @@ FROM mlf_mv v JOIN $art a ON a.external_id = v.model_key
 WHERE v.model_id IS NULL GROUP BY a.id
 UNION ALL
 SELECT a.id, 9, coalesce(v.source, v.storage_location), 'LIVE', v.label, v.creation_time,
-       coalesce(v.last_updated_time, v.creation_time)
-FROM mlf_mv v JOIN $art a ON a.external_id = 'version:' || v.label;
+       CASE WHEN old.artifact_id IS NULL THEN v.updated
+            WHEN v.deployed::BIGINT IS DISTINCT FROM old.pushed
+            THEN greatest(v.updated, old.latest + 1) ELSE greatest(v.updated, old.ms) END
+FROM (SELECT *, coalesce(last_updated_time, creation_time) AS updated FROM mlf_mv) v
+JOIN $art a ON a.external_id = 'version:' || v.label
+LEFT JOIN mlf_old_versions old ON old.artifact_id = a.id;
 
 INSERT INTO stg_artifact_props
 SELECT a.id, p.name, false, p.i, NULL, p.s, NULL
@@ -303,7 +319,7 @@ SELECT 'runs', 'deleted runs (or runs of deleted experiments), left out', count(
 FROM mlf_runs ANTI JOIN mlf_live USING (run_uuid)
 UNION ALL
 SELECT 'runs', 'runs with nested runs: loaded as their pipeline-run context, not as an '
-       || 'execution (their time spans their nested runs'')', count(*),
+       || 'execution (their time spans their nested runs'')', count(DISTINCT parent),
        list(DISTINCT parent ORDER BY parent)[:5]
 FROM mlf_parent
 UNION ALL
