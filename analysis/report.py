@@ -241,6 +241,7 @@ def build_report(
         "cache_saved_cost": reuse.cache_saved_cost,
     }
     changes, changes_note = _changes(headline, unit, scope, previous)
+    notes = source_notes(store)
     summary = _json_ready(
         {
             "format": SUMMARY_FORMAT,
@@ -273,6 +274,7 @@ def build_report(
                 ["week", "total_cost", "wasted_cost", "in_flight_cost", "wasted_share"]
             ].to_dict("records"),
             "sections": {s.key: dict(s.summary) for s in sections},
+            **notes,
         }
     )
 
@@ -363,6 +365,7 @@ def build_report(
         "headline": _headline_rows(headline, changes, unit),
         "has_previous": previous is not None,
         "changes_note": changes_note,
+        **notes,
         "waste": waste,
         "reuse": reuse,
         "traits": _trait_rows(traits),
@@ -823,6 +826,49 @@ def _env(*, autoescape: bool) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+# Caveats of source kinds, said wherever a report includes such a source.
+SOURCE_CAVEATS = {
+    "mlflow": "MLflow keeps only the current alias or stage of a model version, not its "
+    "history: a version deployed earlier and since replaced counts as not deployed, so the "
+    "waste of MLflow sources is an upper bound.",
+}
+# Per source kind: SQL counting the source's deploy signals (where a source may have none).
+_DEPLOY_SIGNALS = {
+    "mlflow": "SELECT count(*) FROM artifact_properties WHERE source_id = ? "
+    "AND name = 'pushed' AND int_value = 1",
+}
+
+
+def source_notes(store: ProvenanceStore) -> dict[str, Any]:
+    """The report's notes on its sources: caveats of their kinds, and sources whose deploy
+    signal cannot be found (every graphlet of theirs counts as not deployed).
+
+    Returns:
+        ``source_notes`` (sentences) and ``no_deploy_signal`` (no source has one: the headline
+        then says so instead of a wasted share of 100%).
+    """
+    sources = store.con.execute(
+        "SELECT source_id, kind, location FROM sources ORDER BY source_id"
+    ).fetchall()
+    notes = list(dict.fromkeys(SOURCE_CAVEATS[k] for _, k, _ in sources if k in SOURCE_CAVEATS))
+    silent = [
+        location
+        for sid, kind, location in sources
+        if kind in _DEPLOY_SIGNALS
+        and not store.con.execute(_DEPLOY_SIGNALS[kind], [sid]).fetchall()[0][0]
+    ]
+    if silent:
+        notes.append(
+            f"{', '.join(silent)}: found no deploy signal (no model version holds a deploy "
+            "alias or stage Production), so none of its graphlets counts as deployed; name "
+            'the aliases that deploy in the mapping ([deploy] aliases = ["..."])'
+        )
+    return {
+        "source_notes": notes,
+        "no_deploy_signal": bool(sources) and len(silent) == len(sources),
+    }
 
 
 def _range_text(scope: Scope, first: datetime | None = None, last: datetime | None = None) -> str:

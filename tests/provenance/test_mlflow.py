@@ -432,6 +432,8 @@ def test_cli_ingest_and_report(store_file: Path, tmp_path: Path) -> None:
     text = (tmp_path / "report" / "report.md").read_text()
     assert "MLflow keeps only the current alias or stage" in text
     assert "no deploy signal" not in text
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert not summary["no_deploy_signal"] and len(summary["source_notes"]) == 1
 
 
 def test_report_says_when_no_deploy_signal(store_file: Path, tmp_path: Path) -> None:
@@ -441,8 +443,10 @@ def test_report_says_when_no_deploy_signal(store_file: Path, tmp_path: Path) -> 
     con.close()
     db = str(tmp_path / "prov.duckdb")
     assert run("ingest", str(store_file), "--db", db)[0] == 0
-    code, _, err = run("report", "--db", db, "--out", str(tmp_path / "report"))
+    code, out, err = run("report", "--db", db, "--out", str(tmp_path / "report"))
     assert code == 0, err
+    assert "no deploy signal found, so no wasted share (172.0 seconds" in out
+    assert json.loads((tmp_path / "report" / "summary.json").read_text())["no_deploy_signal"]
     for name in ("report.md", "report.html"):
         text = (tmp_path / "report" / name).read_text()
         assert "found no deploy signal" in text
