@@ -278,9 +278,13 @@ JOIN $art a ON a.external_id = 'model:' || m.model_id
 JOIN $ctx e ON e.external_id = 'experiment:' || m.experiment_id
 UNION ALL
 SELECT DISTINCT c.exp_ctx, a.id FROM mlf_mv v
-JOIN $art a ON a.external_id IN (v.model_key, 'version:' || v.label)
+JOIN $art a ON a.external_id = v.model_key
 JOIN mlf_run_ctx c ON c.run_uuid = v.run_id
-WHERE a.external_id NOT LIKE 'model:%';
+WHERE v.model_id IS NULL
+UNION ALL
+SELECT c.exp_ctx, a.id FROM mlf_mv v
+JOIN $art a ON a.external_id = 'version:' || v.label
+JOIN mlf_run_ctx c ON c.run_uuid = v.run_id;
 
 -- Events: datasets and models read by runs, models written by runs, registrations.
 INSERT INTO stg_events
