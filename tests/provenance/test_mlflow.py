@@ -546,3 +546,15 @@ def test_same_rows_on_a_server(
         rename = {written[1][k]: v for k, v in ids.items()}
         local = [tuple(rename.get(c, c) for c in row) for row in _executions(store)]
         assert on_server == (local, _graphlets(store), _waste(store))
+
+
+def test_sample_data(tmp_path: Path) -> None:
+    """The bundled sample is this module's store (sample_data/README.md gives its figures)."""
+    sample = tmp_path / "mlflow_sample.sqlite"
+    shutil.copy(Path(__file__).parents[2] / "sample_data" / "mlflow_sample.sqlite", sample)
+    with ProvenanceStore.open(":memory:") as store:
+        assert ingest(store, str(sample)).kind == "mlflow"
+        graphlets = _graphlets(store)
+        assert (len(_executions(store)), len(graphlets)) == (10, 5)
+        assert [g[2] for g in graphlets].count(True) == 2
+        assert _waste(store) == (87.0, 172.0)
