@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.ingest_speed import stdlib_read
 from provenance.ingest import ingest
 from provenance.mlflow_store import _READS
 from provenance.store import ProvenanceStore
@@ -149,19 +150,6 @@ def generate(path: Path, experiments: int, pipelines: int, params: int, metrics:
     con.close()
 
 
-def stdlib_read(path: Path) -> tuple[int, float]:
-    """Rows and seconds for reading every table the reader reads with sqlite3, row by row."""
-    started = time.perf_counter()
-    rows = 0
-    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    for read in _READS:
-        cursor = con.execute(f"SELECT * FROM {read.table}")
-        while batch := cursor.fetchmany(10_000):
-            rows += len(batch)
-    con.close()
-    return rows, time.perf_counter() - started
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=20)
@@ -176,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         generate(source, args.experiments, args.pipelines, args.params, args.metrics)
         generated_s = time.perf_counter() - started
-        baseline_rows, baseline_s = stdlib_read(source)
+        baseline_rows, baseline_s = stdlib_read(source, tuple(r.table for r in _READS))
         with ProvenanceStore.open(Path(tmp) / "prov.duckdb") as store:
             report = ingest(store, str(source))
             executions = store.con.execute("SELECT count(*) FROM executions").fetchall()[0][0]

@@ -23,10 +23,13 @@ ingest.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -59,6 +62,7 @@ _WORKSPACES = KNOWN_REVISIONS.index("1b5f0d9ad7c1")  # model registry names per 
 MARKER_TABLES = frozenset({"alembic_version", "experiments", "runs"})
 
 _SQL = named_queries("provenance", "mlflow_store.sql")
+BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ class _Dialect:
             expr = expr.format(**fill)
             # Text arrives coalesced: the ADBC SQLite driver types a column by its first batch.
             typed = {"s": f"coalesce({expr}, '')", "d": self.double.format(expr)}.get(kind, expr)
-            exprs.append(f"{typed} AS {name}")
+            exprs.append(f"{typed} AS {self.quote}{name}{self.quote}")
         return f"SELECT {', '.join(exprs)} FROM {read.table}"
 
 
@@ -297,12 +301,9 @@ def _open(config: Config) -> Iterator[tuple[Fetch, _Dialect]]:
     if config.server is None:
         with _sqlite(Path(str(config.path))) as fetch:
             yield fetch, _SQLITE
-    elif config.server.scheme == "postgresql":
-        with _postgresql(config.server) as fetch:
-            yield fetch, _POSTGRESQL
     else:
-        with _mysql(config.server) as fetch:
-            yield fetch, _MYSQL
+        with _server(config.server) as fetch:
+            yield fetch, _POSTGRESQL if config.server.scheme == "postgresql" else _MYSQL
 
 
 @contextmanager
@@ -311,96 +312,70 @@ def _sqlite(path: Path) -> Iterator[Fetch]:
 
     mlmd_sql.check_file(path)
     with mlmd_sql._readable(path) as source:
-        try:
+        failure = functools.partial(mlmd_sql._source_error, path)
+        with _errors(path, "no such table", failure):
             conn = mlmd_sql._connect(source)
-        except Exception as err:
-            raise mlmd_sql._source_error(path, err) from err
         cur = conn.cursor()
         cur.adbc_statement.set_options(
-            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: "65536"}
+            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
         )
 
         def fetch(sql: str) -> pa.RecordBatchReader:
             cur.execute(sql)
             return mlmd_sql._valid_text(cur.fetch_record_batch())
 
-        try:
-            yield fetch
-        except (MlprovError, KeyboardInterrupt):
-            raise
-        except Exception as err:  # the driver reports damage only when a page is read
-            if "no such table" in str(err):
-                raise _incomplete(path, err) from err
-            raise mlmd_sql._source_error(path, err) from err
+        try:  # the driver reports damage only when a page is read
+            with _errors(path, "no such table", failure):
+                yield fetch
         finally:
             conn.close()
 
 
 @contextmanager
-def _postgresql(server: mlmd_server.Config) -> Iterator[Fetch]:
+def _server(server: mlmd_server.Config) -> Iterator[Fetch]:
+    """PostgreSQL through ADBC (Arrow), MySQL through PyMySQL (rows), in one read-only
+    snapshot: the MLMD server reader's connections and sessions."""
     mlmd_server._check_reachable(server)
-    try:
-        conn = mlmd_server._pg_connect(server)
-    except Exception as err:
-        raise mlmd_server._failure(server, err) from err
-    try:
-        cur = conn.cursor()
-        cur.execute(mlmd_server._PG_BEGIN)
+    pg = server.scheme == "postgresql"
+    missing = r"relation .* does not exist" if pg else "doesn't exist"
+    with _errors(server.location, missing, functools.partial(mlmd_server._failure, server)):
+        conn = mlmd_server._pg_connect(server) if pg else mlmd_server._pymysql_connect(server)
+        try:
+            cur = conn.cursor()
+            for sql in [mlmd_server._PG_BEGIN] if pg else mlmd_server._MYSQL_SESSION:
+                cur.execute(sql)
+            yield functools.partial(_arrow if pg else _rows, cur)
+            cur.execute("ROLLBACK")
+        finally:
+            conn.close()
 
-        def fetch(sql: str) -> pa.RecordBatchReader:
-            cur.execute(sql)
-            return cur.fetch_record_batch()
 
-        yield fetch
-        cur.execute("ROLLBACK")
-    except (MlprovError, KeyboardInterrupt):
-        raise
-    except Exception as err:
-        if "does not exist" in str(err) and "relation" in str(err):
-            raise _incomplete(server.location, err) from err
-        raise mlmd_server._failure(server, err) from err
-    finally:
-        conn.close()
+def _arrow(cur: Any, sql: str) -> pa.RecordBatchReader:
+    cur.execute(sql)
+    return cur.fetch_record_batch()
+
+
+def _rows(cur: Any, sql: str) -> pa.RecordBatchReader:
+    cur.execute(sql)
+    names = [d[0] for d in cur.description]
+    columns = list(zip(*cur.fetchall(), strict=True)) or [()] * len(names)
+    return pa.table({n: pa.array(c) for n, c in zip(names, columns, strict=True)}).to_reader()
 
 
 @contextmanager
-def _mysql(server: mlmd_server.Config) -> Iterator[Fetch]:
-    import pymysql
-
-    mlmd_server._check_reachable(server)
+def _errors(
+    where: object, missing_table: str, failure: Callable[[Exception], BaseException]
+) -> Iterator[None]:
+    """Driver errors inside the block as one-line errors: a table missing (the driver's
+    message matches ``missing_table``), else ``failure(err)``."""
     try:
-        conn = pymysql.connect(
-            host=server.host,
-            port=server.port,
-            user=server.user,
-            password=server.secret.value or "",
-            database=server.database,
-            connect_timeout=mlmd_server.CONNECT_TIMEOUT_S,
-        )
-    except Exception as err:
-        raise mlmd_server._failure(server, err) from err
-    try:
-        with conn.cursor() as cur:
-            for sql in mlmd_server._MYSQL_SESSION:
-                cur.execute(sql)
-
-            def fetch(sql: str) -> pa.RecordBatchReader:
-                cur.execute(sql)
-                names = [d[0] for d in cur.description]
-                columns = list(zip(*cur.fetchall(), strict=True)) or [()] * len(names)
-                table = pa.table({n: pa.array(c) for n, c in zip(names, columns, strict=True)})
-                return table.to_reader()
-
-            yield fetch
-            cur.execute("ROLLBACK")
+        yield
     except (MlprovError, KeyboardInterrupt):
         raise
     except Exception as err:
-        if "doesn't exist" in str(err):
-            raise _incomplete(server.location, err) from err
-        raise mlmd_server._failure(server, err, connected=True) from err
-    finally:
-        conn.close()
+        if re.search(missing_table, str(err)):
+            raise _incomplete(where, err) from err
+        raise failure(err) from err
 
 
 def _incomplete(where: object, err: Exception) -> NotAnMlmdStoreError:

@@ -468,9 +468,22 @@ def _neither(path: Path) -> Path:
     return path
 
 
+def _altered(path: Path) -> Path:
+    with sqlite3.connect(path) as con:
+        con.execute("DROP TABLE latest_metrics")
+    con.close()
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "args", "message"),
     [
+        (
+            _altered,
+            (),
+            "lacks a table of MLflow's tracking schema (no such table: latest_metrics); it was "
+            "altered or written by another tool",
+        ),
         (
             _unknown_revision,
             (),
@@ -558,3 +571,22 @@ def test_sample_data(tmp_path: Path) -> None:
         assert (len(_executions(store)), len(graphlets)) == (10, 5)
         assert [g[2] for g in graphlets].count(True) == 2
         assert _waste(store) == (87.0, 172.0)
+
+
+def test_bad_deploy_aliases(tmp_path: Path) -> None:
+    from provenance.errors import MappingError
+
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[deploy]\naliases = "champion"\n')
+    with pytest.raises(MappingError, match=r"deploy.aliases must be a list of MLflow model "):
+        load_mapping(mapping)
+
+
+@pytest.mark.slow
+def test_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.mlflow_ingest import main as benchmark
+
+    assert benchmark(["--experiments", "2", "--pipelines", "5", "--cache", str(tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # 30 steps + 10 registrations; every generated row read once
+    assert result["executions"] == 40 and result["rows"] > 0
