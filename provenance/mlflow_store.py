@@ -63,6 +63,8 @@ MARKER_TABLES = frozenset({"alembic_version", "experiments", "runs"})
 
 _SQL = named_queries("provenance", "mlflow_store.sql")
 BATCH_ROWS = 65_536
+# How SQLite, PostgreSQL and MySQL say a table is missing.
+_NO_TABLE = r"no such table|relation .* does not exist|doesn't exist"
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,6 @@ def read(config: Config, stage: Stage) -> ReadResult:
                 con.execute(f"SELECT count(*) FROM {STAGE}.{r.raw}").fetchall()[0][0]
             )
             stage.progress(r.table, result.rows_read[r.table])
-    result.schema_version = revision
     _stage(stage, result)
     runs = result.rows_read.get("runs", 0)
     result.marks = {"runs": Mark(runs)}
@@ -277,9 +278,9 @@ def _revision(config: Config, fetch: Fetch) -> int:
     """
     try:
         rows = fetch("SELECT version_num FROM alembic_version").read_all().column(0).to_pylist()
-    except MlprovError:
-        raise
     except Exception as err:
+        if not re.search(_NO_TABLE, str(err)):
+            raise  # the driver's other failures: the caller's one-line errors
         raise NotAnMlmdStoreError(
             f"{config.location} is not an MLflow tracking database (it has no alembic_version "
             "table); pass the database your MLflow tracking server writes (--backend-store-uri)"
@@ -313,7 +314,7 @@ def _sqlite(path: Path) -> Iterator[Fetch]:
     mlmd_sql.check_file(path)
     with mlmd_sql._readable(path) as source:
         failure = functools.partial(mlmd_sql._source_error, path)
-        with _errors(path, "no such table", failure):
+        with _errors(path, failure):
             conn = mlmd_sql._connect(source)
         cur = conn.cursor()
         cur.adbc_statement.set_options(
@@ -325,7 +326,7 @@ def _sqlite(path: Path) -> Iterator[Fetch]:
             return mlmd_sql._valid_text(cur.fetch_record_batch())
 
         try:  # the driver reports damage only when a page is read
-            with _errors(path, "no such table", failure):
+            with _errors(path, failure):
                 yield fetch
         finally:
             conn.close()
@@ -337,8 +338,7 @@ def _server(server: mlmd_server.Config) -> Iterator[Fetch]:
     snapshot: the MLMD server reader's connections and sessions."""
     mlmd_server._check_reachable(server)
     pg = server.scheme == "postgresql"
-    missing = r"relation .* does not exist" if pg else "doesn't exist"
-    with _errors(server.location, missing, functools.partial(mlmd_server._failure, server)):
+    with _errors(server.location, functools.partial(mlmd_server._failure, server)):
         conn = mlmd_server._pg_connect(server) if pg else mlmd_server._pymysql_connect(server)
         try:
             cur = conn.cursor()
@@ -363,24 +363,23 @@ def _rows(cur: Any, sql: str) -> pa.RecordBatchReader:
 
 
 @contextmanager
-def _errors(
-    where: object, missing_table: str, failure: Callable[[Exception], BaseException]
-) -> Iterator[None]:
-    """Driver errors inside the block as one-line errors: a table missing (the driver's
-    message matches ``missing_table``), else ``failure(err)``."""
+def _errors(where: object, failure: Callable[[Exception], BaseException]) -> Iterator[None]:
+    """Driver errors inside the block as one-line errors: a table missing, else
+    ``failure(err)``."""
     try:
         yield
     except (MlprovError, KeyboardInterrupt):
         raise
     except Exception as err:
-        if re.search(missing_table, str(err)):
+        if re.search(_NO_TABLE, str(err)):
             raise _incomplete(where, err) from err
         raise failure(err) from err
 
 
 def _incomplete(where: object, err: Exception) -> NotAnMlmdStoreError:
-    first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    named = re.search(r"no such table: (\w+)|relation \"(\w+)\"|Table '[^.']*\.?(\w+)'", str(err))
+    table = next((g for g in named.groups() if g), "?") if named else "?"
     return NotAnMlmdStoreError(
-        f"{where} lacks a table of MLflow's tracking schema ({first}); it was altered or "
+        f"{where} lacks the table {table} of MLflow's tracking schema; it was altered or "
         "written by another tool: point mlprov at the database MLflow itself writes"
     )

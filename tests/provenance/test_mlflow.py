@@ -54,6 +54,15 @@ T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC, in ms
 S, DAY = 1000, 86_400_000
 
 
+@pytest.fixture(autouse=True)
+def _slow_is_opt_in(request: pytest.FixtureRequest) -> None:
+    """The server and benchmark tests run only when ``-m`` names ``slow``."""
+    if request.node.get_closest_marker("slow") and "slow" not in (
+        request.config.getoption("markexpr") or ""
+    ):
+        pytest.skip("slow (servers, benchmark): run with -m slow")
+
+
 def _run(client: Any, exp: str, name: str, start: int, parent: str | None = None) -> str:
     tags = {"mlflow.parentRunId": parent} if parent else {}
     return str(client.create_run(exp, start_time=T0 + start, tags=tags, run_name=name).info.run_id)
@@ -481,8 +490,8 @@ def _altered(path: Path) -> Path:
         (
             _altered,
             (),
-            "lacks a table of MLflow's tracking schema (no such table: latest_metrics); it was "
-            "altered or written by another tool",
+            "lacks the table latest_metrics of MLflow's tracking schema; it was altered or "
+            "written by another tool",
         ),
         (
             _unknown_revision,
