@@ -247,7 +247,7 @@ def build_report(
         "cache_saved_cost": reuse.cache_saved_cost,
     }
     changes, changes_note = _changes(headline, unit, scope, previous)
-    no_signal = no_deploy_signal(store)
+    notes = source_notes(store, headline)
     summary = _json_ready(
         {
             "format": SUMMARY_FORMAT,
@@ -261,7 +261,6 @@ def build_report(
             "last_end": waste.last_end,
             "pipeline_filter": list(scope.pipelines) if scope.pipelines is not None else None,
             "headline": headline,
-            "no_deploy_signal": no_signal,
             "changes": changes,
             "characterization": traits.to_dict(),
             "top_pipelines": by_pipeline[
@@ -281,6 +280,7 @@ def build_report(
                 ["week", "total_cost", "wasted_cost", "in_flight_cost", "wasted_share"]
             ].to_dict("records"),
             "sections": {s.key: dict(s.summary) for s in sections},
+            **notes,
         }
     )
 
@@ -371,7 +371,7 @@ def build_report(
         "headline": _headline_rows(headline, changes, unit),
         "has_previous": previous is not None,
         "changes_note": changes_note,
-        "deploy_notes": [no_deploy_signal_note(s) for s in no_signal],
+        **notes,
         "waste": waste,
         "reuse": reuse,
         "traits": _trait_rows(traits),
@@ -832,6 +832,37 @@ def _env(*, autoescape: bool) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+# Caveats of source kinds, said wherever a report includes such a source.
+SOURCE_CAVEATS = {
+    "mlflow": "MLflow keeps only the current alias or stage of a model version, not its "
+    "history: a version deployed earlier and since replaced counts as not deployed, so the "
+    "waste of MLflow sources is an upper bound.",
+}
+
+
+def source_notes(store: ProvenanceStore, headline: dict[str, Any]) -> dict[str, Any]:
+    """The report's notes on its sources: caveats of their kinds, and sources whose deploy
+    signal cannot be found (every graphlet of theirs counts as not deployed).
+
+    Returns:
+        ``source_notes`` (sentences), ``no_deploy_signal`` (the locations of the sources
+        without a deploy signal) and ``withhold_share`` (some source has none and nothing was
+        deployed: the headline says so instead of a wasted share of 100%).
+    """
+    kinds = [
+        k for (k,) in store.con.execute("SELECT kind FROM sources ORDER BY source_id").fetchall()
+    ]
+    silent = no_deploy_signal(store)
+    return {
+        "source_notes": [
+            *dict.fromkeys(SOURCE_CAVEATS[k] for k in kinds if k in SOURCE_CAVEATS),
+            *map(no_deploy_signal_note, silent),
+        ],
+        "no_deploy_signal": silent,
+        "withhold_share": bool(silent) and not headline.get("pushed_graphlets"),
+    }
 
 
 def _range_text(scope: Scope, first: datetime | None = None, last: datetime | None = None) -> str:

@@ -16,6 +16,7 @@ file::
     [deploy]                      # optional: what counts as deploying a model
     tasks = ["deploy-model"]      # globs on the task/component: its COMPLETE execution deploys
     pushed_property = "deployed"  # or/and: artifact property set to 1 on what was deployed
+    aliases = ["champion"]        # MLflow: registry aliases that mark a deployed model version
 
 With ``deploy.tasks``, the ``deploy`` category is exactly the executions those globs name (the
 presets' deploy rules no longer apply), and a COMPLETE one counts as a push when none of its
@@ -41,7 +42,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MAPPING_KEYS = ("convention", "cost_property", "categories", "deploy")
-DEPLOY_KEYS = ("tasks", "pushed_property")
+DEPLOY_KEYS = ("tasks", "pushed_property", "aliases")
 CATEGORIES = (
     "ingest",
     "data_validation",
@@ -117,6 +118,15 @@ OPENLINEAGE_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
+# MLflow runs are named freely: the Kubeflow words, then the reader's run types (provenance.
+# mlflow_store): a registration of a model version deploys, a run that logged a model trains.
+MLFLOW_RULES: tuple[tuple[str, str], ...] = (
+    ("mlflow.ModelRegistration", "deploy"),
+    *KFP_RULES,
+    ("mlflow.ModelRun", "train"),
+)
+
+
 @dataclass(frozen=True)
 class DeployRule:
     """The user's rule for what deploys a model, for sources without TFX's push record.
@@ -126,10 +136,13 @@ class DeployRule:
             one of them deploys. Given, they alone make up the ``deploy`` category.
         pushed_property: artifact property a deploy execution sets to 1 on what it deployed
             (TFX: ``pushed``).
+        aliases: MLflow registry aliases that mark a model version deployed (None: the
+            reader's default, :data:`provenance.mlflow_store.DEPLOY_ALIASES`).
     """
 
     tasks: tuple[str, ...] = ()
     pushed_property: str | None = None
+    aliases: tuple[str, ...] | None = None
 
     def to_json(self) -> str:
         return json.dumps({"tasks": list(self.tasks), "pushed_property": self.pushed_property})
@@ -170,6 +183,10 @@ CONVENTIONS = {
         OPENLINEAGE_RULES,
         DeployRule(tuple(glob for glob, _ in _DEPLOY_WORDS)),
     ),
+    # provenance.mlflow_store stages these contexts and its registrations' pushed artifacts
+    "mlflow": Convention(
+        "mlflow", ("mlflow.Experiment",), ("mlflow.PipelineRun",), (), "component", MLFLOW_RULES
+    ),
 }
 
 
@@ -178,6 +195,8 @@ def detect_convention(context_types: Iterable[str]) -> str:
     types = set(context_types)
     if any(t.startswith("openlineage.") for t in types):
         return "openlineage"
+    if "mlflow.Experiment" in types:
+        return "mlflow"
     if types & {"system.Pipeline", "system.PipelineRun"}:
         return "kfp"
     if types & {"run", "component_run"} and not types & {"pipeline_run", "node"}:
@@ -302,9 +321,17 @@ def _deploy_rule(path: Path, data: dict[str, object]) -> DeployRule | None:
         raise MappingError(
             f"{path}: deploy.pushed_property must be an artifact property name, got {pushed!r}"
         )
-    if not tasks and pushed is None:
+    aliases = deploy.get("aliases")
+    if aliases is not None and not (
+        isinstance(aliases, list) and all(isinstance(a, str) and a for a in aliases)
+    ):
+        raise MappingError(
+            f"{path}: deploy.aliases must be a list of MLflow model aliases, e.g. "
+            f'aliases = ["champion"], got {aliases!r}'
+        )
+    if not tasks and pushed is None and aliases is None:
         raise MappingError(
             f"{path}: [deploy] names neither tasks nor pushed_property; add "
             'tasks = ["deploy-model"] (a glob on your deploy task) or remove the table'
         )
-    return DeployRule(tuple(tasks), pushed)
+    return DeployRule(tuple(tasks), pushed, None if aliases is None else tuple(aliases))

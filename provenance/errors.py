@@ -22,7 +22,8 @@ class SourceNotFoundError(MlprovError):
 
 
 class NotAnMlmdStoreError(MlprovError):
-    """The source exists but is not an ML Metadata store (or not SQLite at all)."""
+    """The source exists but is not a store of its reader's format (ML Metadata, an MLflow
+    tracking database), or not SQLite at all."""
 
 
 class NotAnEventSourceError(MlprovError):
@@ -31,7 +32,8 @@ class NotAnEventSourceError(MlprovError):
 
 
 class UnsupportedSchemaVersionError(MlprovError):
-    """The source's MLMD schema version (or the canonical store's version) is not supported."""
+    """The source's schema version (MLMD's, MLflow's alembic revision) or the canonical
+    store's version is not supported."""
 
 
 class CorruptSourceError(MlprovError):

@@ -187,13 +187,8 @@ def ingest(
             convention = CONVENTIONS[mapping.convention or previous["convention"]]
             if previous["mapping_hash"] != mapping.digest(convention):
                 marks = {}  # categories or cost were decided by another mapping: re-read all
-        stage = Stage(con, sid, marks, progress or (lambda table, rows: None))
+        stage = Stage(con, sid, marks, progress or (lambda table, rows: None), mapping)
         read = reader(src.kind).read(src.config, stage)
-        staged_nodes = scalar(
-            con,
-            "SELECT (SELECT count(*) FROM stg_executions) + (SELECT count(*) FROM stg_artifacts)"
-            " + (SELECT count(*) FROM stg_contexts)",
-        )
         if not previous:
             convention = CONVENTIONS[mapping.convention or detect_convention(_context_types(con))]
         digest = mapping.digest(convention)
@@ -216,7 +211,7 @@ def ingest(
                 skipped=tuple(skipped),
                 repaired=tuple(repaired),
                 seconds=round(time.perf_counter() - started, 3),
-                empty=not staged_nodes and not incremental,
+                empty=not any(_count_staged(con, t) for t in NODE_TABLES) and not incremental,
                 warnings=tuple(f"{n.table}: {n.count} {n.reason}" for n in notes)
                 + _convention_warnings(con, sid, convention, mapping),
             )
@@ -588,6 +583,10 @@ def _canonicalize(
     run("refresh_pipelines")
     for table in ("stg_affected", "stg_execution_contexts", "stg_execution_base", "stg_categories"):
         con.execute(f"DROP TABLE {table}")
+
+
+def _count_staged(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(scalar(con, f"SELECT count(*) FROM stg_{table.lower()}s"))
 
 
 def _count_source(con: duckdb.DuckDBPyConnection, table: str, sid: int) -> int:

@@ -263,12 +263,10 @@ def _union(marks: dict[str, Mark]) -> tuple[str, list[dict[str, str]]]:
     return "\nUNION ALL ".join(parts), layouts
 
 
-def _mysql_tables(config: Config) -> tuple[set[str], object]:
-    """The database's tables and MLMD schema version, through PyMySQL: connectorx's pool
-    retries a refused login for half a minute before it reports it."""
+def _pymysql_connect(config: Config) -> Any:
     import pymysql
 
-    conn = pymysql.connect(
+    return pymysql.connect(
         host=config.host,
         port=config.port,
         user=config.user,
@@ -276,6 +274,12 @@ def _mysql_tables(config: Config) -> tuple[set[str], object]:
         database=config.database,
         connect_timeout=CONNECT_TIMEOUT_S,
     )
+
+
+def _mysql_tables(config: Config) -> tuple[set[str], object]:
+    """The database's tables and MLMD schema version, through PyMySQL: connectorx's pool
+    retries a refused login for half a minute before it reports it."""
+    conn = _pymysql_connect(config)
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW TABLES")

@@ -38,7 +38,7 @@ from provenance.errors import (
     SourceNotFoundError,
     UnsupportedSchemaVersionError,
 )
-from provenance.readers import ReadResult, Secret, Stage
+from provenance.readers import ReadResult, Secret, Stage, sqlite_formats, sqlite_tables
 
 #: Source tables read at once, each on its own connections (SQLite decoding is CPU-bound).
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -65,12 +65,7 @@ class _SqliteReader:
     schemes = ("sqlite",)
 
     def claims_file(self, path: Path) -> bool:
-        if not path.is_file():  # opening a FIFO would block
-            return False
-        try:
-            return _head(path, len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
-        except OSError:
-            return False
+        return "MLMDEnv" in sqlite_tables(path)  # other SQLite files still fall back to it
 
     def configure(self, location: str, secret: Secret) -> Config:
         return Config(Path(unquote(location.removeprefix("sqlite://"))))
@@ -350,8 +345,9 @@ def _schema_version(cur: Any, path: Path) -> int:
     if "MLMDEnv" not in tables:
         missing = "MLMDEnv" if tables else "any table"
         raise NotAnMlmdStoreError(
-            f"{path} is a SQLite file but not an ML Metadata store (it lacks {missing}); "
-            "pass the metadata store your pipeline writes, e.g. TFX's metadata.sqlite"
+            f"{path} is a SQLite file but not an ML Metadata store (it lacks {missing}) nor "
+            f"any other format mlprov reads from SQLite ({sqlite_formats()}); pass the "
+            "metadata store your pipeline writes, e.g. TFX's metadata.sqlite"
         )
     cur.execute(q.SCHEMA_VERSION_SQL)
     (version,) = cur.fetchone()

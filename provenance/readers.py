@@ -43,6 +43,8 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from provenance.conventions import Mapping
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -182,12 +184,14 @@ class ReadResult:
 @dataclass(frozen=True)
 class Stage:
     """What a reader gets for one ingest: the store's connection (staging tables attached),
-    the source's id, its watermarks and the progress callback."""
+    the source's id, its watermarks, the progress callback and the user's mapping (a reader
+    whose source records deployments reads its deploy rule, e.g. MLflow's aliases)."""
 
     con: duckdb.DuckDBPyConnection
     source_id: int
     marks: dict[str, Mark]
     progress: Progress
+    mapping: Mapping = field(default_factory=Mapping)
 
     def stable_ids(self, space: str, external_ids: str) -> str:
         """Give every text id of ``space`` an integer that stays the same on every ingest.
@@ -269,6 +273,7 @@ REGISTRY: dict[str, str] = {
     "mlmd_server": "provenance.mlmd_server",
     "mlmd_client": "provenance.mlmd_client",
     "openlineage": "provenance.openlineage",
+    "mlflow": "provenance.mlflow_store",
 }
 
 
@@ -276,3 +281,34 @@ def reader(kind: str) -> Reader:
     """The registered reader of ``kind`` (a key of :data:`REGISTRY`)."""
     module: Any = importlib.import_module(REGISTRY[kind])
     return module.READER
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """The table names of a SQLite file, for ``claims_file`` (empty when it is none).
+
+    Opened ``immutable``: nothing is written beside the file (no ``-shm`` for a WAL store) and
+    no lock is taken; a sniff of the schema needs neither.
+    """
+    import sqlite3
+
+    try:
+        if not path.is_file():  # opening a FIFO would block
+            return set()
+        with path.open("rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                return set()
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+        try:
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            con.close()
+    except (OSError, sqlite3.Error):
+        return set()
+    return {str(r[0]) for r in rows}
+
+
+def sqlite_formats() -> str:
+    """The SQLite formats the registered readers understand, for error messages."""
+    return "; ".join(
+        f"{kind}: {reader(kind).summary}" for kind in REGISTRY if "sqlite" in reader(kind).schemes
+    )

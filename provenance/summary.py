@@ -55,8 +55,9 @@ def store_info(store: ProvenanceStore) -> dict[str, Any]:
 def no_deploy_signal(store: ProvenanceStore) -> list[str]:
     """Sources with executions of which none can count as a deploy: no execution of the
     ``deploy`` category, or only ones that neither a deploy rule's tasks name nor leave a push
-    property on an artifact (OpenLineage and Kubeflow record no deploy of their own). Their
-    waste would read 100%: a report says so instead.
+    property on an artifact (OpenLineage and Kubeflow record no deploy of their own; MLflow
+    sets ``pushed`` on every registered version, to 1 only where a deploy alias or stage
+    holds it). Their waste would read 100%: a report says so instead.
 
     Example:
         >>> with ProvenanceStore.open(":memory:") as s:
@@ -72,7 +73,7 @@ def no_deploy_signal(store: ProvenanceStore) -> list[str]:
                    OR EXISTS (SELECT 1 FROM artifact_properties p
                               WHERE p.source_id = s.source_id AND p.name = coalesce(
                                   json_extract_string(s.deploy_rule, '$.pushed_property'),
-                                  'pushed'))))
+                                  'pushed') AND (s.kind <> 'mlflow' OR p.int_value = 1))))
         ORDER BY s.source_id"""
     ).fetchall()
     return [r[0] for r in rows]
@@ -84,7 +85,8 @@ def no_deploy_signal_note(location: str) -> str:
         f"No deploy signal found for source {location}: none of its executions deploys a model "
         "(no task matches a deploy rule, no artifact carries a push property), so all of its "
         "compute would count as wasted. Name the deploy task in a mapping file "
-        '([deploy] tasks = ["deploy-model"]) and ingest again.'
+        '([deploy] tasks = ["deploy-model"]; for MLflow, the aliases that deploy: [deploy] '
+        'aliases = ["live"]) and ingest again.'
     )
 
 

@@ -143,4 +143,6 @@ def _wasted(summary: dict[str, Any]) -> str:
     """'wasted 36.2% of 1,234.5 seconds' from a summary.json (no share when nothing cost)."""
     headline = summary["headline"]
     share, total = headline["wasted_share"], f"{headline['total_cost']:,.1f} {summary['cost_unit']}"
+    if summary.get("withhold_share"):
+        return f"no deploy signal found, so no wasted share ({total}; see the report's notes)"
     return f"wasted {share:.1%} of {total}" if share is not None else f"no cost recorded ({total})"

@@ -1,0 +1,194 @@
+"""MLflow ingest speed: tracking-database rows per second into the canonical store.
+
+The schema is created once by the real client's migrations (``mlflow`` must be installed;
+cached in ``--cache``); rows are then generated directly with SQL in MLflow's tables: per
+experiment, pipeline runs with nested steps (preprocess, train, evaluate), each step with
+tags, params and latest metrics, datasets logged as inputs, a logged model and a registered
+version per training, one ``champion`` alias per experiment. The ingest into a fresh DuckDB
+file is timed against the baseline a user would otherwise write, stdlib ``sqlite3`` reading
+the same tables row by row in the same run. Prints a table and one JSON line.
+
+    python -m benchmarks.mlflow_ingest --experiments 20 --pipelines 550
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.ingest_speed import stdlib_read
+from provenance.ingest import ingest
+from provenance.mlflow_store import _READS
+from provenance.store import ProvenanceStore
+
+T0 = 1_767_225_600_000
+STEPS = ("preprocess", "train", "evaluate")
+
+
+def empty_schema(cache: Path) -> Path:
+    """An MLflow SQLite database with the current client's schema and no rows (cached)."""
+    path = cache.resolve() / "mlflow_schema.db"
+    if not path.exists():
+        import mlflow
+
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".partial")
+        tmp.unlink(missing_ok=True)
+        cwd = Path.cwd()
+        with tempfile.TemporaryDirectory() as scratch:
+            os.chdir(scratch)  # the client creates ./mlruns
+            try:
+                mlflow.MlflowClient(f"sqlite:///{tmp}").search_experiments()
+            finally:
+                os.chdir(cwd)
+        tmp.rename(path)
+    return path
+
+
+_GENERATE = """
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :count - 1)
+INSERT INTO {table} SELECT {select} FROM n
+"""
+
+
+def generate(path: Path, experiments: int, pipelines: int, params: int, metrics: int) -> None:
+    """Fill the empty schema at ``path``: ``pipelines`` pipeline runs per experiment."""
+    con = sqlite3.connect(path)
+    pr = experiments * pipelines  # pipeline runs; run k*4 is a parent, k*4+1.. its steps
+    runs = pr * (1 + len(STEPS))
+
+    def fill(table: str, count: int, select: str) -> None:
+        con.execute(_GENERATE.format(table=table, select=select), {"count": count})
+
+    # experiment ids 1..experiments; pipeline run p of experiment p % experiments + 1
+    fill(
+        "experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, "
+        "last_update_time)",
+        experiments,
+        f"i + 1, 'exp-' || i, '/a/' || i, 'active', {T0}, {T0}",
+    )
+    run = "printf('%032x', i)"
+    step = "CASE i % 4 WHEN 1 THEN 'preprocess' WHEN 2 THEN 'train' ELSE 'evaluate' END"
+    fill(
+        "runs (run_uuid, name, source_type, status, start_time, end_time, lifecycle_stage, "
+        "artifact_uri, experiment_id, user_id)",
+        runs,
+        f"{run}, CASE WHEN i % 4 = 0 THEN 'pipeline' ELSE {step} END, 'LOCAL', "
+        "CASE WHEN i % 97 = 5 THEN 'FAILED' ELSE 'FINISHED' END, "
+        f"{T0} + (i / 4) * 3600000 + (i % 4) * 60000, "
+        f"{T0} + (i / 4) * 3600000 + (i % 4) * 60000 + 30000 + (i % 7) * 1000, "
+        "'active', '/a', (i / 4) % :e + 1, 'bench'".replace(":e", str(experiments)),
+    )
+    fill("tags (key, value, run_uuid)", runs, f"'mlflow.runName', 'r', {run}")
+    fill("tags (key, value, run_uuid)", runs, f"'mlflow.user', 'bench', {run}")
+    fill(
+        "tags (key, value, run_uuid)",
+        runs,
+        f"'mlflow.parentRunId', printf('%032x', (i / 4) * 4), {run}",
+    )
+    con.execute("DELETE FROM tags WHERE key = 'mlflow.parentRunId' AND value = run_uuid")
+    for k in range(params):
+        fill("params (key, value, run_uuid)", runs, f"'p{k}', CAST(i % 13 AS TEXT), {run}")
+    for k in range(metrics):
+        fill(
+            "latest_metrics (key, value, timestamp, step, is_nan, run_uuid)",
+            runs,
+            f"'m{k}', (i % 100) / 100.0, {T0} + i, 0, 0, {run}",
+        )
+    for table in ("params", "latest_metrics"):  # the steps' only: parents end in 0, 4, 8, c
+        con.execute(f"DELETE FROM {table} WHERE substr(run_uuid, 32, 1) IN ('0', '4', '8', 'c')")
+    fill(
+        "datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, dataset_source)",
+        pr,
+        "printf('d%031x', i), i % :e + 1, 'data-' || i, printf('%08x', i), 'path', "
+        "'{\"uri\": \"s3://lake/' || i || '\"}'".replace(":e", str(experiments)),
+    )
+    for offset in (1, 2):  # preprocess and train read the pipeline run's dataset
+        fill(
+            "inputs (input_uuid, source_type, source_id, destination_type, destination_id)",
+            pr,
+            f"printf('i{offset}%030x', i), 'DATASET', printf('d%031x', i), 'RUN', "
+            f"printf('%032x', i * 4 + {offset})",
+        )
+        fill(
+            "input_tags (input_uuid, name, value)",
+            pr,
+            f"printf('i{offset}%030x', i), 'mlflow.data.context', 'training'",
+        )
+    fill(
+        "logged_models (model_id, experiment_id, name, artifact_location, creation_timestamp_ms, "
+        "last_updated_timestamp_ms, status, lifecycle_stage, source_run_id)",
+        pr,
+        f"printf('m-%030x', i), i % {experiments} + 1, 'clf', '/m/' || i, {T0} + i * 3600000, "
+        f"{T0} + i * 3600000, 2, 'active', printf('%032x', i * 4 + 2)",
+    )
+    fill(
+        "registered_models (name, creation_time, last_updated_time)",
+        experiments,
+        f"'model-' || (i + 1), {T0}, {T0}",
+    )
+    fill(
+        "model_versions (name, version, creation_time, last_updated_time, current_stage, "
+        "source, run_id, status)",
+        pr,
+        f"'model-' || (i % {experiments} + 1), i / {experiments} + 1, {T0} + i * 3600000, "
+        f"{T0} + i * 3600000, 'None', printf('models:/m-%030x', i), "
+        "printf('%032x', i * 4 + 2), 'READY'",
+    )
+    fill(
+        "registered_model_aliases (alias, version, name)",
+        experiments,
+        f"'champion', {pipelines}, 'model-' || (i + 1)",
+    )
+    con.commit()
+    con.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", type=int, default=20)
+    parser.add_argument("--pipelines", type=int, default=550, help="pipeline runs per experiment")
+    parser.add_argument("--params", type=int, default=12)
+    parser.add_argument("--metrics", type=int, default=12)
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="mlprov-mlflow-") as tmp:
+        source = Path(tmp) / "mlflow.db"
+        shutil.copy(empty_schema(args.cache), source)
+        started = time.perf_counter()
+        generate(source, args.experiments, args.pipelines, args.params, args.metrics)
+        generated_s = time.perf_counter() - started
+        baseline_rows, baseline_s = stdlib_read(source, tuple(r.table for r in _READS))
+        with ProvenanceStore.open(Path(tmp) / "prov.duckdb") as store:
+            report = ingest(store, str(source))
+            executions = store.con.execute("SELECT count(*) FROM executions").fetchall()[0][0]
+    rows = report.total_read
+    assert rows == baseline_rows, (rows, baseline_rows)
+    result = {
+        "rows": rows,
+        "executions": int(executions),
+        "generate_s": round(generated_s, 2),
+        "ingest_s": report.seconds,
+        "rows_per_s": round(rows / report.seconds),
+        "stdlib_read_s": round(baseline_s, 3),
+        "ingest_over_stdlib_read": round(report.seconds / baseline_s, 2),
+        "target_rows_per_s": 200_000,
+        "met": rows / report.seconds >= 200_000,
+    }
+    print(f"{'MLflow rows read':28} {rows:>12,}")
+    print(f"{'canonical executions':28} {executions:>12,}")
+    print(f"{'ingest':28} {report.seconds:>11.2f}s  {result['rows_per_s']:>10,} rows/s")
+    print(f"{'baseline: sqlite3 row scan':28} {baseline_s:>11.2f}s  (no canonicalization)")
+    print(f"{'ingest / baseline':28} {result['ingest_over_stdlib_read']:>12}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

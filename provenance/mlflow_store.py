@@ -1,0 +1,385 @@
+"""Read an MLflow tracking database (SQLite file, PostgreSQL or MySQL) in bulk, read-only.
+
+MLflow's SQLAlchemy store keeps experiments, runs, their params, metrics and tags, the
+datasets runs logged as inputs, MLflow 3's logged models and the model registry in plain
+tables. Each table is read with one query (SQLite: the ADBC driver, in one snapshot, through
+:mod:`provenance.mlmd_sql`'s read-only handling of WAL files and hot journals; PostgreSQL:
+ADBC in one ``REPEATABLE READ, READ ONLY`` transaction; MySQL: PyMySQL in one consistent
+snapshot) into raw tables of the staging area, and ``mlflow_store.sql`` maps them onto the
+staging tables in DuckDB: experiments are pipelines, top-level runs pipeline runs, runs
+executions, datasets and models artifacts (the file's header gives the whole mapping).
+
+The schema is known by its alembic revision (``alembic_version``): MLflow 2.4 (the first
+with dataset inputs) to 3.18. Another revision is refused with the known list.
+
+Deployed: a model version holding one of the mapping's ``[deploy] aliases`` (default
+:data:`DEPLOY_ALIASES`) or in stage ``Production``. MLflow keeps only the current alias and
+stage, so a version that served and was replaced counts as not deployed.
+
+MLflow records no update time on runs: every ingest re-reads the tables (bulk reads, a few
+seconds per million rows) and the canonical upsert keeps the result identical to a one-shot
+ingest.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+
+from provenance import mlmd_server, mlmd_sql
+from provenance.errors import MlprovError, NotAnMlmdStoreError, UnsupportedSchemaVersionError
+from provenance.readers import STAGE, Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
+from provenance.sql import named_queries, statements
+
+#: Registry aliases that mark a model version deployed, unless the mapping names others.
+DEPLOY_ALIASES = ("champion", "production", "prod")
+
+#: The alembic revisions of MLflow's tracking schema mlprov reads, oldest first: MLflow 2.4
+#: (7f2a7d5fae7d adds datasets and inputs) to 3.18, as MLflow's migrations chain them.
+KNOWN_REVISIONS = (
+    "7f2a7d5fae7d", "2d6e25af4d3e", "acf3f17fdcc7", "867495a8f9d4", "5b0e9adcef9c",
+    "4465047574b1", "f5a4f2784254", "0584bdc529eb", "400f98739977", "6953534de441",
+    "bda7b8c39065", "cbc13b556ace", "770bee3ae1dd", "a1b2c3d4e5f6", "de4033877273",
+    "1a0cddfcaa16", "534353b11cbc", "71994744cf8e", "3da73c924c2f", "bf29a5ff90ea",
+    "1bd49d398cd23", "b7c8d9e0f1a2", "5d2d30f0abce", "c9d4e5f6a7b8", "2c33131f4dae",
+    "d3e4f5a6b7c8", "d0e1f2a3b4c5", "c8d9e0f1a2b3", "1b5f0d9ad7c1", "e1f2a3b4c5d6",
+    "76601a5f987d", "c3d6457b6d8a", "a5b4c3d2e1f0", "ae8bbe7743c9", "7d34483879f0",
+    "da6fb0208061", "89d3d66ed43f", "b7e4c1a90f23", "a8b9c0d1e2f3", "c1d2e3f4a5b6",
+    "c3d9e7f1a2b4", "6f8d9c3b2a1e", "1971f2d9a75b", "17e22815139b", "b7e2c1a4d9f3",
+    "75868b020152", "dc11669786a5", "e7d1f4b2a9c6", "8b6ad64cb8f5", "f4a9b2c7d1e6",
+)  # fmt: skip
+_LOGGED_MODELS = KNOWN_REVISIONS.index("400f98739977")  # MLflow 3.0: logged_models
+_WORKSPACES = KNOWN_REVISIONS.index("1b5f0d9ad7c1")  # model registry names per workspace
+#: Tables that make a SQLite file an MLflow tracking database.
+MARKER_TABLES = frozenset({"alembic_version", "experiments", "runs"})
+
+_SQL = named_queries("provenance", "mlflow_store.sql")
+BATCH_ROWS = 65_536
+# How SQLite, PostgreSQL and MySQL say a table is missing.
+_NO_TABLE = r"no such table|relation .* does not exist|doesn't exist"
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One MLflow table read into raw table ``raw``: (name, source expression, kind) columns,
+    kind ``i`` (integer), ``d`` (double) or ``s`` (text); ``since``: the first revision (an
+    index of KNOWN_REVISIONS) holding the table, older stores stage it empty."""
+
+    raw: str
+    table: str
+    columns: tuple[tuple[str, str, str], ...]
+    since: int = 0
+
+
+def _cols(spec: str) -> tuple[tuple[str, str, str], ...]:
+    """``"name:kind name=expr:kind ..."`` -> column tuples (the expression defaults to name)."""
+    out = []
+    for item in spec.split():
+        named, kind = item.rsplit(":", 1)
+        name, _, expr = named.partition("=")
+        out.append((name, expr or name, kind))
+    return tuple(out)
+
+
+_READS = (
+    _Read(
+        "mlf_experiments",
+        "experiments",
+        _cols("experiment_id:i name:s lifecycle_stage:s creation_time:i last_update_time:i"),
+    ),
+    _Read(
+        "mlf_runs",
+        "runs",
+        _cols(
+            "run_uuid:s experiment_id:i name:s status:s start_time:i end_time:i lifecycle_stage:s"
+        ),
+    ),
+    _Read("mlf_tags", "tags", _cols("run_uuid:s key={key}:s value:s")),
+    _Read("mlf_params", "params", _cols("run_uuid:s key={key}:s value:s")),
+    _Read(
+        "mlf_metrics",
+        "latest_metrics",
+        _cols("run_uuid:s key={key}:s value:d timestamp:i step:i is_nan={is_nan}:i"),
+    ),
+    _Read(
+        "mlf_datasets",
+        "datasets",
+        _cols(
+            "dataset_uuid:s experiment_id:i name:s digest:s dataset_source_type:s dataset_source:s"
+        ),
+    ),
+    _Read(
+        "mlf_inputs",
+        "inputs",
+        _cols("input_uuid:s source_type:s source_id:s destination_type:s destination_id:s"),
+    ),
+    _Read("mlf_input_tags", "input_tags", _cols("input_uuid:s name:s value:s")),
+    _Read(
+        "mlf_logged_models",
+        "logged_models",
+        _cols(
+            "model_id:s experiment_id:i name:s artifact_location:s "
+            "creation_ms=creation_timestamp_ms:i update_ms=last_updated_timestamp_ms:i "
+            "status:i lifecycle_stage:s model_type:s source_run_id:s"
+        ),
+        since=_LOGGED_MODELS,
+    ),
+    _Read(
+        "mlf_versions",
+        "model_versions",
+        _cols(
+            "workspace={workspace}:s name:s version:i creation_time:i last_updated_time:i "
+            "current_stage:s source:s run_id:s status:s storage_location:s"
+        ),
+    ),
+    _Read(
+        "mlf_aliases",
+        "registered_model_aliases",
+        _cols("workspace={workspace}:s name:s alias:s version:i"),
+    ),
+)
+_DUCK_TYPES = {"i": "BIGINT", "d": "DOUBLE", "s": "VARCHAR"}
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """How a database spells a quoted name, a double and a flag as 0/1."""
+
+    quote: str
+    double: str
+
+    def select(self, read: _Read, revision: int) -> str:
+        fill = {
+            "key": f"{self.quote}key{self.quote}",
+            "is_nan": "CASE WHEN is_nan THEN 1 ELSE 0 END",
+            "workspace": "workspace" if revision >= _WORKSPACES else "'default'",
+        }
+        exprs = []
+        for name, expr, kind in read.columns:
+            expr = expr.format(**fill)
+            # Text arrives coalesced: the ADBC SQLite driver types a column by its first batch.
+            typed = {"s": f"coalesce({expr}, '')", "d": self.double.format(expr)}.get(kind, expr)
+            exprs.append(f"{typed} AS {self.quote}{name}{self.quote}")
+        return f"SELECT {', '.join(exprs)} FROM {read.table}"
+
+
+_SQLITE = _Dialect('"', "CAST({} AS REAL)")
+_POSTGRESQL = _Dialect('"', "CAST({} AS DOUBLE PRECISION)")
+_MYSQL = _Dialect("`", "CAST({} AS DOUBLE)")
+
+
+@dataclass(frozen=True)
+class Config:
+    """An MLflow tracking database: a SQLite file, or a server (``server``)."""
+
+    path: Path | None = None
+    server: mlmd_server.Config | None = None
+
+    @property
+    def location(self) -> str:
+        return self.server.location if self.server else str(Path(str(self.path)).resolve())
+
+
+class _MlflowReader:
+    kind = "mlflow"
+    summary = (
+        "MLflow tracking databases (SQLite file; postgresql:// or mysql:// with --kind mlflow)"
+    )
+    schemes = ("sqlite",)  # server URLs belong to the MLMD server reader unless --kind mlflow
+
+    def claims_file(self, path: Path) -> bool:
+        return sqlite_tables(path) >= MARKER_TABLES
+
+    def configure(self, location: str, secret: Secret) -> Config:
+        scheme = location.partition("://")[0] if "://" in location else ""
+        if scheme in ("", "sqlite"):
+            return Config(path=Path(unquote(location.removeprefix("sqlite://"))))
+        return Config(server=mlmd_server.configure(location, secret))
+
+    def read(self, config: Config, stage: Stage) -> ReadResult:
+        return read(config, stage)
+
+
+READER = _MlflowReader()
+
+# (SQL) -> Arrow batches of its result, inside one snapshot of the source.
+Fetch = Callable[[str], pa.RecordBatchReader]
+
+
+def read(config: Config, stage: Stage) -> ReadResult:
+    """Stage the whole tracking database (MLflow records no update times to read past).
+
+    Raises:
+        SourceNotFoundError, NotAnMlmdStoreError, UnsupportedSchemaVersionError,
+        CorruptSourceError, SourceBusyError, and the server errors of
+        :mod:`provenance.mlmd_server`.
+    """
+    result = ReadResult()
+    with _open(config) as (fetch, dialect):
+        revision = _revision(config, fetch)
+        con = stage.con
+        for r in _READS:
+            columns = ", ".join(f"{n} {_DUCK_TYPES[k]}" for n, _, k in r.columns)
+            con.execute(f"CREATE TABLE {STAGE}.{r.raw} ({columns})")
+            if revision < r.since:
+                continue
+            select = ", ".join(f"NULLIF({n}, '')" if k == "s" else n for n, _, k in r.columns)
+            con.register("src", fetch(dialect.select(r, revision)))
+            try:
+                con.execute(f"INSERT INTO {STAGE}.{r.raw} SELECT {select} FROM src")
+            finally:
+                con.unregister("src")
+            result.rows_read[r.table] = int(
+                con.execute(f"SELECT count(*) FROM {STAGE}.{r.raw}").fetchall()[0][0]
+            )
+            stage.progress(r.table, result.rows_read[r.table])
+    _stage(stage, result)
+    runs = result.rows_read.get("runs", 0)
+    result.marks = {"runs": Mark(runs)}
+    return result
+
+
+def _stage(stage: Stage, result: ReadResult) -> None:
+    """Map the raw tables onto the staging tables (``mlflow_store.sql``)."""
+    con = stage.con
+    deploy = stage.mapping.deploy
+    aliases = list(deploy.aliases if deploy and deploy.aliases is not None else DEPLOY_ALIASES)
+    for block in ("live", "keys"):
+        for sql in statements(_SQL[block]):
+            con.execute(sql, {"aliases": aliases} if "$aliases" in sql else None)
+    views = {
+        "$ctx": stage.stable_ids("context", "SELECT k FROM mlf_context_keys"),
+        "$exe": stage.stable_ids("execution", "SELECT k FROM mlf_execution_keys"),
+        "$art": stage.stable_ids("artifact", "SELECT k FROM mlf_artifact_keys"),
+    }
+    for sql in statements(_SQL["stage"]):
+        for name, view in views.items():
+            sql = sql.replace(name, view)
+        con.execute(sql, {"sid": stage.source_id} if "$sid" in sql else None)
+    for table, reason, count, examples in con.execute(_SQL["skipped"]).fetchall():
+        if count:
+            result.skipped.append(Skipped(table, reason, int(count), tuple(examples)))
+
+
+def _revision(config: Config, fetch: Fetch) -> int:
+    """The index in KNOWN_REVISIONS of the store's alembic revision.
+
+    Raises:
+        NotAnMlmdStoreError: not an MLflow tracking database.
+        UnsupportedSchemaVersionError: a revision mlprov does not know.
+    """
+    try:
+        rows = fetch("SELECT version_num FROM alembic_version").read_all().column(0).to_pylist()
+    except Exception as err:
+        if not re.search(_NO_TABLE, str(err)):
+            raise  # the driver's other failures: the caller's one-line errors
+        raise NotAnMlmdStoreError(
+            f"{config.location} is not an MLflow tracking database (it has no alembic_version "
+            "table); pass the database your MLflow tracking server writes (--backend-store-uri)"
+        ) from err
+    version = rows[0] if rows else None
+    if version not in KNOWN_REVISIONS:
+        raise UnsupportedSchemaVersionError(
+            f"{config.location} is an MLflow tracking database at schema revision {version}, "
+            f"which mlprov does not read; it reads the revisions of MLflow 2.4 to 3.18: "
+            f"{', '.join(KNOWN_REVISIONS)}. Upgrade a copy with `mlflow db upgrade URI` "
+            "(older stores), or upgrade mlprov (newer ones)"
+        )
+    return KNOWN_REVISIONS.index(str(version))
+
+
+@contextmanager
+def _open(config: Config) -> Iterator[tuple[Fetch, _Dialect]]:
+    """A fetch function over one read-only snapshot of the source, and its dialect."""
+    if config.server is None:
+        with _sqlite(Path(str(config.path))) as fetch:
+            yield fetch, _SQLITE
+    else:
+        with _server(config.server) as fetch:
+            yield fetch, _POSTGRESQL if config.server.scheme == "postgresql" else _MYSQL
+
+
+@contextmanager
+def _sqlite(path: Path) -> Iterator[Fetch]:
+    import adbc_driver_sqlite
+
+    mlmd_sql.check_file(path)
+    with mlmd_sql._readable(path) as source:
+        failure = functools.partial(mlmd_sql._source_error, path)
+        with _errors(path, failure):
+            conn = mlmd_sql._connect(source)
+        cur = conn.cursor()
+        cur.adbc_statement.set_options(
+            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
+        )
+
+        def fetch(sql: str) -> pa.RecordBatchReader:
+            cur.execute(sql)
+            return mlmd_sql._valid_text(cur.fetch_record_batch())
+
+        try:  # the driver reports damage only when a page is read
+            with _errors(path, failure):
+                yield fetch
+        finally:
+            conn.close()
+
+
+@contextmanager
+def _server(server: mlmd_server.Config) -> Iterator[Fetch]:
+    """PostgreSQL through ADBC (Arrow), MySQL through PyMySQL (rows), in one read-only
+    snapshot: the MLMD server reader's connections and sessions."""
+    mlmd_server._check_reachable(server)
+    pg = server.scheme == "postgresql"
+    with _errors(server.location, functools.partial(mlmd_server._failure, server)):
+        conn = mlmd_server._pg_connect(server) if pg else mlmd_server._pymysql_connect(server)
+        try:
+            cur = conn.cursor()
+            for sql in [mlmd_server._PG_BEGIN] if pg else mlmd_server._MYSQL_SESSION:
+                cur.execute(sql)
+            yield functools.partial(_arrow if pg else _rows, cur)
+            cur.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+
+def _arrow(cur: Any, sql: str) -> pa.RecordBatchReader:
+    cur.execute(sql)
+    return cur.fetch_record_batch()
+
+
+def _rows(cur: Any, sql: str) -> pa.RecordBatchReader:
+    cur.execute(sql)
+    names = [d[0] for d in cur.description]
+    columns = list(zip(*cur.fetchall(), strict=True)) or [()] * len(names)
+    return pa.table({n: pa.array(c) for n, c in zip(names, columns, strict=True)}).to_reader()
+
+
+@contextmanager
+def _errors(where: object, failure: Callable[[Exception], BaseException]) -> Iterator[None]:
+    """Driver errors inside the block as one-line errors: a table missing, else
+    ``failure(err)``."""
+    try:
+        yield
+    except (MlprovError, KeyboardInterrupt):
+        raise
+    except Exception as err:
+        if re.search(_NO_TABLE, str(err)):
+            raise _incomplete(where, err) from err
+        raise failure(err) from err
+
+
+def _incomplete(where: object, err: Exception) -> NotAnMlmdStoreError:
+    named = re.search(r"no such table: (\w+)|relation \"(\w+)\"|Table '[^.']*\.?(\w+)'", str(err))
+    table = next((g for g in named.groups() if g), "?") if named else "?"
+    return NotAnMlmdStoreError(
+        f"{where} lacks the table {table} of MLflow's tracking schema; it was altered or "
+        "written by another tool: point mlprov at the database MLflow itself writes"
+    )
