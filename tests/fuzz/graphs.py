@@ -331,12 +331,12 @@ def _rewrite(
                     if isinstance(value, float) and not math.isfinite(value)
                 ],
             )
-        for table, column, row in graph.invalid_text:
+        for n, (table, column, row) in enumerate(graph.invalid_text):
             if (table, column) == ("Event", "key"):
                 table, column = "EventPath", "step_key"
-            con.execute(
-                f"UPDATE {table} SET {column} = CAST(x'ff28c3' AS TEXT) "
+            con.execute(  # a suffix of its own: names are unique per type
+                f"UPDATE {table} SET {column} = CAST(x'ff28c3' AS TEXT) || ? "
                 f"WHERE rowid = (SELECT rowid FROM {table} ORDER BY rowid LIMIT 1 OFFSET ?)",
-                (row,),
+                (str(n), row),
             )
     con.close()
