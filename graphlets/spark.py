@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from graphlets.build import BuildReport, Written, build_graphlets
@@ -217,7 +218,8 @@ def _rebuild_on_spark(
     if not pipelines:
         return Written()
     step("exporting to Parquet", pipelines)
-    _statements(con, _KEYS.replace("$buckets", str(max(1, min(buckets, pipelines)))))
+    buckets = max(1, min(buckets, pipelines))
+    _statements(con, _KEYS.replace("$buckets", str(buckets)))
     canonical = lake / "canonical"
     shutil.rmtree(canonical, ignore_errors=True)
     canonical.mkdir()
@@ -229,22 +231,25 @@ def _rebuild_on_spark(
         )
     step("building on Spark", pipelines)
     results = lake / "results"
-    _spark_job(spark, canonical, results, rules, threads=_task_threads(spark))
+    _spark_job(spark, canonical, results, rules, buckets=buckets, threads=_task_threads(spark))
     step("loading the results", pipelines)
     _statements(con, _OLD)
     side_rounds = 0
-    for table, content, rounds in con.execute(
-        "SELECT tbl, content, side_rounds FROM read_parquet(?) ORDER BY bucket, tbl",
-        [str(results / "*.parquet")],
-    ).fetchall():
-        part = pq.read_table(pa.BufferReader(content))  # noqa: F841 (read by the INSERT)
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM part")
-        side_rounds = max(side_rounds, rounds)
+    for batch in ds.dataset(results, format="parquet").to_batches(batch_size=8):
+        for row in batch.to_pylist():  # a few rows at a time: results may be large
+            _insert(con, row["tbl"], row["content"])
+            side_rounds = max(side_rounds, row["side_rounds"])
     return _written(con, side_rounds)
 
 
 def _spark_job(
-    spark: SparkSession, canonical: Path, results: Path, rules: GraphletRules, *, threads: int
+    spark: SparkSession,
+    canonical: Path,
+    results: Path,
+    rules: GraphletRules,
+    *,
+    buckets: int,
+    threads: int,
 ) -> None:
     """Run one task per bucket over the exported files; write their results to ``results``."""
     from pyspark.sql import functions as F
@@ -255,7 +260,7 @@ def _spark_job(
         .load(str(canonical / table))
         .select("bucket", F.lit(table).alias("tbl"), "content")
         for table in _EXPORT
-        if (canonical / table).is_dir()
+        if any((canonical / table).glob("bucket=*/*.parquet"))  # no rows: no files
     ]
     files = functools.reduce(lambda a, b: a.unionByName(b), parts)
 
@@ -265,7 +270,10 @@ def _spark_job(
     with warnings.catch_warnings():
         # pyspark warns about pandas 3 on any Python UDF; this one exchanges Arrow only
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
-        built = files.groupBy("bucket").applyInArrow(task, schema=_RESULT_SCHEMA)
+        # An explicit repartition: adaptive execution would merge the buckets' few input
+        # bytes into one task, and the work is in the build, not in the bytes.
+        grouped = files.repartition(buckets, "bucket").groupBy("bucket")
+        built = grouped.applyInArrow(task, schema=_RESULT_SCHEMA)
     built.write.mode("overwrite").parquet(str(results))
 
 
@@ -286,10 +294,9 @@ def build_bucket(files: pa.Table, rules: GraphletRules, threads: int = 1) -> pa.
         for table, content in zip(
             files["tbl"].to_pylist(), files["content"].to_pylist(), strict=True
         ):
-            part = pq.read_table(pa.BufferReader(content))  # noqa: F841 (read by the INSERT)
-            store.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM part")
+            _insert(store.con, table, content)
         report = build_graphlets(store, rules, incremental=False)
-        out = [_parquet(store.con.execute(f"SELECT * FROM {t}").to_arrow_table()) for t in OUTPUT]
+        out = [_parquet(store.con.sql(f"SELECT * FROM {t}").to_arrow_table()) for t in OUTPUT]
     return pa.table(
         {
             "bucket": pa.array([files["bucket"][0].as_py()] * len(OUTPUT), pa.int32()),
@@ -298,6 +305,13 @@ def build_bucket(files: pa.Table, rules: GraphletRules, threads: int = 1) -> pa.
             "side_rounds": pa.array([report.side_rounds] * len(OUTPUT), pa.int32()),
         }
     )
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, content: bytes) -> None:
+    """Append the Parquet file ``content`` to ``table``, matching columns by name."""
+    con.register("gl_spark_part", pq.read_table(pa.BufferReader(content)))
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM gl_spark_part")
+    con.unregister("gl_spark_part")
 
 
 def _parquet(table: pa.Table) -> bytes:
