@@ -132,7 +132,8 @@ def spark_session(
     )
     if master:
         builder = builder.master(master)
-    session = builder.getOrCreate()
+    with _pandas_3_tolerated():
+        session = builder.getOrCreate()
     if master and master.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
         session.sparkContext.pythonExec = sys.executable  # local tasks import this mlprov
     return session
@@ -174,7 +175,11 @@ def build_on_spark(
             buckets=buckets or 4 * spark.sparkContext.defaultParallelism,
         )
         report = build_graphlets(
-            store, rules, pipelines, incremental=incremental, progress=progress,
+            store,
+            rules,
+            pipelines,
+            incremental=incremental,
+            progress=progress,
             rebuild_whole=rebuild,
         )
     if lake is not None:
@@ -187,9 +192,7 @@ def _replace_dataset(con: duckdb.DuckDBPyConnection, table: str, where: Path) ->
     """Write ``table`` as Parquet partitioned by source, replacing ``where`` whole."""
     fresh = where.with_name(f".{where.name}.new")
     shutil.rmtree(fresh, ignore_errors=True)
-    con.execute(
-        f"COPY {table} TO '{_quoted(fresh)}' (FORMAT parquet, PARTITION_BY (source_id))"
-    )
+    con.execute(f"COPY {table} TO '{_quoted(fresh)}' (FORMAT parquet, PARTITION_BY (source_id))")
     shutil.rmtree(where, ignore_errors=True)
     fresh.rename(where)
 
@@ -267,9 +270,7 @@ def _spark_job(
     def task(files: pa.Table) -> pa.Table:  # a plain function: Spark reads its type hints
         return build_bucket(files, rules, threads)
 
-    with warnings.catch_warnings():
-        # pyspark warns about pandas 3 on any Python UDF; this one exchanges Arrow only
-        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
+    with _pandas_3_tolerated():
         # An explicit repartition: adaptive execution would merge the buckets' few input
         # bytes into one task, and the work is in the build, not in the bytes.
         grouped = files.repartition(buckets, "bucket").groupBy("bucket")
@@ -296,7 +297,7 @@ def build_bucket(files: pa.Table, rules: GraphletRules, threads: int = 1) -> pa.
         ):
             _insert(store.con, table, content)
         report = build_graphlets(store, rules, incremental=False)
-        out = [_parquet(store.con.sql(f"SELECT * FROM {t}").to_arrow_table()) for t in OUTPUT]
+        out = [parquet_bytes(store.con.sql(f"SELECT * FROM {t}").to_arrow_table()) for t in OUTPUT]
     return pa.table(
         {
             "bucket": pa.array([files["bucket"][0].as_py()] * len(OUTPUT), pa.int32()),
@@ -314,7 +315,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, content: bytes) -> None:
     con.unregister("gl_spark_part")
 
 
-def _parquet(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` as the bytes of a Parquet file."""
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return bytes(sink.getvalue())
@@ -341,6 +343,15 @@ def _written(con: duckdb.DuckDBPyConnection, side_rounds: int) -> Written:
     )
 
 
+@contextmanager
+def _pandas_3_tolerated() -> Iterator[None]:
+    """Without pyspark's warning about pandas 3 (on starting and on any Python UDF): the
+    Spark build hands Spark Arrow tables only, never pandas frames."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
+        yield
+
+
 def _task_threads(spark: SparkSession) -> int:
     return int(spark.conf.get("spark.task.cpus", "1") or 1)
 
@@ -358,4 +369,3 @@ def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def _quoted(path: Path) -> str:
     return str(path).replace("'", "''")
-

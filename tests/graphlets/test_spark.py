@@ -101,8 +101,14 @@ def test_sample_store(spark: Any, tmp_path: Path) -> None:
         check_dtype=False,
     )
     assert sorted(p.name for p in (lake / "canonical").iterdir()) == sorted(
-        ["artifact_properties", "artifacts", "events", "execution_properties", "executions",
-         "sources"]
+        [
+            "artifact_properties",
+            "artifacts",
+            "events",
+            "execution_properties",
+            "executions",
+            "sources",
+        ]
     )
 
 
@@ -182,7 +188,7 @@ def test_no_java(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
-    with pytest.raises(SparkUnavailableError, match="needs a Java runtime .* openjdk-17"):
+    with pytest.raises(SparkUnavailableError, match=r"needs a Java runtime .* openjdk-17"):
         spark_session("local[1]")
 
 
