@@ -33,3 +33,8 @@ class StaleGraphletsError(GraphletError):
 
 class SparkUnavailableError(GraphletError):
     """``--engine spark`` where pyspark or a Java runtime is missing."""
+
+
+class SparkJobError(GraphletError):
+    """The Spark job of ``--engine spark`` failed (an executor without mlprov, a lost
+    executor, an unreadable lake); the store is unchanged."""

@@ -21,9 +21,8 @@ temporary one in local mode, a shared mount (``/dbfs/...``, NFS) on a cluster.
 
 Example (Spark local mode; needs pyspark and Java)::
 
-    from pyspark.sql import SparkSession
-    from graphlets.spark import build_on_spark
-    spark = SparkSession.builder.master("local[2]").getOrCreate()
+    from graphlets.spark import build_on_spark, spark_session
+    spark = spark_session("local[2]")   # or the session of spark-submit, Databricks, ...
     with ProvenanceStore.open("prov.duckdb") as store:
         report = build_on_spark(store, spark=spark)
 """
@@ -32,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -47,7 +47,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from graphlets.build import BuildReport, Written, build_graphlets
-from graphlets.errors import SparkUnavailableError
+from graphlets.errors import SparkJobError, SparkUnavailableError
 from graphlets.rules import GraphletRules
 from provenance.sql import scalar
 from provenance.store import ProvenanceStore
@@ -234,7 +234,16 @@ def _rebuild_on_spark(
         )
     step("building on Spark", pipelines)
     results = lake / "results"
-    _spark_job(spark, canonical, results, rules, buckets=buckets, threads=_task_threads(spark))
+    from pyspark.errors import PySparkException
+
+    try:
+        _spark_job(spark, canonical, results, rules, buckets=buckets, threads=_task_threads(spark))
+    except PySparkException as err:
+        raise SparkJobError(
+            f"the Spark build failed ({_last_line(err)}); nothing was changed. The executors "
+            "need mlprov installed and the --lake directory mounted at the same path (see the "
+            "README's Spark section)"
+        ) from err
     step("loading the results", pipelines)
     _statements(con, _OLD)
     side_rounds = 0
@@ -260,7 +269,7 @@ def _spark_job(
     parts = [
         spark.read.format("binaryFile")
         .option("pathGlobFilter", "*.parquet")
-        .load(str(canonical / table))
+        .load((canonical / table).as_uri())
         .select("bucket", F.lit(table).alias("tbl"), "content")
         for table in _EXPORT
         if any((canonical / table).glob("bucket=*/*.parquet"))  # no rows: no files
@@ -275,7 +284,7 @@ def _spark_job(
         # bytes into one task, and the work is in the build, not in the bytes.
         grouped = files.repartition(buckets, "bucket").groupBy("bucket")
         built = grouped.applyInArrow(task, schema=_RESULT_SCHEMA)
-    built.write.mode("overwrite").parquet(str(results))
+    built.write.mode("overwrite").parquet(results.as_uri())
 
 
 def build_bucket(files: pa.Table, rules: GraphletRules, threads: int = 1) -> pa.Table:
@@ -350,6 +359,13 @@ def _pandas_3_tolerated() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
         yield
+
+
+def _last_line(err: Exception) -> str:
+    """The gist of a Spark error: the last line of a task's Python traceback, else the first."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    python = [line for line in lines if re.match(r"^\w+(Error|Exception): ", line)]
+    return (python or lines or [type(err).__name__])[-1 if python else 0]
 
 
 def _task_threads(spark: SparkSession) -> int:

@@ -7,6 +7,7 @@ only where pyspark or a Java runtime is missing (.ci/run installs both).
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from analysis.cli import main
 from benchmarks.corpus import append_last_day, split_at
 from graphlets import GraphletRules, build_graphlets
 from graphlets.build import is_current
-from graphlets.errors import SparkUnavailableError
+from graphlets.errors import SparkJobError, SparkUnavailableError
 from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
 from provenance.synth.generator import SynthConfig, generate
@@ -214,3 +215,25 @@ def test_cli_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert missing.output.strip().splitlines() == [
         "error: --engine spark needs pyspark; install it with: pip install 'mlprov[spark]'"
     ]
+
+
+def test_failing_executors(spark: Any) -> None:
+    """Executors whose Python lacks mlprov's dependencies: one line, the store unchanged."""
+    from graphlets.spark import build_on_spark
+
+    bare = getattr(sys, "_base_executable", sys.executable)
+    if subprocess.run([bare, "-c", "import duckdb"], capture_output=True).returncode == 0:
+        pytest.skip("the base interpreter has duckdb: no Python without mlprov's dependencies")
+    with ProvenanceStore.open(":memory:") as store:
+        ingest(store, str(SAMPLE))
+        spark.sparkContext.pythonExec = bare
+        try:
+            with pytest.raises(SparkJobError) as raised:
+                build_on_spark(store, spark=spark, buckets=1)
+        finally:
+            spark.sparkContext.pythonExec = sys.executable
+        assert not store.has_table("graphlets")
+    assert str(raised.value).startswith(
+        "the Spark build failed (ModuleNotFoundError: No module named 'duckdb'); nothing was "
+        "changed. The executors need mlprov installed"
+    )
