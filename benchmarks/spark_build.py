@@ -37,10 +37,13 @@ from graphlets.rules import GraphletRules
 from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
 
-#: Each graphlet table summed up: rows, a sum of hashes per column (float sums rounded).
+#: Each graphlet table summed up: rows, a sum of hashes per column, and the float columns'
+#: sums rounded (the engines add a graphlet's costs in different orders).
 FINGERPRINT = {
-    "graphlets": "SELECT count(*), sum(hash(COLUMNS(* EXCLUDE (split_cost)))), "
-    "round(sum(split_cost), 3) FROM graphlets",
+    "graphlets": "SELECT count(*), "
+    "sum(hash(COLUMNS(* EXCLUDE (own_cost, split_cost, span_overlap)))), "
+    "round(sum(own_cost), 3), round(sum(split_cost), 3), round(sum(span_overlap), 6) "
+    "FROM graphlets",
     "graphlet_members": "SELECT count(*), sum(hash(COLUMNS(*))) FROM graphlet_members",
     "graphlet_seen": "SELECT count(*), sum(hash(COLUMNS(*))) FROM graphlet_seen",
 }

@@ -30,6 +30,7 @@ Example (Spark local mode; needs pyspark and Java)::
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,7 +103,7 @@ DELETE FROM graphlets g WHERE EXISTS (SELECT 1 FROM gl_spark_old o
 DELETE FROM graphlet_seen s WHERE EXISTS (SELECT 1 FROM gl_full f
     WHERE f.source_id = s.source_id AND f.pkey = s.pipeline_key)
 """
-_RESULT_SCHEMA = "bucket INT, tbl STRING, content BINARY, side_rounds INT"
+_RESULT_SCHEMA = "bucket INT, tbl STRING, content BINARY, report STRING"
 INSTALL_HINT = "install it with: pip install 'mlprov[spark]'"
 
 
@@ -246,12 +248,17 @@ def _rebuild_on_spark(
         ) from err
     step("loading the results", pipelines)
     _statements(con, _OLD)
-    side_rounds = 0
+    reports: dict[int, Written] = {}
     for batch in ds.dataset(results, format="parquet").to_batches(batch_size=8):
         for row in batch.to_pylist():  # a few rows at a time: results may be large
             _insert(con, row["tbl"], row["content"])
-            side_rounds = max(side_rounds, row["side_rounds"])
-    return _written(con, side_rounds)
+            reports[row["bucket"]] = Written(**json.loads(row["report"]))
+    removed = scalar(
+        con,
+        "SELECT count(*) FROM gl_spark_old o ANTI JOIN graphlets g "
+        "ON g.source_id = o.source_id AND g.graphlet_id = o.graphlet_id",
+    )
+    return replace(Written.sum(list(reports.values())), removed=int(removed))
 
 
 def _spark_job(
@@ -297,7 +304,8 @@ def build_bucket(files: pa.Table, rules: GraphletRules, threads: int = 1) -> pa.
         threads: DuckDB threads (the cores Spark gives a task).
 
     Returns:
-        Rows (bucket, tbl, content, side_rounds): each of :data:`OUTPUT` as Parquet bytes.
+        Rows (bucket, tbl, content, report): each of :data:`OUTPUT` as Parquet bytes, with
+        what the build wrote (a :class:`graphlets.build.Written` as JSON).
     """
     with ProvenanceStore.open(":memory:") as store:
         store.con.execute(f"SET threads = {max(1, threads)}")
@@ -306,13 +314,14 @@ def build_bucket(files: pa.Table, rules: GraphletRules, threads: int = 1) -> pa.
         ):
             _insert(store.con, table, content)
         report = build_graphlets(store, rules, incremental=False)
+        written = Written(**{f.name: getattr(report, f.name) for f in fields(Written)})
         out = [parquet_bytes(store.con.sql(f"SELECT * FROM {t}").to_arrow_table()) for t in OUTPUT]
     return pa.table(
         {
             "bucket": pa.array([files["bucket"][0].as_py()] * len(OUTPUT), pa.int32()),
             "tbl": list(OUTPUT),
             "content": pa.array(out, pa.binary()),
-            "side_rounds": pa.array([report.side_rounds] * len(OUTPUT), pa.int32()),
+            "report": [json.dumps(asdict(written))] * len(OUTPUT),
         }
     )
 
@@ -329,27 +338,6 @@ def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return bytes(sink.getvalue())
-
-
-def _written(con: duckdb.DuckDBPyConnection, side_rounds: int) -> Written:
-    graphlets, deployed, in_flight = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE deployed), count(*) FILTER (WHERE in_flight) "
-        "FROM graphlets g SEMI JOIN gl_full f ON f.source_id = g.source_id "
-        "AND f.pkey = coalesce(g.pipeline_id, -1)"
-    ).fetchall()[0]
-    members = scalar(
-        con,
-        "SELECT count(*) FROM graphlet_members m SEMI JOIN gl_spark_x k "
-        "ON k.source_id = m.source_id AND k.execution_id = m.graphlet_id",
-    )
-    removed = scalar(
-        con,
-        "SELECT count(*) FROM gl_spark_old o ANTI JOIN graphlets g "
-        "ON g.source_id = o.source_id AND g.graphlet_id = o.graphlet_id",
-    )
-    return Written(
-        int(graphlets), int(deployed), int(in_flight), int(members), int(removed), side_rounds
-    )
 
 
 @contextmanager
