@@ -43,6 +43,12 @@ LAYOUT = "2"
 _TABLES = ("graphlets", "graphlet_members", "graphlet_builds", "graphlet_seen", "graphlet_state")
 #: Pipelines rebuilt whole are built together until a batch holds this many executions.
 BATCH_EXECUTIONS = 500_000
+#: Rebuilds the pipelines of temp table ``gl_full`` whole (their ``graphlets``,
+#: ``graphlet_members`` and ``graphlet_seen`` rows) given (connection, rules, progress step):
+#: DuckDB on this machine by default, Spark in :mod:`graphlets.spark`.
+RebuildWhole = Callable[
+    [duckdb.DuckDBPyConnection, GraphletRules, Callable[[str, int], None]], "Written"
+]
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ def build_graphlets(
     incremental: bool = True,
     progress: Callable[[str, int], None] | None = None,
     batch_executions: int = BATCH_EXECUTIONS,
+    rebuild_whole: RebuildWhole | None = None,
 ) -> BuildReport:
     """Build the model graphlets of a store's pipelines, or bring them up to date.
 
@@ -124,6 +131,8 @@ def build_graphlets(
         progress: called with (stage, pipelines being built) as the build moves on.
         batch_executions: pipelines rebuilt whole are built in batches of about this many
             executions, which bounds memory (a pipeline is never split).
+        rebuild_whole: what rebuilds pipelines whole (see :data:`RebuildWhole`); the
+            refresh in part and the build records stay here.
 
     Returns:
         A :class:`BuildReport`.
@@ -148,7 +157,11 @@ def build_graphlets(
             return BuildReport(0, keys, 0, 0, 0, 0, 0, 0, 0, 0, rules.digest())
         step("finding changes", keys)
         changed = _changes(con, params)
-        reports = [_build_whole(con, rules, params, step, batch_executions)]
+        reports = [
+            rebuild_whole(con, rules, step)
+            if rebuild_whole
+            else _build_whole(con, rules, params, step, batch_executions)
+        ]
         if scalar(con, "SELECT count(*) FROM gl_part"):
             reports.append(_refresh_part(con, rules, params, step))
         built = int(
@@ -279,7 +292,7 @@ def _build_whole(
     params: dict[str, Any],
     step: Callable[[str, int], None],
     batch_executions: int,
-) -> _Written:
+) -> Written:
     """Rebuild the pipelines of ``gl_full`` whole, in batches of about ``batch_executions``."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE gl_batches AS SELECT f.source_id, f.pkey, "
@@ -308,7 +321,7 @@ def _build_whole(
 
         _run(con, "whole_region", params)
         written.append(_build(con, rules, params, batch_step, whole=True))
-    return _Written.sum(written)
+    return Written.sum(written)
 
 
 def _refresh_part(
@@ -316,7 +329,7 @@ def _refresh_part(
     rules: GraphletRules,
     params: dict[str, Any],
     step: Callable[[str, int], None],
-) -> _Written:
+) -> Written:
     """Redo the graphlets of ``gl_part`` that its changed executions can change."""
     pipelines = _count(con, "gl_part")
     step("finding graphlets to redo", pipelines)
@@ -345,7 +358,9 @@ def _fixpoint(
 
 
 @dataclass(frozen=True)
-class _Written:
+class Written:
+    """What rebuilding or refreshing some pipelines wrote (summed into a :class:`BuildReport`)."""
+
     graphlets: int = 0
     deployed: int = 0
     in_flight: int = 0
@@ -354,12 +369,12 @@ class _Written:
     side_rounds: int = 0
 
     @staticmethod
-    def sum(parts: list[_Written]) -> _Written:
+    def sum(parts: list[Written]) -> Written:
         totals = {
             f: sum(getattr(p, f) for p in parts)
             for f in ("graphlets", "deployed", "in_flight", "members", "removed")
         }
-        return _Written(**totals, side_rounds=max((p.side_rounds for p in parts), default=0))
+        return Written(**totals, side_rounds=max((p.side_rounds for p in parts), default=0))
 
 
 def _build(
@@ -369,7 +384,7 @@ def _build(
     step: Callable[[str, int], None],
     *,
     whole: bool,
-) -> _Written:
+) -> Written:
     """Walk from ``gl_anchor`` over ``gl_region`` and write the graphlets, replacing
     ``gl_drop``; whole pipelines also compute (and record) which executions feed trainers."""
     scope = _count(con, "gl_scope")
@@ -410,7 +425,7 @@ def _build(
         )
     )
     members = int(scalar(con, "SELECT (SELECT count(*) FROM gl_mx) + (SELECT count(*) FROM gl_ma)"))
-    return _Written(int(graphlets), int(deployed), int(in_flight), members, removed, rounds)
+    return Written(int(graphlets), int(deployed), int(in_flight), members, removed, rounds)
 
 
 def _record(con: duckdb.DuckDBPyConnection, rules: GraphletRules, *, complete: bool) -> None:

@@ -29,3 +29,12 @@ class ConflictingRulesError(GraphletError):
 class StaleGraphletsError(GraphletError):
     """Graphlets that do not reflect the store (a later ingest, other rules, an older mlprov)
     where they may not be refreshed (``--no-refresh``, a read-only database)."""
+
+
+class SparkUnavailableError(GraphletError):
+    """``--engine spark`` where pyspark or a Java runtime is missing."""
+
+
+class SparkJobError(GraphletError):
+    """The Spark job of ``--engine spark`` failed (an executor without mlprov, a lost
+    executor, an unreadable lake); the store is unchanged."""

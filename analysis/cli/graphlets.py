@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,6 +107,26 @@ TABLE_HEADERS = {
     help="Show at most N graphlets, the latest (table default 50; 0 shows all).",
 )
 @click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where pipelines rebuilt whole are built: here, or on Spark (pip install "
+    "'mlprov[spark]'; see the README's Spark section).",
+)
+@click.option(
+    "--spark-master",
+    envvar="SPARK_MASTER",
+    help="Spark master URL for --engine spark [default: $SPARK_MASTER, spark-submit's "
+    "master, or local[*]].",
+)
+@click.option(
+    "--lake",
+    type=click.Path(file_okay=False),
+    help="With --engine spark: keep the exported canonical tables and the graphlet tables "
+    "as Parquet in this directory (shared by driver and executors).",
+)
 @no_refresh_option
 @handle_errors
 def graphlets(
@@ -115,6 +136,9 @@ def graphlets(
     rebuild: bool,
     limit: int | None,
     quiet: bool,
+    engine: str,
+    spark_master: str | None,
+    lake: str | None,
     no_refresh: bool,
 ) -> None:
     """Cut the provenance into model graphlets (when new data arrived) and list them.
@@ -124,8 +148,21 @@ def graphlets(
     graphlets new runs can change are redone (with the rules of the last build), unless
     --rebuild; with --no-refresh nothing is built and stale graphlets are refused.
     """
-    from graphlets import build_graphlets, current_rules, graphlet_summary, list_graphlets
+    from graphlets import (
+        BuildReport,
+        build_graphlets,
+        current_rules,
+        graphlet_summary,
+        list_graphlets,
+    )
 
+    if engine == "spark" and no_refresh:
+        raise click.UsageError("--engine spark builds graphlets; it cannot go with --no-refresh")
+    build: Callable[..., BuildReport] = build_graphlets
+    if engine == "spark":
+        from graphlets.spark import build_on_spark, spark_session
+
+        build = functools.partial(build_on_spark, spark=spark_session(spark_master), lake=lake)
     selected = list(pipelines) or None
     with (
         open_store(db, create=False, read_only=no_refresh) as store,
@@ -134,7 +171,7 @@ def graphlets(
         report = (
             None
             if no_refresh
-            else build_graphlets(
+            else build(
                 store,
                 current_rules(store),
                 pipelines=selected if rebuild else None,
