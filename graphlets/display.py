@@ -7,14 +7,18 @@ matplotlib's Agg canvas directly (no pyplot state) and writes the file atomicall
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from graphlets.load import GraphletView, to_networkx
+from graphlets.load import REASONS, GraphletView, to_networkx
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ROLES = ("upstream", "anchor", "downstream", "side", "boundary")
 ROLE_COLORS = {
@@ -36,10 +40,17 @@ CATEGORY_COLORS = {
 
 
 def status(info: dict[str, Any]) -> str:
-    """``deployed at <time>``, ``in flight`` or ``not deployed``."""
+    """``deployed at <time>``, ``in flight``, or ``not deployed: <why>`` (see REASONS)."""
     if info.get("deployed"):
         return f"deployed at {info.get('push_time')}"
-    return "in flight" if info.get("in_flight") else "not deployed"
+    if info.get("in_flight"):
+        return "in flight"
+    reason = info.get("reason")
+    return f"not deployed: {REASONS.get(reason, reason)}" if reason else "not deployed"
+
+
+def _cost(value: Any) -> str:
+    return "cost -" if value is None else f"cost {value:,.2f}"
 
 
 def _order(graph: nx.DiGraph) -> list[str]:
@@ -70,8 +81,8 @@ def _artifact(graph: nx.DiGraph, node: str) -> str:
 def graphlet_tree(view: GraphletView) -> str:
     """Render a graphlet as an indented text tree, grouped by role in walk order.
 
-    Each execution shows its component, category, state and how many graphlets share it,
-    with the artifacts it wrote (and, for the anchor, what it read) beneath.
+    Each execution shows its component, category, state, cost (in the graphlet's cost unit)
+    and how many graphlets share it, with the artifacts it wrote (and, for the anchor, what it read) beneath.
 
     Args:
         view: a loaded graphlet.
@@ -101,7 +112,7 @@ def graphlet_tree(view: GraphletView) -> str:
             shared = f"  shared by {x['shared_by']}" if x["shared_by"] > 1 else ""
             lines.append(
                 f"{'└─' if last else '├─'} {x['label']} #{n[1:]} [{x['category']}] "
-                f"{x['state']}{shared}"
+                f"{x['state']}  {_cost(x.get('cost'))}{shared}"
             )
             stem = "   " if last else "│  "
             reads = (
@@ -147,10 +158,8 @@ def _positions(graph: nx.DiGraph, layer: dict[str, int]) -> dict[str, tuple[floa
 
 
 def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Path:
-    """Draw a graphlet as a left-to-right DAG and write it as a PNG, atomically.
-
-    Executions are squares filled by category and outlined by role; artifacts are small
-    circles filled by role. The title says whether the graphlet deployed.
+    """Draw a graphlet as a left-to-right DAG (:func:`graphlet_figure`) and write it as a
+    PNG, atomically.
 
     Args:
         view: a loaded graphlet.
@@ -159,6 +168,23 @@ def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Pa
 
     Returns:
         The path written.
+    """
+    return _save(graphlet_figure(view), Path(path), dpi)
+
+
+def graphlet_png(view: GraphletView, *, dpi: int = 80) -> bytes:
+    """The drawing of :func:`graphlet_figure` as PNG bytes (notebooks, report pages)."""
+    buffer = io.BytesIO()
+    graphlet_figure(view).savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def graphlet_figure(view: GraphletView) -> Figure:
+    """A graphlet as a left-to-right DAG on a matplotlib figure (Agg canvas, no pyplot).
+
+    Executions are squares filled by category and outlined by role, labelled with their
+    cost; artifacts are small circles filled by role. The title says whether the graphlet
+    deployed, and if not, why.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -213,7 +239,7 @@ def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Pa
     )
     for n in execs:
         x = graph.nodes[n]
-        text = f"{_wrap(str(x['label']))}\n#{n[1:]}"
+        text = f"{_wrap(str(x['label']))}\n#{n[1:]}\n{_cost(x.get('cost'))}"
         if x["state"] != "COMPLETE":
             text += f"\n{x['state']}"
         ax.annotate(text, pos[n], ha="center", va="center", fontsize=6.5)
@@ -229,16 +255,12 @@ def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Pa
             color="#333333",
         )
     info = view.info
-    verdict = (
-        "DEPLOYED"
-        if info.get("deployed")
-        else ("IN FLIGHT" if info.get("in_flight") else "NOT DEPLOYED")
-    )
     ax.set_title(
-        f"graphlet {view.graphlet_id} · {info.get('pipeline')} · {verdict}"
-        + (f" ({info.get('push_time')})" if info.get("deployed") else ""),
+        f"graphlet {view.graphlet_id} · {info.get('pipeline')} · {status(info)}\n"
+        f"cost {info.get('own_cost') or 0:,.2f} {info.get('cost_unit')} (per node: its "
+        f"whole cost, shared nodes included)",
         color="#2E7D32" if info.get("deployed") else "#B71C1C",
-        fontsize=12,
+        fontsize=11,
     )
     handles = [
         Line2D(
@@ -273,7 +295,7 @@ def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Pa
     )
     ax.margins(x=0.06, y=0.18)
     fig.tight_layout()
-    return _save(fig, Path(path), dpi)
+    return fig
 
 
 def _artifact_label(node: dict[str, Any], key: str) -> str:
