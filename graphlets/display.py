@@ -71,8 +71,9 @@ def _artifact(graph: nx.DiGraph, node: str) -> str:
     bits = [f"{a.get('label')} #{node[1:]}"]
     if a.get("span") is not None:
         bits.append(f"span {int(a['span'])}")
-    if a.get("pushed") is not None:
-        bits.append(f"pushed={int(a['pushed'])}")
+    for flag in ("pushed", "blessed"):
+        if a.get(flag) is not None:
+            bits.append(f"{flag}={int(a[flag])}")
     if a.get("role") == "boundary":
         bits.append("(boundary)")
     return " ".join(bits)
@@ -82,7 +83,8 @@ def graphlet_tree(view: GraphletView) -> str:
     """Render a graphlet as an indented text tree, grouped by role in walk order.
 
     Each execution shows its component, category, state, cost (in the graphlet's cost unit)
-    and how many graphlets share it, with the artifacts it wrote (and, for the anchor, what it read) beneath.
+    and how many graphlets share it, with the artifacts it wrote (and, for the anchor, what it
+    read) beneath; the deploy decision's evidence closes it (:func:`decision_evidence`).
 
     Args:
         view: a loaded graphlet.
@@ -124,7 +126,47 @@ def graphlet_tree(view: GraphletView) -> str:
             for j, text in enumerate(reads + writes):
                 end = j == len(reads) + len(writes) - 1
                 lines.append(f"{stem}{'└─' if end else '├─'} {text}")
+    lines.append("deploy decision")
+    evidence = decision_evidence(view)
+    lines += [f"{'└─' if i == len(evidence) - 1 else '├─'} {e}" for i, e in enumerate(evidence)]
     return "\n".join(lines)
+
+
+def decision_evidence(view: GraphletView) -> list[str]:
+    """What the deploy decision rests on, one sentence each: every validation step with the
+    verdicts it wrote, every deploy step with its push flags (or that none ran), and every
+    step that did not finish (failed, or still RUNNING).
+
+    Args:
+        view: a loaded graphlet (its rules say which categories validate and deploy).
+    """
+    graph = to_networkx(view)
+    execs = [n for n in _order(graph) if n.startswith("x")]
+
+    def step(n: str, flag: str) -> str:
+        x = graph.nodes[n]
+        wrote = [
+            f"{graph.nodes[a]['label']} #{a[1:]} {flag}={int(graph.nodes[a][flag])}"
+            for a in graph.successors(n)
+            if graph.nodes[a].get(flag) is not None
+        ]
+        return f"{x['label']} #{n[1:]} {x['state']}" + (f": {', '.join(wrote)}" if wrote else "")
+
+    lines = []
+    judged = (
+        (view.rules.validation_category, "blessed", "validation step (Evaluator)"),
+        (view.rules.deploy_category, "pushed", "push step (Pusher)"),
+    )
+    for category, flag, what in judged:
+        steps = [n for n in execs if graph.nodes[n]["category"] == category]
+        lines += [step(n, flag) for n in steps] or [f"no {what} in the graphlet"]
+    lines += [
+        f"{graph.nodes[n]['label']} #{n[1:]} did not finish: {graph.nodes[n]['state']}"
+        for n in execs
+        if graph.nodes[n]["state"] not in ("COMPLETE", "CACHED")
+        and graph.nodes[n]["category"] not in (c for c, _, _ in judged)
+    ]
+    return lines
 
 
 def _layers(graph: nx.DiGraph) -> dict[str, int]:
@@ -261,6 +303,7 @@ def graphlet_figure(view: GraphletView) -> Figure:
         f"whole cost, shared nodes included)",
         color="#2E7D32" if info.get("deployed") else "#B71C1C",
         fontsize=11,
+        loc="left",  # a wide graphlet is read from its left end: start there
     )
     handles = [
         Line2D(
@@ -290,8 +333,13 @@ def graphlet_figure(view: GraphletView) -> Figure:
         for k, c in ROLE_COLORS.items()
         if any(d["role"] == k for _, d in graph.nodes(data=True))
     ]
-    ax.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
+    ax.legend(  # below, from the left: in view where reading starts, however wide
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.0, 0.0),
+        ncols=min(len(handles), 8),
+        fontsize=8,
+        frameon=False,
     )
     ax.margins(x=0.06, y=0.18)
     fig.tight_layout()
@@ -302,6 +350,8 @@ def _artifact_label(node: dict[str, Any], key: str) -> str:
     label = f"{_wrap(str(node['label']))} #{key[1:]}"
     if node.get("pushed") is not None:
         label += f"\npushed={int(node['pushed'])}"
+    elif node.get("blessed") is not None:
+        label += f"\nblessed={int(node['blessed'])}"
     elif node.get("span") is not None:
         label += f"\nspan {int(node['span'])}"
     return label

@@ -78,6 +78,7 @@ class GraphletView:
             artifact type), category, state, span, pushed, blessed, cost, start_time,
             end_time.
         edges: events between members: execution_id, artifact_id, type, direction, key.
+        rules: the rules it was cut with (which categories validate and deploy).
     """
 
     source_id: int
@@ -85,12 +86,22 @@ class GraphletView:
     info: dict[str, Any]
     members: pd.DataFrame = field(repr=False)
     edges: pd.DataFrame = field(repr=False)
+    rules: GraphletRules = field(default_factory=GraphletRules, repr=False)
 
     def _repr_png_(self) -> bytes:
         """In a notebook, a graphlet shows as its drawing (graphlets.display)."""
         from graphlets.display import graphlet_png
 
         return graphlet_png(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """In IPython's text display: one line saying what it is and whether it pushed."""
+        from graphlets.display import status
+
+        printer.text(
+            f"graphlet {self.graphlet_id} of pipeline {self.info.get('pipeline')}: "
+            f"{status(self.info)}"
+        )
 
 
 def _run(store: ProvenanceStore, name: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -119,8 +130,8 @@ def list_graphlets(
 
     Returns:
         A DataFrame: graphlet_id, source_id, pipeline, trainer_state, model_type, train_time,
-        deployed, in_flight, reason (see :data:`REASONS`), blessed, push_time, window_size, span_overlap, n_executions, n_artifacts,
-        depth, own_cost, split_cost, cost_unit.
+        deployed, in_flight, reason (see :data:`REASONS`), blessed, push_time, window_size,
+        span_overlap, n_executions, n_artifacts, depth, own_cost, split_cost, cost_unit.
 
     Raises:
         StaleGraphletsError, NotBuiltError: stale graphlets that may not be refreshed.
@@ -200,7 +211,12 @@ def load_graphlet(
         "blessed_property": rules.blessed_property,
     }
     return GraphletView(
-        sid, graphlet_id, info, _run(store, "members", params), _run(store, "edges", params)
+        sid,
+        graphlet_id,
+        info,
+        _run(store, "members", params),
+        _run(store, "edges", params),
+        rules,
     )
 
 
