@@ -98,6 +98,7 @@ def drilldown_pages(
                 f"Each graphlet (model training) of the pipeline at its training time, with its "
                 f"split cost ({unit}), colored by outcome.",
                 plots.graphlet_timeline(mine, unit),
+                dpi=110,
             ),
             "reasons": _reasons_table(mine, unit),
             "graphlets": _graphlets_table(shown, len(mine), unit),
@@ -212,6 +213,19 @@ def _graphlet_page(
         text_columns=4,
     )
     info = view.info
+    facts = [
+        ("Trained (UTC)", cell("train_time", row["train_time"])),
+        ("Trainer", f"#{info['trainer_execution_id']} {info['trainer_state']}"),
+        ("Model type", info.get("model_type") or "–"),
+        ("Pushed at (UTC)", cell("push_time", row["push_time"])),
+        ("Input spans", _spans(row["input_spans"])),
+        (
+            "Executions, artifacts, depth",
+            f"{info['n_executions']}, {info['n_artifacts']}, {info['depth']}",
+        ),
+        ("Own cost", f"{num(row['own_cost'])} {unit}"),
+        ("Split cost", f"{num(row['split_cost'])} {unit}"),
+    ]
     context = {
         "view": view,
         "pipeline": info.get("pipeline") or "(no pipeline)",
@@ -219,19 +233,8 @@ def _graphlet_page(
         "report": report,
         "reason": REASONS.get(row["reason"], row["reason"]),
         "pushed": bool(row["deployed"]),
-        "facts": [
-            ("Trained (UTC)", cell("train_time", row["train_time"])),
-            ("Trainer", f"#{info['trainer_execution_id']} {info['trainer_state']}"),
-            ("Model type", info.get("model_type") or "–"),
-            ("Pushed at (UTC)", cell("push_time", row["push_time"])),
-            ("Input spans", _spans(row["input_spans"])),
-            (
-                "Executions, artifacts, depth",
-                f"{info['n_executions']}, {info['n_artifacts']}, {info['depth']}",
-            ),
-            ("Own cost", f"{num(row['own_cost'])} {unit}"),
-            ("Split cost", f"{num(row['split_cost'])} {unit}"),
-        ],
+        "facts": facts,
+        "push_time": cell("push_time", row["push_time"]),
         "evidence": decision_evidence(view),
         "drawing": _figure(
             "lineage",

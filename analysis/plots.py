@@ -174,13 +174,16 @@ def graphlet_timeline(graphlets: pd.DataFrame, unit: str) -> Figure:
         _empty(ax, "graphlets")
     else:
         costs, unit = readable(graphlets["split_cost"].to_numpy(float), unit)
+        size = 14 if len(graphlets) <= 200 else 5  # hundreds of trainings: smaller dots
         for reason, color in REASON_COLORS.items():
             mask = (graphlets["reason"] == reason).to_numpy()
             if mask.any():
                 ax.scatter(
                     graphlets["train_time"][mask],
                     costs[mask],
-                    s=14,
+                    s=size,
+                    alpha=0.8,
+                    linewidths=0,
                     color=color,
                     label=f"{reason.replace('_', ' ')} ({int(mask.sum()):,})",
                 )

@@ -42,7 +42,9 @@ CATEGORY_COLORS = {
 def status(info: dict[str, Any]) -> str:
     """``deployed at <time>``, ``in flight``, or ``not deployed: <why>`` (see REASONS)."""
     if info.get("deployed"):
-        return f"deployed at {info.get('push_time')}"
+        pushed = info.get("push_time")
+        when = pushed.strftime("%Y-%m-%d %H:%M UTC") if hasattr(pushed, "strftime") else pushed
+        return f"deployed at {when}"
     if info.get("in_flight"):
         return "in flight"
     reason = info.get("reason")
@@ -341,7 +343,7 @@ def graphlet_figure(view: GraphletView) -> Figure:
         fontsize=8,
         frameon=False,
     )
-    ax.margins(x=0.06, y=0.18)
+    ax.margins(x=0.04, y=0.06)
     fig.tight_layout()
     return fig
 
