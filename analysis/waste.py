@@ -27,7 +27,6 @@ from analysis.frames import (
     share,
 )
 from analysis.present import Readable
-from graphlets import REASONS
 from provenance.store import ProvenanceStore
 
 
@@ -379,20 +378,22 @@ def graphlet_reasons(
     """Why the graphlets trained in scope did not push (see ``graphlets.REASONS``).
 
     Returns:
-        One row per reason, pushed first: reason, graphlets, share (of the graphlets in
-        scope), split_cost (cost unit).
+        One row per reason (see ``graphlets.REASONS``), pushed first, then the most common:
+        reason, graphlets, share (of the graphlets in scope), split_cost (cost unit).
     """
     return reason_table(graphlet_frame(store, scope, cost_unit(store, scope, unit)))
 
 
 def reason_table(graphlets: pd.DataFrame) -> pd.DataFrame:
     """:func:`graphlet_reasons` of a ``graphlet_frame`` (e.g. one pipeline's rows)."""
-    order = {r: i for i, r in enumerate(REASONS)}
     table = (
         graphlets.groupby("reason")
         .agg(graphlets=("graphlet_id", "size"), split_cost=("split_cost", "sum"))
         .reset_index()
-        .sort_values("reason", key=lambda r: r.map(order), ignore_index=True)
+        .assign(unpushed=lambda t: t["reason"] != "pushed")
+        .sort_values(["unpushed", "graphlets", "reason"], ascending=[True, False, True])
+        .drop(columns="unpushed")
+        .reset_index(drop=True)
     )
     table.insert(2, "share", table["graphlets"] / max(len(graphlets), 1))
     return table
