@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ def status(info: dict[str, Any]) -> str:
     """``deployed at <time>``, ``in flight``, or ``not deployed: <why>`` (see REASONS)."""
     if info.get("deployed"):
         pushed = info.get("push_time")
-        when = pushed.strftime("%Y-%m-%d %H:%M UTC") if hasattr(pushed, "strftime") else pushed
+        when = f"{pushed:%Y-%m-%d %H:%M} UTC" if isinstance(pushed, datetime) else pushed
         return f"deployed at {when}"
     if info.get("in_flight"):
         return "in flight"
