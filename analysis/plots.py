@@ -170,8 +170,11 @@ def graphlet_timeline(graphlets: pd.DataFrame, unit: str) -> Figure:
     """One pipeline's graphlets over time: train time against split cost, one color per
     reason for not pushing (from ``graphlet_frame``, one pipeline's rows)."""
     fig, ax = figure()
+    # matplotlib dates end with the year 9999; odd provenance can hold later times
+    drawable = graphlets["train_time"].dt.year.between(1, 9999)
+    graphlets = graphlets[drawable.fillna(False).astype(bool)]
     if graphlets.empty:
-        _empty(ax, "graphlets")
+        _empty(ax, "graphlets with a training time")
     else:
         costs, unit = readable(graphlets["split_cost"].to_numpy(float), unit)
         size = 14 if len(graphlets) <= 200 else 5  # hundreds of trainings: smaller dots

@@ -82,8 +82,8 @@ def cell(name: str, value: Any, unit: str | None = None) -> str:
         return str(value)
     if _missing(value):
         return "–"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, datetime):  # isoformat: strftime fails past pandas' year 2262
+        return value.isoformat(sep=" ", timespec="minutes")
     if name.endswith("share") or name in ("pushes_kept", "skip_rate"):
         return pct(value)
     if name.endswith("cost") and unit:

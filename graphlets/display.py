@@ -44,7 +44,11 @@ def status(info: dict[str, Any]) -> str:
     """``deployed at <time>``, ``in flight``, or ``not deployed: <why>`` (see REASONS)."""
     if info.get("deployed"):
         pushed = info.get("push_time")
-        when = f"{pushed:%Y-%m-%d %H:%M} UTC" if isinstance(pushed, datetime) else pushed
+        when = (  # isoformat: strftime fails on pandas times past the year 2262
+            f"{pushed.isoformat(sep=' ', timespec='minutes')} UTC"
+            if isinstance(pushed, datetime)
+            else pushed
+        )
         return f"deployed at {when}"
     if info.get("in_flight"):
         return "in flight"
