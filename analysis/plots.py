@@ -272,14 +272,25 @@ def png_bytes(fig: Figure, dpi: int = 110, *, colors: int | None = None) -> byte
             for these flat drawings; the report's pages use it to stay small).
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
     if colors is None:
+        fig.savefig(buffer, format="png", dpi=dpi)
         return buffer.getvalue()
     from PIL import Image  # matplotlib's own dependency
 
-    small = io.BytesIO()
-    Image.open(buffer).convert("RGB").quantize(colors=colors).save(small, format="PNG")
-    return small.getvalue()
+    # draw once into pixels and encode once: a PNG round trip and the default (median cut)
+    # quantizer took 20 times longer than the drawing
+    before = fig.get_dpi()
+    fig.set_dpi(dpi)
+    try:
+        canvas = FigureCanvasAgg(fig)  # off-screen pixels, whatever canvas the figure had
+        canvas.draw()
+        size = canvas.get_width_height()
+        pixels = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    finally:
+        fig.set_dpi(before)
+    small = pixels.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
+    small.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def png_base64(fig: Figure, dpi: int = 110, *, colors: int | None = None) -> str:
