@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import ALL, Scope, cost_unit, execution_frame, graphlet_frame, share
+from analysis.present import Readable
 from provenance.store import ProvenanceStore
 
 DAY_S = 86_400.0
@@ -230,8 +231,8 @@ def execution_states(
     )
 
 
-@dataclass(frozen=True)
-class Characterization:
+@dataclass(frozen=True, repr=False)  # Readable's table instead
+class Characterization(Readable):
     """Medians and shares that summarize the characterization of one scope.
 
     Attributes:

@@ -10,7 +10,8 @@
 -- What became of each graphlet and each execution, as of a time (study.md, items 7 and 8, and
 -- "Cost and waste"). Work still RUNNING or NEW whose last activity (last update, else start) is
 -- stale_after_s or more before as_of -- or unknown -- is abandoned; newer RUNNING work is in
--- flight. A graphlet is in flight or abandoned with its trainer.
+-- flight. A graphlet is in flight or abandoned with its trainer: its stored reason for not
+-- pushing (graphlets.reason) says in_flight, and turns to abandoned here.
 CREATE OR REPLACE TEMP MACRO stale_before(as_of, stale_after_s) AS
     coalesce(CAST(as_of AS TIMESTAMP),
              (SELECT max(greatest(start_time, end_time)) FROM executions))
@@ -24,6 +25,8 @@ CREATE OR REPLACE TEMP MACRO graphlet_liveness(as_of, stale_after_s) AS TABLE
                AS in_flight,
            g.in_flight AND is_abandoned(t.state, t.start_time, t.end_time, c.cutoff)
                AS abandoned,
+           CASE WHEN g.in_flight AND is_abandoned(t.state, t.start_time, t.end_time, c.cutoff)
+                THEN 'abandoned' ELSE g.reason END AS reason,   -- why it did not push
            c.cutoff
     FROM graphlets g
     JOIN executions t ON t.source_id = g.source_id AND t.execution_id = g.trainer_execution_id
@@ -84,7 +87,7 @@ WITH member_costs AS (
 )
 SELECT g.source_id, g.graphlet_id, g.pipeline_id, p.name AS pipeline, g.trainer_execution_id,
        g.trainer_state, g.model_type, g.start_time, g.train_time, g.end_time, g.deployed,
-       l.in_flight, l.abandoned, g.push_time, g.input_spans, g.window_size, g.span_overlap, g.n_executions,
+       l.in_flight, l.abandoned, l.reason, g.blessed, g.push_time, g.input_spans, g.window_size, g.span_overlap, g.n_executions,
        g.n_artifacts, g.depth, coalesce(mc.own_cost, 0.0) AS own_cost,
        coalesce(mc.split_cost, 0.0) AS split_cost,
        coalesce(mc.other_unit_members, 0) AS other_unit_members

@@ -130,6 +130,10 @@ class PruningResult:
             (at ``threshold``) skips most: ``pipeline``, ``skipped``, ``decisions`` (scored in
             the test period), ``saved`` (cost the skips save, in ``cost_unit``). Empty without
             the learned policy.
+        decisions: one row per decision: ``source_id``, ``graphlet_id``, ``pipeline``,
+            ``train_time``, ``deployed``, ``in_flight``, ``test`` (in the test period),
+            ``no_push_probability`` (the learned policy's, test period only) and ``skipped``
+            (the learned policy skips it at ``threshold``).
     """
 
     table: pd.DataFrame
@@ -155,6 +159,13 @@ class PruningResult:
     other_unit: int
     limit: str = LIMIT
     skipped_pipelines: pd.DataFrame = field(default_factory=pd.DataFrame)
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the report's pruning section (headline, comparison, figures)."""
+        from analysis.pruning_report import pruning_section
+
+        return pruning_section(self, fmt="html")
 
 
 @dataclass(frozen=True)
@@ -395,6 +406,12 @@ def simulate(
         avoidable_waste=scorer.avoidable,
         test_cost=scorer.test_cost,
         skipped_pipelines=skipped_pipelines,
+        decisions=d[["source_id", "graphlet_id", "pipeline", "train_time", "deployed"]].assign(
+            in_flight=d["in_flight"].to_numpy(),
+            test=test,
+            no_push_probability=proba,
+            skipped=skips["learned"][0] if "learned" in skips else False,
+        ),
         cost_unit=data.cost_unit,
         other_unit=data.other_unit,
     )

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -274,3 +275,58 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
+
+
+#: Test-period decisions listed on a pipeline's page (the latest).
+DECISION_ROWS = 50
+
+
+def pipeline_decisions(result: PruningResult, pipeline: str | None, graphlets: pd.DataFrame) -> str:
+    """HTML for one pipeline's page: what the learned policy decided for its training runs in
+    the test period, beside what became of them.
+
+    Args:
+        result: from :func:`analysis.pruning.simulate_pruning`.
+        pipeline: the pipeline's name.
+        graphlets: its graphlets (``analysis.frames.graphlet_frame`` rows), for their outcome.
+    """
+    d = result.decisions
+    if d.empty or result.threshold is None:
+        return "<p>The learned policy did not run, so there are no decisions to show.</p>"
+    mine = d[d["test"] & (d["pipeline"].fillna("\0") == ("\0" if pipeline is None else pipeline))]
+    start = when(result.train_until)
+    if mine.empty:
+        return (
+            f"<p>None of this pipeline's training runs falls in the test period (from {start} "
+            "UTC).</p>"
+        )
+    mine = mine.merge(
+        graphlets[["source_id", "graphlet_id", "reason"]],
+        on=["source_id", "graphlet_id"],
+        how="left",
+    )
+    skipped = mine[mine["skipped"]]
+    lost = int(skipped["deployed"].sum())
+    text = (
+        f"From {start} UTC on, the learned policy (threshold {result.threshold:.2f}) would "
+        f"skip {len(skipped):,} of this pipeline's {len(mine):,} training runs: "
+        f"{len(skipped) - lost:,} that did not push and {lost:,} that pushed (pushes lost)."
+    )
+    shown = mine.sort_values(["train_time", "graphlet_id"]).tail(DECISION_ROWS).iloc[::-1]
+    table = pd.DataFrame(
+        {
+            "trained (UTC)": shown["train_time"].dt.strftime("%Y-%m-%d %H:%M"),
+            "graphlet": "#" + shown["graphlet_id"].astype(str),
+            "P(no push)": shown["no_push_probability"].map(
+                lambda v: "" if _missing(v) else f"{v:.2f}"
+            ),
+            "decision": np.where(shown["skipped"], "skip", "train"),
+            "outcome": shown["reason"].fillna("").str.replace("_", " "),
+        }
+    )
+    more = (
+        f"<p class='note'>The latest {DECISION_ROWS} of {len(mine):,} decisions.</p>"
+        if len(mine) > DECISION_ROWS
+        else ""
+    )
+    return f"<p>{html.escape(text)}</p>{table.to_html(index=False, border=0)}{more}"

@@ -1,7 +1,8 @@
-"""The waste report: ``report.html`` (self-contained), ``report.md`` and ``summary.json``.
+"""The waste report: ``report.html`` (self-contained), ``report.md`` and ``summary.json``,
+with drill-down pages for its top pipelines and their graphlets in ``pages/``.
 
 :func:`build_report` runs the analyses over one scope and renders them; :func:`write_report`
-puts the three files in a directory atomically. The keys of ``summary.json`` are a stable,
+puts the files in a directory atomically. The keys of ``summary.json`` are a stable,
 documented contract for dashboards (README, "summary.json"); :data:`SUMMARY_FORMAT` changes
 when a key changes meaning or goes away.
 
@@ -28,10 +29,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 from analysis import plots
@@ -45,8 +46,13 @@ from analysis.characterize import (
     training_cadence,
     training_gaps,
 )
+from analysis.drilldown import GRAPHLET_PAGES, PAGES, PipelineHtml, drilldown_pages, pipeline_href
 from analysis.errors import ReportError
-from analysis.frames import ALL, Scope, shared_frames
+from analysis.frames import ALL, Scope, graphlet_frame, shared_frames
+from analysis.present import EmbeddedFigure, Table
+from analysis.present import num as _num
+from analysis.present import pct as _pct
+from analysis.present import template_env as _env
 from analysis.reuse import cache_savings, recomputed_work, reuse_summary
 from analysis.waste import waste_by_category, waste_by_pipeline, waste_by_week, waste_summary
 from provenance.store import ProvenanceStore
@@ -77,27 +83,6 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
 
 
 @dataclass(frozen=True)
-class Table:
-    """A rendered table: pre-formatted cells, shared by the HTML and Markdown templates."""
-
-    title: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    note: str = ""
-    text_columns: int = 1  # leading columns holding names (left-aligned)
-
-
-@dataclass(frozen=True)
-class EmbeddedFigure:
-    """An embedded figure: a title, a caption and the PNG as base64."""
-
-    key: str
-    title: str
-    caption: str
-    png_base64: str
-
-
-@dataclass(frozen=True)
 class Section:
     """An extra section of the report, contributed by another analysis (see
     :func:`pruning_section`).
@@ -108,6 +93,8 @@ class Section:
         html: its body as HTML (figures as base64 ``data:`` URLs: the report is self-contained).
         markdown: its body as Markdown.
         summary: JSON-ready figures for summary.json.
+        pipeline_html: its part of each pipeline's page, when it has one: (pipeline name,
+            the pipeline's graphlets) -> HTML (see :mod:`analysis.drilldown`).
     """
 
     key: str
@@ -115,15 +102,18 @@ class Section:
     html: str
     markdown: str
     summary: Mapping[str, Any] = field(default_factory=dict)
+    pipeline_html: PipelineHtml | None = None
 
 
 @dataclass(frozen=True)
 class Report:
-    """A built report: the three files' contents."""
+    """A built report: the three files' contents, and the drill-down pages (path inside the
+    report directory, under :data:`~analysis.drilldown.PAGES`, to HTML)."""
 
     summary: dict[str, Any]
     html: str
     markdown: str
+    pages: Mapping[str, str] = field(default_factory=dict)
 
 
 def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
@@ -135,7 +125,7 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
     """
     from analysis.errors import NonFiniteCostError
     from analysis.pruning import PruningError, simulate_pruning
-    from analysis.pruning_report import headline_text
+    from analysis.pruning_report import headline_text, pipeline_decisions
     from analysis.pruning_report import pruning_section as render
 
     note = "Simulated over the whole history in the store (not only the report's time range)."
@@ -167,6 +157,7 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
         f"<p>{html.escape(note)}</p>" + render(result, fmt="html", title=False),
         f"{note}\n\n" + render(result, fmt="markdown", title=False),
         summary,
+        pipeline_html=partial(pipeline_decisions, result),
     )
 
 
@@ -188,6 +179,7 @@ def build_report(
     previous: Mapping[str, Any] | None = None,
     top: int = 10,
     sections: Sequence[Section] | None = None,
+    graphlet_pages: int = GRAPHLET_PAGES,
 ) -> Report:
     """Run every analysis over the scope and render the report.
 
@@ -196,8 +188,11 @@ def build_report(
         scope, unit: the scope and cost unit (see :mod:`analysis.frames`).
         previous: an earlier report's summary.json; each headline figure then shows its change
             (not when it covered another kind of range or other pipelines: see ``changes``).
-        top: how many pipelines the "most wasteful" table and figure show.
+        top: how many pipelines the "most wasteful" table and figure show; each gets a
+            drill-down page.
         sections: extra sections; default :func:`extra_sections`.
+        graphlet_pages: how many graphlets of each of those pipelines get a page (the
+            latest; 0: none).
 
     Returns:
         The :class:`Report`; nothing is written (see :func:`write_report`).
@@ -230,8 +225,21 @@ def build_report(
         states = execution_states(store, scope, unit=unit)
         recomputed = recomputed_work(store, scope, unit=unit)
         savings = cache_savings(store, scope, unit=unit)
+        graphlets = graphlet_frame(store, scope, unit)
     # after the shared frames are released: the pruning simulation loads its own data
     sections = list(extra_sections(store, scope) if sections is None else sections)
+    pages = drilldown_pages(
+        store,
+        unit,
+        by_pipeline,
+        graphlets,
+        [(s.key, s.title, s.pipeline_html) for s in sections if s.pipeline_html is not None],
+        graphlet_pages=graphlet_pages,
+    )
+    pipeline_links = [
+        (name if isinstance(name, str) else "(no pipeline)", f"{PAGES}/{pipeline_href(name)}")
+        for name in by_pipeline["pipeline"]
+    ]
 
     headline = {
         **{
@@ -354,6 +362,7 @@ def build_report(
     tables = _tables(
         unit,
         top,
+        [href for _, href in pipeline_links],
         by_pipeline,
         by_category,
         by_component,
@@ -378,16 +387,18 @@ def build_report(
         "figures": {f.key: f for f in figures},
         "tables": tables,
         "sections": sections,
+        "pipeline_links": pipeline_links,
         "pct": _pct,
         "num": _num,
     }
     html = _env(autoescape=True).get_template("report.html.j2").render(context)
     markdown = _env(autoescape=False).get_template("report.md.j2").render(context)
-    return Report(summary=summary, html=html, markdown=markdown)
+    return Report(summary=summary, html=html, markdown=markdown, pages=pages)
 
 
 def write_report(report: Report, out_dir: str | Path) -> Path:
-    """Write the report's three files into ``out_dir``, replacing an earlier report atomically.
+    """Write the report's files and pages into ``out_dir``, replacing an earlier report
+    atomically.
 
     Everything is written into a hidden directory beside ``out_dir`` and swapped in only when
     complete, so a failure never leaves a half-written report in place of a good one. On Linux
@@ -417,6 +428,8 @@ def write_report(report: Report, out_dir: str | Path) -> Path:
                 _write(tmp / "report.html", report.html)
                 _write(tmp / "report.md", report.markdown)
                 _write(tmp / "summary.json", summary)
+                for name, text in report.pages.items():
+                    _write(_inside(tmp, name), text)
                 tmp.chmod(0o755)
                 _swap(tmp, out)
             finally:
@@ -436,13 +449,23 @@ def _check_out(out: Path, out_dir: str | Path) -> None:
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out_dir} is a file; pass a directory for the report")
     if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in FILES)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in (*FILES, PAGES))
         if foreign:
             raise ReportError(
                 f"--out {out_dir} holds other files ({', '.join(foreign[:3])}); "
                 "the report replaces its directory whole, so pass a new or "
                 "report-only directory"
             )
+
+
+def _inside(directory: Path, name: str) -> Path:
+    """``directory / name`` for a page name such as ``pages/x.html``, its folder created;
+    a name reaching outside ``directory`` is a bug, not a path to follow."""
+    path = (directory / name).resolve()
+    if directory.resolve() not in path.parents:
+        raise ValueError(f"report page {name!r} is outside the report")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _write(path: Path, text: str) -> None:
@@ -649,6 +672,7 @@ def _trait_rows(traits: Any) -> list[tuple[str, str]]:
 def _tables(
     unit: str,
     top: int,
+    pipeline_links: list[str],
     by_pipeline: pd.DataFrame,
     by_category: pd.DataFrame,
     by_component: pd.DataFrame,
@@ -703,6 +727,7 @@ def _tables(
                     _pct(r.unpushed_share),
                 ),
             ),
+            links=tuple(pipeline_links),
         ),
         "categories": Table(
             "Cost and waste by operator category",
@@ -823,17 +848,6 @@ def _tables(
     }
 
 
-def _env(*, autoescape: bool) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("analysis", "templates"),
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 # Caveats of source kinds, said wherever a report includes such a source.
 SOURCE_CAVEATS = {
     "mlflow": "MLflow keeps only the current alias or stage of a model version, not its "
@@ -882,43 +896,6 @@ def _pipelines_text(scope: Scope) -> str:
 def _finite(value: Any) -> bool:
     """A finite int or float, not a bool (JSON's ``Infinity`` and ``NaN`` parse as floats)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _num(value: Any) -> str:
-    """A number for people: thousands separators, about three significant digits.
-
-    Example:
-        >>> _num(12345.678), _num(3.14159), _num(0.01234), _num(float("nan")), _num(-math.inf)
-        ('12,346', '3.14', '0.0123', '–', '−∞')
-    """
-    if value is None or _nan(value) or value is pd.NA:
-        return "–"
-    value = float(value)
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if value == int(value) and abs(value) >= 1:
-        return f"{value:,.0f}"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{value:,.2f}"
-    return f"{value:.3g}"
-
-
-def _pct(value: Any) -> str:
-    """A share as a percentage.
-
-    Example:
-        >>> _pct(0.35849), _pct(None)
-        ('35.8%', '–')
-    """
-    if value is None or _nan(value) or value is pd.NA:
-        return "–"
-    return f"{100 * float(value):.1f}%"
 
 
 def _fmt(value: Any, kind: str, unit: str) -> str:

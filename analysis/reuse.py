@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.frames import ALL, Scope, cost_unit, execution_frame, in_unit, query, share
+from analysis.present import Readable
 from provenance.sql import named_queries
 from provenance.store import ProvenanceStore
 
@@ -100,8 +101,8 @@ def cache_savings(
     return table.sort_values(["source_id", "execution_id"], ignore_index=True)
 
 
-@dataclass(frozen=True)
-class ReuseSummary:
+@dataclass(frozen=True, repr=False)  # Readable's table instead
+class ReuseSummary(Readable):
     """Headline reuse figures of one scope; costs in ``cost_unit``.
 
     Attributes:

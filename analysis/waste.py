@@ -26,11 +26,12 @@ from analysis.frames import (
     graphlet_frame,
     share,
 )
+from analysis.present import Readable
 from provenance.store import ProvenanceStore
 
 
-@dataclass(frozen=True)
-class WasteSummary:
+@dataclass(frozen=True, repr=False)  # Readable's table instead
+class WasteSummary(Readable):
     """The headline waste figures of one scope. Costs are in ``cost_unit``; shares in [0, 1]
     (NaN when their denominator is zero).
 
@@ -329,7 +330,8 @@ def graphlet_outcomes(
     Returns:
         One row per graphlet, by pipeline and train time: pipeline, graphlet_id,
         trainer_execution_id, trainer_state, model_type, train_time, push_time, outcome
-        (pushed, unpushed, in_flight), own_cost and split_cost (cost unit), n_executions.
+        (pushed, unpushed, in_flight), reason (why it did not push: ``graphlets.REASONS``),
+        own_cost and split_cost (cost unit), n_executions.
     """
     unit = cost_unit(store, scope, unit)
     gr = graphlet_frame(store, scope, unit)
@@ -344,8 +346,54 @@ def graphlet_outcomes(
             "train_time",
             "push_time",
             "outcome",
+            "reason",
             "own_cost",
             "split_cost",
             "n_executions",
         ]
     ]
+
+
+def execution_outcomes(store: ProvenanceStore, scope: Scope = ALL) -> pd.DataFrame:
+    """Every execution started in scope with what became of it, as of ``scope.liveness``.
+
+    Returns:
+        One row per execution: source_id, execution_id, status (see
+        :data:`analysis.frames.STATUSES`), and the flags wasted (unpushed, orphan or
+        abandoned), in_flight and abandoned.
+    """
+    frame = execution_frame(store, scope, cost_unit(store, scope))
+    status = frame["status"]
+    return frame[["source_id", "execution_id", "status", "wasted"]].assign(
+        in_flight=status == "in_flight", abandoned=status == "abandoned"
+    )
+
+
+def graphlet_reasons(
+    store: ProvenanceStore,
+    scope: Scope = ALL,
+    *,
+    unit: str | None = None,
+) -> pd.DataFrame:
+    """Why the graphlets trained in scope did not push (see ``graphlets.REASONS``).
+
+    Returns:
+        One row per reason (see ``graphlets.REASONS``), pushed first, then the most common:
+        reason, graphlets, share (of the graphlets in scope), split_cost (cost unit).
+    """
+    return reason_table(graphlet_frame(store, scope, cost_unit(store, scope, unit)))
+
+
+def reason_table(graphlets: pd.DataFrame) -> pd.DataFrame:
+    """:func:`graphlet_reasons` of a ``graphlet_frame`` (e.g. one pipeline's rows)."""
+    table = (
+        graphlets.groupby("reason")
+        .agg(graphlets=("graphlet_id", "size"), split_cost=("split_cost", "sum"))
+        .reset_index()
+        .assign(unpushed=lambda t: t["reason"] != "pushed")
+        .sort_values(["unpushed", "graphlets", "reason"], ascending=[True, False, True])
+        .drop(columns="unpushed")
+        .reset_index(drop=True)
+    )
+    table.insert(2, "share", table["graphlets"] / max(len(graphlets), 1))
+    return table

@@ -13,8 +13,9 @@ Build them once per store; every reader then refreshes them incrementally after 
 """
 
 from graphlets.build import BuildReport, build_graphlets, ensure_schema
-from graphlets.current import current_rules, ensure_current, open_current
+from graphlets.current import current_rules, ensure_current, graphlet_status, open_current
 from graphlets.load import (
+    REASONS,
     GraphletView,
     graphlet_summary,
     list_graphlets,
@@ -24,6 +25,7 @@ from graphlets.load import (
 from graphlets.rules import GraphletRules
 
 __all__ = [
+    "REASONS",
     "BuildReport",
     "GraphletRules",
     "GraphletView",
@@ -31,6 +33,7 @@ __all__ = [
     "current_rules",
     "ensure_current",
     "ensure_schema",
+    "graphlet_status",
     "graphlet_summary",
     "list_graphlets",
     "load_graphlet",

@@ -39,7 +39,7 @@ from provenance.store import ProvenanceStore
 
 _SQL = {**named_queries("graphlets", "build.sql"), **named_queries("graphlets", "refresh.sql")}
 #: Version of graphlets/schema.sql; a store built under another is rebuilt from scratch.
-LAYOUT = "2"
+LAYOUT = "3"
 _TABLES = ("graphlets", "graphlet_members", "graphlet_builds", "graphlet_seen", "graphlet_state")
 #: Pipelines rebuilt whole are built together until a batch holds this many executions.
 BATCH_EXECUTIONS = 500_000
@@ -216,6 +216,8 @@ def _params(rules: GraphletRules) -> dict[str, Any]:
         "deploy_category": rules.deploy_category,
         "pushed_property": rules.pushed_property,
         "deploy_on_complete": rules.deploy_on_complete,
+        "validation_category": rules.validation_category,
+        "blessed_property": rules.blessed_property,
     }
 
 

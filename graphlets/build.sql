@@ -373,6 +373,50 @@ SELECT source_id, pkey, g, min(t) AS push_time
 FROM (SELECT * FROM by_property UNION ALL SELECT * FROM by_rule)
 GROUP BY ALL;
 
+-- Why a graphlet did not push, from its members alone (so a refresh redoes it with them):
+-- the verdict is the validation outputs' blessed_property (any 0 rejects: an
+-- InfraValidator may reject what the Evaluator blessed), then the first that holds of
+-- in_flight (trainer still RUNNING or NEW, which analyses split off as abandoned),
+-- trainer_failed, not_blessed, cut_before_evaluation (no verdict and no deploy step: no
+-- validation ran, or it failed or never finished), push_failed (a deploy step did not
+-- complete) and push_skipped (no deploy step ran, or it completed without pushing).
+CREATE OR REPLACE TEMP TABLE gl_verdict AS
+WITH flagged AS (
+    SELECT source_id, artifact_id AS a,
+           max(coalesce(int_value, bool_value::INTEGER, double_value)) AS blessed
+    FROM artifact_properties WHERE name = $blessed_property GROUP BY ALL
+), verdicts AS (
+    SELECT m.source_id, m.pkey, m.g, min(f.blessed) = 1 AS blessed
+    FROM gl_mx m
+    JOIN gl_prod p ON p.source_id = m.source_id AND p.pkey = m.pkey AND p.x = m.x
+    JOIN flagged f ON f.source_id = p.source_id AND f.a = p.a
+    WHERE p.category = $validation_category
+    GROUP BY ALL
+), steps AS (
+    SELECT m.source_id, m.pkey, m.g,
+           count(*) FILTER (WHERE x.category = $validation_category
+                            AND x.state IN ('COMPLETE', 'CACHED')) AS validated,
+           count(*) FILTER (WHERE x.category = $deploy_category) AS deploys,
+           count(*) FILTER (WHERE x.category = $deploy_category
+                            AND x.state NOT IN ('COMPLETE', 'CACHED')) AS deploys_failed
+    FROM gl_mx m JOIN gl_x x ON x.source_id = m.source_id AND x.x = m.x
+    GROUP BY ALL
+)
+SELECT n.source_id, n.pkey, n.g, v.blessed,
+       CASE WHEN pu.g IS NOT NULL THEN 'pushed'
+            WHEN t.state IN ('RUNNING', 'NEW') THEN 'in_flight'
+            WHEN t.state <> 'COMPLETE' THEN 'trainer_failed'
+            WHEN NOT v.blessed THEN 'not_blessed'
+            WHEN v.blessed IS NULL AND s.validated = 0 AND s.deploys = 0
+                THEN 'cut_before_evaluation'
+            WHEN s.deploys_failed > 0 THEN 'push_failed'
+            ELSE 'push_skipped' END AS reason
+FROM gl_anchor n
+JOIN gl_x t ON t.source_id = n.source_id AND t.x = n.g
+JOIN steps s ON s.source_id = n.source_id AND s.pkey = n.pkey AND s.g = n.g
+LEFT JOIN verdicts v ON v.source_id = n.source_id AND v.pkey = n.pkey AND v.g = n.g
+LEFT JOIN gl_pushed pu ON pu.source_id = n.source_id AND pu.pkey = n.pkey AND pu.g = n.g;
+
 CREATE OR REPLACE TEMP TABLE gl_spans AS
 SELECT m.source_id, m.pkey, m.g, list_sort(list_distinct(list(ar.span))) AS spans
 FROM gl_ma m
@@ -408,7 +452,7 @@ SELECT t.source_id, t.x AS graphlet_id, t.pipeline_id, t.x AS trainer_execution_
        NULL AS span_overlap,   -- set by span_overlaps, over the whole pipeline
        a.n_executions, coalesce(ar.n_artifacts, 0) AS n_artifacts, d.depth, a.own_cost,
        0.0 AS split_cost,      -- set by split_costs, once shared_by is final
-       a.cost_unit
+       a.cost_unit, v.blessed, v.reason
 FROM gl_anchor n
 JOIN gl_x t ON t.source_id = n.source_id AND t.x = n.g
 JOIN agg a ON a.source_id = t.source_id AND a.pkey = t.pkey AND a.g = t.x
@@ -416,7 +460,8 @@ LEFT JOIN arts ar ON ar.source_id = t.source_id AND ar.pkey = t.pkey AND ar.g = 
 LEFT JOIN gl_depth d ON d.source_id = t.source_id AND d.pkey = t.pkey AND d.g = t.x
 LEFT JOIN gl_pushed pu ON pu.source_id = t.source_id AND pu.pkey = t.pkey AND pu.g = t.x
 LEFT JOIN gl_spans sp ON sp.source_id = t.source_id AND sp.pkey = t.pkey AND sp.g = t.x
-LEFT JOIN model_types mt ON mt.source_id = t.source_id AND mt.g = t.x;
+LEFT JOIN model_types mt ON mt.source_id = t.source_id AND mt.g = t.x
+JOIN gl_verdict v ON v.source_id = t.source_id AND v.pkey = t.pkey AND v.g = t.x;
 
 -- name: split_costs
 -- Each member execution's cost split equally among the graphlets of its pipeline holding it.

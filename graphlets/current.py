@@ -48,6 +48,28 @@ def current_rules(store: ProvenanceStore) -> GraphletRules:
     )
 
 
+def graphlet_status(store: ProvenanceStore) -> dict[str, Any]:
+    """Whether the store has graphlets, how many, and whether they reflect its latest ingest
+    (a reader refreshes them first when not: see :func:`ensure_current`); nothing is built.
+
+    Example:
+        >>> with ProvenanceStore.open(":memory:") as store:
+        ...     graphlet_status(store)
+        {'graphlets': 0, 'deployed': 0, 'current': False, 'built': False}
+    """
+    if state(store).get("layout") != LAYOUT:
+        return {"graphlets": 0, "deployed": 0, "current": False, "built": False}
+    total, deployed = store.con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE deployed) FROM graphlets"
+    ).fetchall()[0]
+    return {
+        "graphlets": int(total),
+        "deployed": int(deployed),
+        "current": is_current(store, current_rules(store)),
+        "built": True,
+    }
+
+
 def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
 

@@ -7,14 +7,19 @@ matplotlib's Agg canvas directly (no pyplot state) and writes the file atomicall
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from graphlets.load import GraphletView, to_networkx
+from graphlets.load import REASONS, GraphletView, to_networkx
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ROLES = ("upstream", "anchor", "downstream", "side", "boundary")
 ROLE_COLORS = {
@@ -36,10 +41,23 @@ CATEGORY_COLORS = {
 
 
 def status(info: dict[str, Any]) -> str:
-    """``deployed at <time>``, ``in flight`` or ``not deployed``."""
+    """``deployed at <time>``, ``in flight``, or ``not deployed: <why>`` (see REASONS)."""
     if info.get("deployed"):
-        return f"deployed at {info.get('push_time')}"
-    return "in flight" if info.get("in_flight") else "not deployed"
+        pushed = info.get("push_time")
+        when = (  # isoformat: strftime fails on pandas times past the year 2262
+            f"{pushed.isoformat(sep=' ', timespec='minutes')} UTC"
+            if isinstance(pushed, datetime)
+            else pushed
+        )
+        return f"deployed at {when}"
+    if info.get("in_flight"):
+        return "in flight"
+    reason = info.get("reason")
+    return f"not deployed: {REASONS.get(reason, reason)}" if reason else "not deployed"
+
+
+def _cost(value: Any) -> str:
+    return "cost -" if value is None else f"cost {value:,.2f}"
 
 
 def _order(graph: nx.DiGraph) -> list[str]:
@@ -60,8 +78,9 @@ def _artifact(graph: nx.DiGraph, node: str) -> str:
     bits = [f"{a.get('label')} #{node[1:]}"]
     if a.get("span") is not None:
         bits.append(f"span {int(a['span'])}")
-    if a.get("pushed") is not None:
-        bits.append(f"pushed={int(a['pushed'])}")
+    for flag in ("pushed", "blessed"):
+        if a.get(flag) is not None:
+            bits.append(f"{flag}={int(a[flag])}")
     if a.get("role") == "boundary":
         bits.append("(boundary)")
     return " ".join(bits)
@@ -70,8 +89,9 @@ def _artifact(graph: nx.DiGraph, node: str) -> str:
 def graphlet_tree(view: GraphletView) -> str:
     """Render a graphlet as an indented text tree, grouped by role in walk order.
 
-    Each execution shows its component, category, state and how many graphlets share it,
-    with the artifacts it wrote (and, for the anchor, what it read) beneath.
+    Each execution shows its component, category, state, cost (in the graphlet's cost unit)
+    and how many graphlets share it, with the artifacts it wrote (and, for the anchor, what it
+    read) beneath; the deploy decision's evidence closes it (:func:`decision_evidence`).
 
     Args:
         view: a loaded graphlet.
@@ -101,7 +121,7 @@ def graphlet_tree(view: GraphletView) -> str:
             shared = f"  shared by {x['shared_by']}" if x["shared_by"] > 1 else ""
             lines.append(
                 f"{'└─' if last else '├─'} {x['label']} #{n[1:]} [{x['category']}] "
-                f"{x['state']}{shared}"
+                f"{x['state']}  {_cost(x.get('cost'))}{shared}"
             )
             stem = "   " if last else "│  "
             reads = (
@@ -113,7 +133,47 @@ def graphlet_tree(view: GraphletView) -> str:
             for j, text in enumerate(reads + writes):
                 end = j == len(reads) + len(writes) - 1
                 lines.append(f"{stem}{'└─' if end else '├─'} {text}")
+    lines.append("deploy decision")
+    evidence = decision_evidence(view)
+    lines += [f"{'└─' if i == len(evidence) - 1 else '├─'} {e}" for i, e in enumerate(evidence)]
     return "\n".join(lines)
+
+
+def decision_evidence(view: GraphletView) -> list[str]:
+    """What the deploy decision rests on, one sentence each: every validation step with the
+    verdicts it wrote, every deploy step with its push flags (or that none ran), and every
+    step that did not finish (failed, or still RUNNING).
+
+    Args:
+        view: a loaded graphlet (its rules say which categories validate and deploy).
+    """
+    graph = to_networkx(view)
+    execs = [n for n in _order(graph) if n.startswith("x")]
+
+    def step(n: str, flag: str) -> str:
+        x = graph.nodes[n]
+        wrote = [
+            f"{graph.nodes[a]['label']} #{a[1:]} {flag}={int(graph.nodes[a][flag])}"
+            for a in graph.successors(n)
+            if graph.nodes[a].get(flag) is not None
+        ]
+        return f"{x['label']} #{n[1:]} {x['state']}" + (f": {', '.join(wrote)}" if wrote else "")
+
+    lines = []
+    judged = (
+        (view.rules.validation_category, "blessed", "validation step (Evaluator)"),
+        (view.rules.deploy_category, "pushed", "push step (Pusher)"),
+    )
+    for category, flag, what in judged:
+        steps = [n for n in execs if graph.nodes[n]["category"] == category]
+        lines += [step(n, flag) for n in steps] or [f"no {what} in the graphlet"]
+    lines += [
+        f"{graph.nodes[n]['label']} #{n[1:]} did not finish: {graph.nodes[n]['state']}"
+        for n in execs
+        if graph.nodes[n]["state"] not in ("COMPLETE", "CACHED")
+        and graph.nodes[n]["category"] not in (c for c, _, _ in judged)
+    ]
+    return lines
 
 
 def _layers(graph: nx.DiGraph) -> dict[str, int]:
@@ -147,10 +207,8 @@ def _positions(graph: nx.DiGraph, layer: dict[str, int]) -> dict[str, tuple[floa
 
 
 def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Path:
-    """Draw a graphlet as a left-to-right DAG and write it as a PNG, atomically.
-
-    Executions are squares filled by category and outlined by role; artifacts are small
-    circles filled by role. The title says whether the graphlet deployed.
+    """Draw a graphlet as a left-to-right DAG (:func:`graphlet_figure`) and write it as a
+    PNG, atomically.
 
     Args:
         view: a loaded graphlet.
@@ -159,6 +217,23 @@ def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Pa
 
     Returns:
         The path written.
+    """
+    return _save(graphlet_figure(view), Path(path), dpi)
+
+
+def graphlet_png(view: GraphletView, *, dpi: int = 80) -> bytes:
+    """The drawing of :func:`graphlet_figure` as PNG bytes (notebooks, report pages)."""
+    buffer = io.BytesIO()
+    graphlet_figure(view).savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def graphlet_figure(view: GraphletView) -> Figure:
+    """A graphlet as a left-to-right DAG on a matplotlib figure (Agg canvas, no pyplot).
+
+    Executions are squares filled by category and outlined by role, labelled with their
+    cost; artifacts are small circles filled by role. The title says whether the graphlet
+    deployed, and if not, why.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -213,7 +288,7 @@ def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Pa
     )
     for n in execs:
         x = graph.nodes[n]
-        text = f"{_wrap(str(x['label']))}\n#{n[1:]}"
+        text = f"{_wrap(str(x['label']))}\n#{n[1:]}\n{_cost(x.get('cost'))}"
         if x["state"] != "COMPLETE":
             text += f"\n{x['state']}"
         ax.annotate(text, pos[n], ha="center", va="center", fontsize=6.5)
@@ -229,16 +304,13 @@ def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Pa
             color="#333333",
         )
     info = view.info
-    verdict = (
-        "DEPLOYED"
-        if info.get("deployed")
-        else ("IN FLIGHT" if info.get("in_flight") else "NOT DEPLOYED")
-    )
     ax.set_title(
-        f"graphlet {view.graphlet_id} · {info.get('pipeline')} · {verdict}"
-        + (f" ({info.get('push_time')})" if info.get("deployed") else ""),
+        f"graphlet {view.graphlet_id} · {info.get('pipeline')} · {status(info)}\n"
+        f"cost {info.get('own_cost') or 0:,.2f} {info.get('cost_unit')} (per node: its "
+        f"whole cost, shared nodes included)",
         color="#2E7D32" if info.get("deployed") else "#B71C1C",
-        fontsize=12,
+        fontsize=11,
+        loc="left",  # a wide graphlet is read from its left end: start there
     )
     handles = [
         Line2D(
@@ -268,18 +340,25 @@ def draw_graphlet(view: GraphletView, path: str | Path, *, dpi: int = 110) -> Pa
         for k, c in ROLE_COLORS.items()
         if any(d["role"] == k for _, d in graph.nodes(data=True))
     ]
-    ax.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
+    ax.legend(  # below, from the left: in view where reading starts, however wide
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.0, 0.0),
+        ncols=min(len(handles), 8),
+        fontsize=8,
+        frameon=False,
     )
-    ax.margins(x=0.06, y=0.18)
+    ax.margins(x=0.04, y=0.06)
     fig.tight_layout()
-    return _save(fig, Path(path), dpi)
+    return fig
 
 
 def _artifact_label(node: dict[str, Any], key: str) -> str:
     label = f"{_wrap(str(node['label']))} #{key[1:]}"
     if node.get("pushed") is not None:
         label += f"\npushed={int(node['pushed'])}"
+    elif node.get("blessed") is not None:
+        label += f"\nblessed={int(node['blessed'])}"
     elif node.get("span") is not None:
         label += f"\nspan {int(node['span'])}"
     return label

@@ -27,6 +27,19 @@ from provenance.store import ProvenanceStore
 
 _SQL = named_queries("graphlets", "load.sql")
 
+#: Why a graphlet did not push (the ``reason`` column, graphlets/build.sql), for people.
+#: ``abandoned`` comes only from analyses, which tell it from ``in_flight`` as of a time.
+REASONS = {
+    "pushed": "pushed",
+    "in_flight": "in flight: the trainer is still running",
+    "abandoned": "abandoned: the trainer was left running and will never finish",
+    "trainer_failed": "the trainer failed",
+    "cut_before_evaluation": "cut before evaluation: no validation finished and no push ran",
+    "not_blessed": "not blessed: validation rejected the model",
+    "push_failed": "blessed, but the push failed",
+    "push_skipped": "push skipped: no push ran, or it ran and did not push",
+}
+
 
 @dataclass(frozen=True)
 class GraphletSummary:
@@ -62,8 +75,10 @@ class GraphletView:
         graphlet_id: its id (the anchoring training execution's id).
         info: its ``graphlets`` row plus ``pipeline`` (the pipeline's name).
         members: one row per member: node_kind, node_id, role, shared_by, label (component or
-            artifact type), category, state, span, pushed, cost, start_time, end_time.
+            artifact type), category, state, span, pushed, blessed, cost, start_time,
+            end_time.
         edges: events between members: execution_id, artifact_id, type, direction, key.
+        rules: the rules it was cut with (which categories validate and deploy).
     """
 
     source_id: int
@@ -71,6 +86,22 @@ class GraphletView:
     info: dict[str, Any]
     members: pd.DataFrame = field(repr=False)
     edges: pd.DataFrame = field(repr=False)
+    rules: GraphletRules = field(default_factory=GraphletRules, repr=False)
+
+    def _repr_png_(self) -> bytes:
+        """In a notebook, a graphlet shows as its drawing (graphlets.display)."""
+        from graphlets.display import graphlet_png
+
+        return graphlet_png(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """In IPython's text display: one line saying what it is and whether it pushed."""
+        from graphlets.display import status
+
+        printer.text(
+            f"graphlet {self.graphlet_id} of pipeline {self.info.get('pipeline')}: "
+            f"{status(self.info)}"
+        )
 
 
 def _run(store: ProvenanceStore, name: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -99,8 +130,8 @@ def list_graphlets(
 
     Returns:
         A DataFrame: graphlet_id, source_id, pipeline, trainer_state, model_type, train_time,
-        deployed, in_flight, push_time, window_size, span_overlap, n_executions, n_artifacts,
-        depth, own_cost, split_cost, cost_unit.
+        deployed, in_flight, reason (see :data:`REASONS`), blessed, push_time, window_size,
+        span_overlap, n_executions, n_artifacts, depth, own_cost, split_cost, cost_unit.
 
     Raises:
         StaleGraphletsError, NotBuiltError: stale graphlets that may not be refreshed.
@@ -177,9 +208,15 @@ def load_graphlet(
         "source_id": sid,
         "graphlet_id": graphlet_id,
         "pushed_property": rules.pushed_property,
+        "blessed_property": rules.blessed_property,
     }
     return GraphletView(
-        sid, graphlet_id, info, _run(store, "members", params), _run(store, "edges", params)
+        sid,
+        graphlet_id,
+        info,
+        _run(store, "members", params),
+        _run(store, "edges", params),
+        rules,
     )
 
 

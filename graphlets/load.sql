@@ -2,7 +2,7 @@
 
 -- name: list
 SELECT g.graphlet_id, g.source_id, p.name AS pipeline, g.trainer_state, g.model_type,
-       g.train_time, g.deployed, g.in_flight, g.push_time, g.window_size, g.span_overlap,
+       g.train_time, g.deployed, g.in_flight, g.reason, g.blessed, g.push_time, g.window_size, g.span_overlap,
        g.n_executions, g.n_artifacts, g.depth, g.own_cost, g.split_cost, g.cost_unit
 FROM graphlets g
 LEFT JOIN pipelines p ON p.source_id = g.source_id AND p.pipeline_id = g.pipeline_id
@@ -18,7 +18,7 @@ ORDER BY g.source_id;
 
 -- name: members
 -- Members with what a reader needs to recognise them: component and category of executions,
--- type, span and push flag of artifacts, and each execution's cost.
+-- type, span, push flag and verdict of artifacts, and each execution's cost.
 SELECT m.node_kind, m.node_id, m.role, m.shared_by,
        coalesce(x.component, a.type_name) AS label, x.category,
        coalesce(x.state, a.state) AS state, a.span,
@@ -26,6 +26,10 @@ SELECT m.node_kind, m.node_id, m.role, m.shared_by,
         FROM artifact_properties p
         WHERE p.source_id = a.source_id AND p.artifact_id = a.artifact_id
           AND p.name = $pushed_property) AS pushed,
+       (SELECT max(coalesce(p.int_value, p.bool_value::INTEGER, p.double_value))
+        FROM artifact_properties p
+        WHERE p.source_id = a.source_id AND p.artifact_id = a.artifact_id
+          AND p.name = $blessed_property) AS blessed,
        c.cost, x.start_time, x.end_time
 FROM graphlet_members m
 LEFT JOIN executions x ON m.node_kind = 'execution' AND x.source_id = m.source_id

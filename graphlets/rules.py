@@ -63,6 +63,10 @@ class GraphletRules:
         deploy_on_complete: the user's deploy rule for sources without a push record: a
             COMPLETE deploy execution none of whose outputs carries ``pushed_property``
             counts as a push (e.g. a Kubeflow ``deploy-model`` task).
+        validation_category: the category of executions that judge a model (TFX: Evaluator,
+            InfraValidator); with ``blessed_property`` they give a graphlet's verdict.
+        blessed_property: an artifact property a validation execution sets to 1 on a model
+            it blessed, 0 on one it rejected (TFX ``ModelBlessing.blessed``).
     """
 
     anchor_category: str = "train"
@@ -78,6 +82,8 @@ class GraphletRules:
     deploy_category: str = "deploy"
     pushed_property: str = "pushed"
     deploy_on_complete: bool = False
+    validation_category: str = "model_validation"
+    blessed_property: str = "blessed"
 
     @classmethod
     def for_store(cls, store: ProvenanceStore) -> GraphletRules:

@@ -23,7 +23,12 @@ CREATE TABLE IF NOT EXISTS graphlets (
     depth                 INTEGER,             -- longest execution path inside the graphlet
     own_cost              DOUBLE NOT NULL,     -- sum of member executions' costs
     split_cost            DOUBLE NOT NULL,     -- each shared execution's cost split equally
-    cost_unit             VARCHAR NOT NULL     -- see the execution_costs view
+    cost_unit             VARCHAR NOT NULL,    -- see the execution_costs view
+    blessed               BOOLEAN,             -- the validation verdict: NULL when none
+    -- why it did not push (graphlets/build.sql, write_graphlets): pushed, in_flight,
+    -- trainer_failed, cut_before_evaluation, not_blessed, push_failed or push_skipped.
+    -- Analyses tell abandoned from in_flight as of a time (analysis/frames.sql).
+    reason                VARCHAR NOT NULL
 );
 
 -- key: (source_id, graphlet_id, node_kind, node_id)

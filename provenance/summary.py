@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from provenance.ingest import SOURCE_TABLES
 from provenance.sql import first_row
@@ -17,11 +20,13 @@ CANONICAL_TABLES = ("sources", "ingest_runs", *SOURCE_TABLES)
 
 
 def store_info(store: ProvenanceStore) -> dict[str, Any]:
-    """Counts, sources, time range, and executions and cost per category.
+    """Counts, sources (with their last ingest), the cost unit, time range, and executions
+    and cost per category.
 
     Costs are those of the ``execution_costs`` view, in their unit (the mapping's cost
     property, else seconds of duration), as every analysis counts them: one row per category
-    and unit.
+    and unit. ``cost_unit`` is the one analyses report in by default (the cost property's when
+    any execution has it, else seconds); ``cost_units`` counts the executions of each.
 
     Example:
         >>> with ProvenanceStore.open(":memory:") as s:
@@ -36,7 +41,19 @@ def store_info(store: ProvenanceStore) -> dict[str, Any]:
         None,
         None,
     )
-    sources = store.df("SELECT source_id, kind, location, convention FROM sources")
+    sources = store.df(
+        "SELECT s.source_id, s.kind, s.location, s.convention, s.cost_property, "
+        "r.finished_at AS last_ingest, r.rows_read AS last_ingest_rows, "
+        "count(r.ingest_id) OVER (PARTITION BY s.source_id) AS ingests "
+        "FROM sources s LEFT JOIN ingest_runs r USING (source_id) "
+        "QUALIFY row_number() OVER (PARTITION BY s.source_id ORDER BY r.ingest_id DESC) = 1 "
+        "ORDER BY s.source_id"
+    )
+    sources["last_ingest"] = sources["last_ingest"].dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    units = store.df(
+        "SELECT cost_unit, count(*) AS executions FROM execution_costs WHERE cost <> 0 "
+        "GROUP BY cost_unit ORDER BY cost_unit = 'seconds', executions DESC, cost_unit"
+    )
     categories = store.df(
         "SELECT x.category, c.cost_unit, count(*) AS executions, sum(c.cost) AS cost "
         "FROM executions x JOIN execution_costs c USING (source_id, execution_id) "
@@ -45,6 +62,8 @@ def store_info(store: ProvenanceStore) -> dict[str, Any]:
     return {
         "database": store.path,
         "sources": sources.to_dict("records"),
+        "cost_unit": units["cost_unit"].iloc[0] if len(units) else "seconds",
+        "cost_units": units.to_dict("records"),
         **counts,
         "first_execution": str(first) if first else None,
         "last_execution": str(last) if last else None,
@@ -90,19 +109,34 @@ def no_deploy_signal_note(location: str) -> str:
     )
 
 
-def export_parquet(store: ProvenanceStore, out_dir: str | Path) -> list[Path]:
-    """Write each canonical table (and any derived table present) to ``out_dir/<table>.parquet``.
+def export_parquet(
+    store: ProvenanceStore, out_dir: str | Path, frames: Mapping[str, pd.DataFrame] | None = None
+) -> list[Path]:
+    """Write each canonical table, the ``execution_costs`` view (and any derived table
+    present) to ``out_dir/<table>.parquet``, and each of ``frames`` (name -> frame, e.g. an
+    analysis's per-execution outcome) to ``out_dir/<name>.parquet``.
 
     Files are written into a temporary folder beside ``out_dir`` and moved in place, so a failed
     export never leaves a half-written file.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tables = [t for t in (*CANONICAL_TABLES, "graphlets", "graphlet_members") if store.has_table(t)]
+    tables = [
+        t
+        for t in (*CANONICAL_TABLES, "execution_costs", "graphlets", "graphlet_members")
+        if store.has_table(t)
+    ]
     tmp = Path(tempfile.mkdtemp(prefix=".mlprov-export-", dir=out))
     try:
         for table in tables:
             store.con.execute(f"COPY {table} TO '{tmp / table}.parquet' (FORMAT parquet)")
+        for name, frame in (frames or {}).items():
+            store.con.register("export_frame", frame)
+            try:
+                store.con.execute(f"COPY export_frame TO '{tmp / name}.parquet' (FORMAT parquet)")
+            finally:
+                store.con.unregister("export_frame")
+            tables.append(name)
         written = []
         for table in tables:
             target = out / f"{table}.parquet"

@@ -66,6 +66,7 @@ LIST_COLUMNS = [
     "train_time",
     "deployed",
     "in_flight",
+    "reason",
     "window_size",
     "n_executions",
     "split_cost",
@@ -221,9 +222,8 @@ def graphlets(
         shown[LIST_COLUMNS].sort_values(["pipeline", "train_time"]).rename(columns=TABLE_HEADERS)
     )
     table["trained"] = table["trained"].dt.strftime("%Y-%m-%d %H:%M")
-    table.insert(4, "outcome", "not pushed")
-    table.loc[table.pop("pushed").astype(bool), "outcome"] = "pushed"
-    table.loc[table.pop("in flight").astype(bool), "outcome"] = "in flight"
+    table = table.drop(columns=["pushed", "in flight"])
+    table.insert(4, "outcome", table.pop("reason").str.replace("_", " "))  # why not pushed
     units = sorted(set(table.pop("unit").dropna()))
     if units:
         title += f" (cost in {'/'.join(units)}, shared work split)"

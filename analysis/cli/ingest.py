@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -10,10 +11,13 @@ from analysis.cli.common import (
     db_option,
     format_option,
     handle_errors,
+    liveness,
+    liveness_options,
     open_store,
     progress_bar,
     render,
 )
+from analysis.cli.graphlets import current_store, no_refresh_option
 from provenance.readers import REGISTRY
 
 PASSWORD_ENV = "MLPROV_PASSWORD"
@@ -216,15 +220,27 @@ def payloads(
 @format_option("table", "json")
 @handle_errors
 def info(db: str, fmt: str) -> None:
-    """Summarize the database: sources, counts, pipelines, time range, categories."""
+    """Summarize the database: sources and their last ingest, cost unit, counts, graphlets
+    (and whether they are current), time range, categories."""
+    from graphlets import graphlet_status
     from provenance.summary import store_info
 
     with open_store(db, read_only=True) as store:
-        summary = store_info(store)
+        summary = {**store_info(store), "graphlets": graphlet_status(store)}
     if fmt == "json":
         render(summary, "json")
         return
-    render({k: v for k, v in summary.items() if not isinstance(v, list | dict)}, "table", title=db)
+    graphlets = summary["graphlets"]
+    scalars = {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
+    scalars["graphlets"] = (
+        f"{graphlets['graphlets']:,} ({graphlets['deployed']:,} deployed), "
+        + ("current" if graphlets["current"] else "stale: refreshed by the next reader")
+        if graphlets["built"]
+        else "not built: mlprov graphlets"
+    )
+    render(scalars, "table", title=db)
+    for source in summary["sources"]:  # one block each: locations are long
+        render(source, "table", title=f"source {source['source_id']}")
     render(summary["categories"], "table", title="executions by category")
 
 
@@ -239,12 +255,27 @@ def info(db: str, fmt: str) -> None:
     show_default=True,
     help="File format.",
 )
+@liveness_options
+@no_refresh_option
 @handle_errors
-def export(out_dir: str, db: str, fmt: str) -> None:
-    """Write every canonical table to OUT_DIR as one Parquet file each."""
+def export(
+    out_dir: str,
+    db: str,
+    fmt: str,
+    as_of: datetime | None,
+    stale_after: timedelta,
+    no_refresh: bool,
+) -> None:
+    """Write every canonical table to OUT_DIR as one Parquet file each, with the cost view
+    (execution_costs), the graphlets, and each execution's outcome as of --as-of
+    (execution_outcomes: status, and wasted / in_flight / abandoned flags)."""
+    from analysis.frames import Scope
+    from analysis.waste import execution_outcomes
     from provenance.summary import export_parquet
 
-    with open_store(db, read_only=True) as store:
-        written = export_parquet(store, out_dir)
+    live = liveness(as_of, stale_after)
+    with current_store(db, no_refresh, quiet=True) as store:
+        outcomes = execution_outcomes(store, Scope(liveness=live))
+        written = export_parquet(store, out_dir, {"execution_outcomes": outcomes})
     for path in written:
         click.echo(str(path))

@@ -30,7 +30,8 @@ EXIT_WASTE_ABOVE = 3
     "out",
     required=True,
     type=click.Path(file_okay=False),
-    help="Directory to write report.html, report.md and summary.json into (replaced whole).",
+    help="Directory to write report.html, report.md, summary.json and pages/ into (replaced "
+    "whole).",
 )
 @click.option("--since", type=DATE, help="First day (UTC) of executions to include.")
 @click.option("--until", type=DATE, help="Day (UTC) before which executions are included.")
@@ -52,7 +53,14 @@ EXIT_WASTE_ABOVE = 3
     default=10,
     show_default=True,
     type=click.IntRange(1),
-    help="Pipelines in the 'most wasteful' table and figure.",
+    help="Pipelines in the 'most wasteful' table and figure; each gets a page.",
+)
+@click.option(
+    "--graphlet-pages",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Latest graphlets of each of those pipelines that get a page of their own.",
 )
 @liveness_options
 @no_refresh_option
@@ -66,6 +74,7 @@ def report(
     previous: str | None,
     fail_above: float | None,
     top: int,
+    graphlet_pages: int,
     as_of: datetime | None,
     stale_after: timedelta,
     no_refresh: bool,
@@ -74,7 +83,8 @@ def report(
 
     Graphlets are brought up to date first (after a new ingest, only what it changed). The
     report states the cost unit and the time range; with --previous each headline figure
-    shows its change since that report.
+    shows its change since that report. Each of the --top pipelines links to a page of its
+    graphlets, and its latest --graphlet-pages graphlets to pages with their lineage.
     """
     from analysis.frames import Scope
     from analysis.report import build_report, load_summary, write_report
@@ -91,7 +101,7 @@ def report(
         since, until, pipelines or None, as_of=live.as_of, stale_after=live.stale_after
     )
     with current_store(db, no_refresh) as store:
-        built = build_report(store, scope, previous=before, top=top)
+        built = build_report(store, scope, previous=before, top=top, graphlet_pages=graphlet_pages)
     written = write_report(built, out)
     share = built.summary["headline"]["wasted_share"]
     click.echo(f"{_wasted(built.summary)}; report in {written / 'report.html'}")

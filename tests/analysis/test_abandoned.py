@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from analysis.cli import main
 from analysis.frames import Liveness, Scope
 from analysis.pruning import load_pruning_data
-from analysis.waste import waste_summary
+from analysis.waste import graphlet_reasons, waste_summary
 from provenance.store import ProvenanceStore
 from tests.analysis.conftest import CPU, built
 from tests.conftest import needs_client
@@ -135,3 +135,15 @@ def test_bad_stale_after_is_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "is not a duration such as 24h" in result.output
+
+
+def test_reason_turns_abandoned_as_of_a_time(killed: ProvenanceStore) -> None:
+    """The stored reason says in_flight; the analyses tell abandoned from it as of a time."""
+    stored = killed.df("SELECT reason FROM graphlets ORDER BY graphlet_id")["reason"].tolist()
+    assert stored[0] == "in_flight"
+    at, after = KILLED_AT + timedelta(hours=1), KILLED_AT + timedelta(hours=25)
+    live = graphlet_reasons(killed, Scope.of(as_of=at)).set_index("reason")["graphlets"]
+    stale = graphlet_reasons(killed, Scope.of(as_of=after)).set_index("reason")["graphlets"]
+    assert live.get("in_flight") == 1 and "abandoned" not in live
+    assert stale.get("abandoned") == 1 and "in_flight" not in stale
+    assert stale.sum() == live.sum() == len(stored)

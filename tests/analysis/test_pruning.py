@@ -27,7 +27,12 @@ from analysis.pruning_features import (
     decision_features,
     feature_columns,
 )
-from analysis.pruning_report import headline_text, pruning_figures, pruning_section
+from analysis.pruning_report import (
+    DECISION_ROWS,
+    headline_text,
+    pruning_figures,
+    pruning_section,
+)
 from graphlets import build_graphlets
 from provenance.conventions import Mapping
 from provenance.errors import StoreError
@@ -354,3 +359,23 @@ def test_headline_without_a_safe_threshold_says_so(mid_result) -> None:  # type:
     assert text.startswith("This history has no safe threshold: no threshold")
     assert "keeps 74.4% of pushes: below 99%, so it is not safe to apply." in text
     assert "saves up to" not in text and "threshold 1.00" not in text
+
+
+def test_decisions_per_pipeline(mid_result, mid_db: Path) -> None:  # type: ignore[no-untyped-def]
+    from analysis.frames import ALL, graphlet_frame
+    from analysis.pruning_report import pipeline_decisions
+
+    d = mid_result.decisions
+    test = d[d["test"] & ~d["in_flight"]]
+    assert len(test) == mid_result.n_test and not d.loc[~d["test"], "skipped"].any()
+    assert test["no_push_probability"].between(0, 1).all()
+    top = mid_result.skipped_pipelines.iloc[0]
+    with ProvenanceStore.open(mid_db, read_only=True) as store:
+        graphlets = graphlet_frame(store, ALL, mid_result.cost_unit)
+    html = pipeline_decisions(mid_result, top["pipeline"], graphlets)
+    assert f"would skip {top['skipped']:,} of this pipeline&#x27;s" in html
+    mine = d[d["test"] & (d["pipeline"] == top["pipeline"])].sort_values(
+        ["train_time", "graphlet_id"]
+    )
+    assert html.count("<td>skip</td>") == mine.tail(DECISION_ROWS)["skipped"].sum()
+    assert mid_result._repr_html_() == pruning_section(mid_result, fmt="html")  # in Jupyter

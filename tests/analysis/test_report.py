@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import replace
@@ -107,11 +106,16 @@ def test_write_is_atomic(two_pipelines: ProvenanceStore, tmp_path: Path) -> None
     out = tmp_path / "report"
     good = build_report(two_pipelines)
     write_report(good, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    before = files()
+    assert len(before) == 3 + len(good.pages) and any(n.startswith("pages/") for n in before)
     broken = replace(good, summary={**good.summary, "bad": float("nan")})  # fails to serialize
     with pytest.raises(ValueError):
         write_report(broken, out)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert files() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no leftovers
 
 
@@ -142,7 +146,7 @@ def test_empty_scope_is_an_error(two_pipelines: ProvenanceStore) -> None:
 
 
 # Injected into a copy of the page: records script and resource errors and console.error calls,
-# then, once loaded, whether every image decoded; --dump-dom prints the verdict.
+# then, once loaded, whether every image decoded and where its links go; --dump-dom prints it.
 PROBE = """<script>
 window.__errors = [];
 window.addEventListener("error", e => window.__errors.push(
@@ -152,9 +156,11 @@ console.error = (...args) => { window.__errors.push(args.join(" ")); consoleErro
 window.addEventListener("load", () => {
   const images = [...document.images];
   const ok = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  const links = [...document.querySelectorAll("a[href]")].map(a => a.getAttribute("href"));
   const out = document.createElement("pre");
   out.id = "mlprov-probe";
-  out.textContent = JSON.stringify({images: images.length, ok: ok, errors: window.__errors});
+  out.textContent = JSON.stringify({images: images.length, ok: ok, errors: window.__errors,
+                                    links: links});
   document.body.appendChild(out);
 });
 </script>"""
@@ -181,23 +187,56 @@ def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
         )
 
 
-@pytest.mark.chromium
-def test_html_renders_in_chromium(sample: ProvenanceStore, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    out = write_report(build_report(sample), tmp_path / "report")
-    html = (out / "report.html").read_text()
-    probe = tmp_path / "probe.html"
-    probe.write_text(html.replace("<head>", "<head>" + PROBE, 1))
-    result = _chromium(
-        "--enable-logging=stderr", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()
-    )
+def _probe(page: Path) -> dict[str, object]:
+    """Open ``page`` in Chromium (a copy beside it, with the probe) and return the verdict."""
+    probe = page.with_name(f".probe-{page.name}")
+    probe.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
+    try:
+        result = _chromium(
+            "--enable-logging=stderr", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()
+        )
+    finally:
+        probe.unlink()
     found = re.search(r'<pre id="mlprov-probe">(.*?)</pre>', result.stdout)
     assert found, result.stdout[-2000:]
-    verdict = json.loads(found.group(1).replace("&quot;", '"'))
-    assert verdict == {"images": 9, "ok": 9, "errors": []}  # 7 figures + 2 of pruning
     assert "CONSOLE" not in result.stderr, result.stderr
+    verdict: dict[str, object] = json.loads(found.group(1).replace("&quot;", '"'))
+    return verdict
+
+
+@pytest.mark.chromium
+def test_report_and_its_pages_render_in_chromium(sample: ProvenanceStore, tmp_path: Path) -> None:
+    """From the main page, every internal link is followed (to pipeline pages, on to graphlet
+    pages and back): every target and anchor exists, every image decodes, nothing errs."""
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    out = write_report(build_report(sample, top=2, graphlet_pages=2), tmp_path / "report")
+    main = (out / "report.html").resolve()
+    verdicts, queue = {}, [main]
+    while queue:
+        page = queue.pop()
+        if page in verdicts:
+            continue
+        verdict = verdicts[page] = _probe(page)
+        assert verdict["images"] == verdict["ok"] and verdict["errors"] == [], (page, verdict)
+        for link in verdict["links"]:  # type: ignore[attr-defined]
+            path, _, anchor = link.partition("#")
+            assert "://" not in link, f"{page.name} links outside the report: {link}"
+            target = (page.parent / path).resolve() if path else page
+            assert target.is_file(), f"{page.name}: broken link {link}"
+            if anchor:
+                assert f'id="{anchor}"' in target.read_text(), f"{page.name}: no #{anchor}"
+            queue.append(target)
+    pages = {p.resolve() for p in (out / "pages").iterdir()}
+    assert set(verdicts) == {main} | pages  # every page is reached, none is left out
+    assert sum(p.name.startswith("pipeline-") for p in pages) == 2
+    assert sum(p.name.startswith("graphlet-") for p in pages) == 4
+    assert verdicts[main]["images"] == 9  # 7 figures + 2 of pruning
+    assert all(v["images"] == 1 for p, v in verdicts.items() if p != main)
     shot = os.environ.get("MLPROV_SCREENSHOT")
-    if shot:  # MLPROV_SCREENSHOT=/tmp/report.png: look at the rendered page yourself
-        _chromium(f"--screenshot={shot}", "--window-size=1280,4000", (out / "report.html").as_uri())
-        shutil.copy(out / "report.html", Path(shot).with_suffix(".html"))
+    if shot:  # MLPROV_SCREENSHOT=/tmp/report.png: look at the three levels yourself
+        levels = [main, min(p for p in pages if "pipeline-" in p.name)]
+        levels.append(min(p for p in pages if "graphlet-" in p.name))
+        for level, page in zip(("main", "pipeline", "graphlet"), levels, strict=True):
+            png = Path(shot).with_name(f"{Path(shot).stem}-{level}.png")
+            _chromium(f"--screenshot={png}", "--window-size=1280,3000", page.as_uri())

@@ -205,13 +205,13 @@ def test_previous_with_infinite_figures_is_ignored_not_fatal(db: str, tmp_path: 
 def test_full_disk_keeps_the_previous_state(db: str, tmp_path: Path) -> None:
     out = tmp_path / "report"
     assert run("report", "--db", db, "--out", str(out))[0] == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}  # pages/ too
     result = limited(50_000, "report", "--db", db, "--out", str(out), cwd=tmp_path)
     assert result.returncode == 2
     assert one_error_line(result.stderr) == (
         f"{out}: file too large; free some space or raise the file size limit (ulimit -f)"
     )
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
     with ProvenanceStore.open(db, read_only=True) as store:

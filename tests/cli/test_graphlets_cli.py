@@ -63,7 +63,7 @@ def test_show_tree(db: str) -> None:
     code, out, _ = run("graphlet", "show", "14", "--db", db)
     assert code == 0
     assert out.splitlines()[0] == "graphlet 14  pipeline taxi  source 1"
-    assert "not deployed" in out.splitlines()[1]
+    assert out.splitlines()[1].endswith("not deployed: not blessed: validation rejected the model")
     for text in (
         "upstream",
         "anchor",
@@ -73,11 +73,13 @@ def test_show_tree(db: str) -> None:
         "SchemaGen #11 [data_validation] CACHED",
         "← Model #7 (boundary)",
         "→ PushedModel #18 pushed=0",
-        "CsvExampleGen #1 [ingest] COMPLETE  shared by 2",
+        "CsvExampleGen #1 [ingest] COMPLETE  cost 600.00  shared by 2",  # seconds
+        "deploy decision\n├─ Evaluator #15 COMPLETE: ModelBlessing #17 blessed=0\n"
+        "└─ Pusher #16 COMPLETE: PushedModel #18 pushed=0",
     ):
         assert text in out
     code, out, _ = run("graphlet", "show", "6", "--db", db)
-    assert "deployed at 2025-01-06 02:17:00" in out and "pushed=1" in out
+    assert "deployed at 2025-01-06 02:17 UTC" in out and "pushed=1" in out
 
 
 def test_show_png(db: str, tmp_path: Path) -> None:

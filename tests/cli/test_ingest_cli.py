@@ -31,11 +31,25 @@ def test_ingest_info_export(tmp_path: Path) -> None:
     info = json.loads(out)
     assert (info["executions"], info["pipelines"]) == (20, 2)
     assert {c["category"] for c in info["categories"]} >= {"train", "deploy", "ingest"}
-    code, out, _ = run("export", str(tmp_path / "parquet"), "--db", db)
+    assert info["cost_unit"] == "seconds"
+    [source] = info["sources"]
+    assert source["ingests"] == 2 and source["last_ingest"].endswith(" UTC")
+    assert info["graphlets"] == {"graphlets": 0, "deployed": 0, "current": False, "built": False}
+    code, out, _ = run("info", "--db", db)
+    assert "not built: mlprov graphlets" in out and "last_ingest" in out
+    code, out, _ = run("export", str(tmp_path / "parquet"), "--db", db, "--as-of", "2025-03-01")
     assert code == 0
     import pyarrow.parquet as pq
 
     assert pq.read_table(tmp_path / "parquet" / "executions.parquet").num_rows == 20
+    assert pq.read_table(tmp_path / "parquet" / "execution_costs.parquet").num_rows == 20
+    outcomes = pq.read_table(tmp_path / "parquet" / "execution_outcomes.parquet").to_pandas()
+    assert len(outcomes) == 20 and outcomes["wasted"].any() and outcomes["abandoned"].any()
+    assert (
+        outcomes["wasted"] == outcomes["status"].isin(["unpushed", "orphan", "abandoned"])
+    ).all()
+    code, out, _ = run("info", "--db", db, "--format", "json")  # export brought them up to date
+    assert json.loads(out)["graphlets"]["current"] is True
 
 
 def _not_mlmd(tmp: Path) -> Path:

@@ -38,11 +38,28 @@ def db(tmp_path: Path) -> str:
     return path
 
 
+def test_graphlet_pages_default_is_the_librarys() -> None:
+    from analysis.cli.report import report
+    from analysis.drilldown import GRAPHLET_PAGES
+
+    option = next(p for p in report.params if p.name == "graphlet_pages")
+    assert option.default == GRAPHLET_PAGES
+
+
 def test_report_writes_three_files(db: str, tmp_path: Path) -> None:
     out = tmp_path / "report"
     code, stdout, _ = run("report", "--db", db, "--out", str(out))
     assert code == 0, stdout
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.md", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "pages",
+        "report.html",
+        "report.md",
+        "summary.json",
+    ]
+    pages = sorted(p.name.split("-")[0] for p in (out / "pages").iterdir())
+    assert pages.count("pipeline") == 2 and pages.count("graphlet") == 4  # 3 + 1: all
+    code, _, _ = run("report", "--db", db, "--out", str(out), "--top", "1", "--graphlet-pages", "0")
+    assert code == 0 and [p.name.split("-")[0] for p in (out / "pages").iterdir()] == ["pipeline"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["headline"]["wasted_share"] == 8_100 / 15_900
     assert summary["headline"]["abandoned_cost"] == 1_200

@@ -365,3 +365,59 @@ def keyless(s: Story) -> None:
     m2 = s.train(r, 2, {"examples": [d2["examples"]]})
     assert m2 is not None
     s.evaluate_push(r, 2, m2, pushed=1, keyless=True, extra_models=(m1,))
+
+
+def outcomes(s: Story) -> None:
+    """One graphlet per reason for not pushing (graphlets.REASONS), run k named by it."""
+    reasons = (
+        "pushed",
+        "not_blessed",
+        "infra_rejected",
+        "trainer_failed",
+        "in_flight",
+        "cut_before_evaluation",
+        "evaluation_failed",
+        "push_failed",
+        "push_skipped",
+    )
+    for k, reason in enumerate(reasons, start=1):
+        r = s.run()
+        d = s.data(r, k)
+        state = {"trainer_failed": "FAILED", "in_flight": "RUNNING"}.get(reason, "COMPLETE")
+        model = s.train(r, k, {"examples": [d["examples"]]}, state=state)
+        s.ids.x[reason] = s.ids.x[f"trainer{k}"]
+        if model is None or reason == "cut_before_evaluation":
+            continue
+        if reason in ("pushed", "not_blessed"):
+            s.evaluate_push(r, k, model, pushed=int(reason == "pushed"))
+            continue
+        blessed = reason != "evaluation_failed"
+        bl = s.node(
+            r,
+            f"evaluator{k}",
+            EVALUATOR,
+            state="COMPLETE" if blessed else "FAILED",
+            inputs={"model": [model]},
+            outputs={"blessing": [s.new("ModelBlessing", custom={"blessed": 1})]}
+            if blessed
+            else None,
+        )
+        if reason == "infra_rejected":
+            s.node(
+                r,
+                f"infra{k}",
+                INFRA,
+                inputs={"model": [model]},
+                outputs={"blessing": [s.new("InfraBlessing", custom={"blessed": 0})]},
+            )
+        if reason in ("infra_rejected", "push_failed"):
+            s.node(
+                r,
+                f"pusher{k}",
+                PUSHER,
+                state="FAILED" if reason == "push_failed" else "COMPLETE",
+                inputs={"model": [model], "model_blessing": [bl["blessing"]]},
+                outputs=None
+                if reason == "push_failed"
+                else {"pushed_model": [s.new("PushedModel", custom={"pushed": 0})]},
+            )

@@ -138,7 +138,12 @@ def test_load_and_networkx(store: ProvenanceStore) -> None:
     assert g.edges["x16", "a18"]["type"] == "OUTPUT"
     assert g.nodes["a18"]["pushed"] == 0
     tree = graphlet_tree(view)
-    assert tree.splitlines()[1] == "trainer COMPLETE  model_type -  not deployed"
+    assert view.info["reason"] == "not_blessed" and view.info["blessed"] is False
+    assert tree.splitlines()[1] == (
+        "trainer COMPLETE  model_type -  not deployed: not blessed: validation rejected the model"
+    )
+    trainer = next(line for line in tree.splitlines() if "#14 [train]" in line)
+    assert f"cost {g.nodes['x14']['cost']:,.2f}" in trainer
 
 
 def test_load_errors(store: ProvenanceStore, tmp_path: Path) -> None:

@@ -25,7 +25,15 @@ from provenance.store import ProvenanceStore
 from provenance.synth.generator import SynthConfig, generate
 from tests.graphlets.scenarios import Ids, Story, write
 
-SCENARIOS = ("rolling_window", "warm_start", "baseline_push", "cached_retry", "tuner", "keyless")
+SCENARIOS = (
+    "rolling_window",
+    "warm_start",
+    "baseline_push",
+    "cached_retry",
+    "tuner",
+    "keyless",
+    "outcomes",
+)
 RUNNING, OUTPUT = 2, 4
 
 
@@ -254,3 +262,13 @@ def test_one_more_run_redoes_few_graphlets(synthetic: Path) -> None:
             report = build_graphlets(store)
     assert report.pipelines_whole == 0 and report.changed_executions == 39
     assert 0 < report.graphlets < before / 4
+
+
+@pytest.mark.parametrize(("before", "held"), [("evaluator2", 0), ("infra3", 0), ("pusher8", 1)])
+def test_refresh_equals_rebuild_as_verdicts_arrive(
+    scenario_path: Callable[[str], tuple[Path, Ids]], before: str, held: int
+) -> None:
+    """A graphlet's reason changes when its Evaluator, InfraValidator or Pusher arrives later:
+    the refresh gives the reason a rebuild gives."""
+    path, ids = scenario_path("outcomes")
+    refresh_equals_rebuild(path, executions(path).index(ids.x[before]) - 1, held)

@@ -1,0 +1,43 @@
+"""Results for people: readable tables in Jupyter and IPython, and a graphlet as its drawing."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.characterize import characterization_summary
+from analysis.present import styled
+from analysis.waste import waste_by_pipeline, waste_summary
+from graphlets import load_graphlet
+from provenance.store import ProvenanceStore
+
+
+def test_results_render_as_tables(tfx: ProvenanceStore) -> None:
+    summary = waste_summary(tfx)
+    html = summary._repr_html_()
+    assert "<caption>WasteSummary (costs in seconds)</caption>" in html
+    assert (
+        f"<th style='text-align:left'>wasted share</th><td style='text-align:right'>"
+        f"{100 * summary.wasted_share:.1f}%</td>" in html
+    )
+    assert f"{summary.total_cost:,.0f} seconds" in html
+    text = repr(summary)
+    assert "WasteSummary(" not in text and "wasted share" in text
+    traits = repr(characterization_summary(tfx))
+    assert "Characterization(" not in traits and " days" in traits and " hours" in traits
+
+
+def test_frames_render_with_units_and_percentages(tfx: ProvenanceStore) -> None:
+    frame = waste_by_pipeline(tfx)[["pipeline", "wasted_cost", "wasted_share", "graphlets"]]
+    html = styled(frame, "seconds").to_html()
+    assert "wasted cost (seconds)" in html and "wasted share" in html
+    assert f"{100 * frame['wasted_share'].iloc[0]:.1f}%" in html
+    assert "wasted_share" not in html  # headings are words
+
+
+def test_graphlet_renders_as_its_drawing(tfx: ProvenanceStore) -> None:
+    pretty = pytest.importorskip("IPython.lib.pretty")
+    view = load_graphlet(tfx, 14)
+    assert view._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
+    assert pretty.pretty(view) == (
+        "graphlet 14 of pipeline taxi: not deployed: not blessed: validation rejected the model"
+    )
