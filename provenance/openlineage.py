@@ -28,6 +28,10 @@ warns or skips per ``--strict``. Reading the same event twice changes nothing. I
 ingest reads only the bytes appended to a file since the last ingest (watermark: offset and
 mtime), and Marquez's events from the last ``created_at`` read on (a little before it: events
 committed late; see :data:`MARQUEZ_OVERLAP_MS`). The reader needs no OpenLineage library.
+
+DuckDB's JSON reader parses whole NDJSON files, in parallel; Python splits lines only for
+appended tails, JSON documents, and files DuckDB cannot read or holding a rejected event (for
+its line number).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 -- OpenLineage RunEvents -> the staging tables (provenance/readers.py). provenance/openlineage.py
 -- fills mlprov_stage.ol_checked (one row per event: where it is, the fields used, and the first
--- rule of the spec it breaks) with the `check` block, one file or Marquez read at a time, then
--- runs the other blocks in file order. A run's execution, a context or a dataset version
--- touched again by a later ingest is merged with its canonical row (times widen, the state
--- follows the latest event, properties of earlier events stay), so every ingest stages whole
--- nodes from new events only.
+-- rule of the spec it breaks) with the `check` block, over the `files` DuckDB's JSON reader
+-- reads whole or the `lines` Python hands over, then runs the other blocks in file order. A
+-- run's execution, a context or a dataset version touched again by a later ingest is merged
+-- with its canonical row (times widen, the state follows the latest event, properties of
+-- earlier events stay), so every ingest stages whole nodes from new events only.
 -- Parameters: $sid. Filled in by Python: {events} (the `lines` or `files` block), {problem}
 -- (a CASE over the columns and the schemaURL's parts `url`), {url} (the schemaURL pattern);
 -- in `lines`: {extract} (the fields of `doc`, a list), {columns} (its items named), {datasets}
