@@ -28,11 +28,16 @@ warns or skips per ``--strict``. Reading the same event twice changes nothing. I
 ingest reads only the bytes appended to a file since the last ingest (watermark: offset and
 mtime), and Marquez's events from the last ``created_at`` read on (a little before it: events
 committed late; see :data:`MARQUEZ_OVERLAP_MS`). The reader needs no OpenLineage library.
+
+DuckDB's JSON reader parses whole NDJSON files, in parallel; Python splits lines only for
+appended tails, JSON documents, and files DuckDB cannot read or holding a rejected event (for
+its line number).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,7 +181,16 @@ _CHECKED = (
 )
 
 
-def _check_sql(validate: bool) -> str:
+def _check_sql(events: str) -> str:
+    return (
+        _SQL["check"]
+        .replace("{url}", SCHEMA_URL.replace("'", "''"))
+        .replace("{problem}", _problem_case())
+        .replace("{events}", events)
+    )  # last: the events' SQL holds file names
+
+
+def _lines_sql(validate: bool) -> str:
     extract = (
         f"json_extract_string(doc, [{', '.join(_quote('$.' + p) for p in _COLUMNS.values())}])"
     )
@@ -184,12 +198,47 @@ def _check_sql(validate: bool) -> str:
         extract = f"CASE WHEN json_valid(doc) THEN {extract} END"
     columns = ", ".join(f"j[{i}] AS {c}" for i, c in enumerate(_COLUMNS, start=1))
     return (
-        _SQL["check"]
+        _SQL["lines"]
         .replace("{extract}", extract)
         .replace("{columns}", columns)
         .replace("{datasets}", json.dumps(_DATASETS))
-        .replace("{url}", SCHEMA_URL.replace("'", "''"))
-        .replace("{problem}", _problem_case())
+    )
+
+
+def _schema() -> dict[str, Any]:
+    """The fields read, nested as the events hold them (inputs and outputs as datasets)."""
+    tree: dict[str, Any] = {}
+    for path in _COLUMNS.values():
+        *parents, leaf = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _DATASETS if path in ("inputs", "outputs") else "VARCHAR"
+    return tree
+
+
+_FILES_SQL = (
+    _SQL["files"]
+    .replace(
+        "{fields}",
+        ", ".join(
+            "e." + ".".join(f'"{p}"' for p in path.split(".")) + f" AS {column}"
+            for column, path in _COLUMNS.items()
+            if column not in ("inputs", "outputs")
+        ),
+    )
+    .replace(
+        "{schema}",
+        "{"
+        + ", ".join(f"{_quote(k)}: {_quote(_duck_type(v))}" for k, v in _schema().items())
+        + "}",
+    )
+)
+
+
+def _files_sql(files: list[tuple[Path, str]]) -> str:
+    return _FILES_SQL.replace("{files}", ", ".join(_quote(str(p)) for p, _ in files)).replace(
+        "{paths}", ", ".join(f"({_quote(str(p))}, {_quote(n)})" for p, n in files)
     )
 
 
@@ -324,13 +373,45 @@ def _check(stage: Stage, source: pa.Table) -> None:
     try:
         con.register("ol_source", source)
         try:
-            con.execute(_check_sql(validate=False))
+            con.execute(_check_sql(_lines_sql(validate=False)))
         except duckdb.InvalidInputException as err:  # a line that is not JSON: check each
             if "JSON" not in str(err):
                 raise
-            con.execute(_check_sql(validate=True))
+            con.execute(_check_sql(_lines_sql(validate=True)))
     finally:
         con.close()
+
+
+def _check_files(stage: Stage, files: list[tuple[Path, str]]) -> int:
+    """Check whole NDJSON files with DuckDB's JSON reader; a file it cannot read, or holding
+    a rejected event, is checked line by line instead (for the line numbers). Return how many
+    events they hold."""
+    con = stage.con.cursor()
+    try:
+        con.execute(_check_sql(_files_sql(files)))
+        rejected = con.execute(
+            "SELECT DISTINCT src FROM mlprov_stage.ol_checked "
+            "WHERE pos IS NULL AND problem IS NOT NULL"
+        ).fetchall()
+        again = {r[0] for r in rejected}
+    except duckdb.Error:  # not JSON, or a field of another shape than the spec's
+        again = {name for _, name in files}
+    finally:
+        con.close()
+    if again:
+        stage.con.execute(
+            "DELETE FROM mlprov_stage.ol_checked WHERE pos IS NULL AND list_contains(?, src)",
+            [sorted(again)],
+        )
+    events = int(
+        scalar(stage.con, "SELECT count(*) FROM mlprov_stage.ol_checked WHERE pos IS NULL")
+    )
+    for path, name in files:
+        if name in again:
+            source, _, _ = _lines(path.read_bytes(), name)
+            _check(stage, source)
+            events += source.num_rows
+    return events
 
 
 # ---- files ------------------------------------------------------------------------------------
@@ -361,14 +442,21 @@ def _read_files(path: Path, stage: Stage, result: ReadResult) -> None:
     else:
         files, names = [path], [path.name]
     events = 0
+    whole: list[tuple[Path, str]] = []  # read by DuckDB, after the others
     for file, name in zip(files, names, strict=True):
-        events += _read_file(file, name, stage, result)
+        events += _read_file(file, name, stage, result, whole)
+        stage.progress(TABLE, events)
+    if whole:
+        events += _check_files(stage, whole)
         stage.progress(TABLE, events)
     result.rows_read[TABLE] = events
 
 
-def _read_file(path: Path, name: str, stage: Stage, result: ReadResult) -> int:
-    """Check the events of one file that are new since its watermark; return how many."""
+def _read_file(
+    path: Path, name: str, stage: Stage, result: ReadResult, whole: list[tuple[Path, str]]
+) -> int:
+    """Check the events of one file that are new since its watermark; return how many (a
+    whole file of complete lines is added to ``whole`` instead, to be read by DuckDB)."""
     stat = path.stat()
     mtime_ms = stat.st_mtime_ns // 1_000_000
     lines_key, document_key = f"file:{name}", f"document:{name}"
@@ -378,6 +466,10 @@ def _read_file(path: Path, name: str, stage: Stage, result: ReadResult) -> int:
     start = 0
     if lines_key in stage.marks and mark is not None and (mark.max_id or 0) < stat.st_size:
         start = int(mark.max_id or 0)  # appended to: read the new lines only
+    if start == 0 and _whole_lines(path, stat.st_size):
+        whole.append((path, name))
+        result.marks[lines_key] = Mark(stat.st_size, mtime_ms)
+        return 0
     with path.open("rb") as f:
         f.seek(start)
         data = f.read()
@@ -405,6 +497,15 @@ def _read_file(path: Path, name: str, stage: Stage, result: ReadResult) -> int:
     return source.num_rows
 
 
+def _whole_lines(path: Path, size: int) -> bool:
+    """One event a line, the last line finished (judged from the first line and last byte)."""
+    with path.open("rb") as f:
+        head = f.read(1 << 20)
+        f.seek(max(size - 1, 0))
+        last = f.read(1)
+    return last == b"\n" and not _is_document(head)
+
+
 def _ends_line(path: Path, offset: int) -> bool:
     with path.open("rb") as f:
         f.seek(offset - 1)
@@ -427,11 +528,13 @@ def _renumber(stage: Stage, name: str, before: int) -> None:
 
 def _is_document(data: bytes) -> bool:
     """A JSON array, or one event spread over several lines (the transport's debug mode)."""
-    head = data.lstrip()
-    if head[:1] == b"[":
-        return True
-    first = head.split(b"\n", 1)[0].strip()
-    return head[:1] == b"{" and not first.endswith(b"}")
+    start = re.search(rb"\S", data)  # no copies: a file may be large
+    if start is None:
+        return False
+    i = start.start()
+    end = data.find(b"\n", i)
+    first = data[i : end if end >= 0 else len(data)].rstrip()
+    return first[:1] == b"[" or (first[:1] == b"{" and not first.endswith(b"}"))
 
 
 def _lines(data: bytes, name: str) -> tuple[pa.Table, int, bool]:

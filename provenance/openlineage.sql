@@ -1,31 +1,47 @@
 -- OpenLineage RunEvents -> the staging tables (provenance/readers.py). provenance/openlineage.py
 -- fills mlprov_stage.ol_checked (one row per event: where it is, the fields used, and the first
--- rule of the spec it breaks) with the `check` block, one file or Marquez read at a time, then
--- runs the other blocks in file order. A run's execution, a context or a dataset version
--- touched again by a later ingest is merged with its canonical row (times widen, the state
--- follows the latest event, properties of earlier events stay), so every ingest stages whole
--- nodes from new events only.
--- Parameters: $sid. Filled in by Python: {extract} (the fields of `doc`, a list), {columns}
--- (its items named), {datasets} (the shape of inputs and outputs), {problem} (a CASE over the
--- columns and the schemaURL's parts `url`), {url} (the schemaURL pattern).
+-- rule of the spec it breaks) with the `check` block, over the `files` DuckDB's JSON reader
+-- reads whole or the `lines` Python hands over, then runs the other blocks in file order. A
+-- run's execution, a context or a dataset version touched again by a later ingest is merged
+-- with its canonical row (times widen, the state follows the latest event, properties of
+-- earlier events stay), so every ingest stages whole nodes from new events only.
+-- Parameters: $sid. Filled in by Python: {events} (the `lines` or `files` block), {problem}
+-- (a CASE over the columns and the schemaURL's parts `url`), {url} (the schemaURL pattern);
+-- in `lines`: {extract} (the fields of `doc`, a list), {columns} (its items named), {datasets}
+-- (the shape of inputs and outputs); in `files`: {files}, {paths}, {schema} (the fields read)
+-- and {fields} (each named).
 
 -- name: check
 INSERT INTO mlprov_stage.ol_checked BY NAME
-WITH p AS (
-    SELECT src, pos, {extract} AS j FROM ol_source  -- blank lines are no events
-    WHERE length(doc) > 3 OR trim(doc, chr(9) || chr(10) || chr(13) || ' ') <> ''
-),
-c AS (SELECT src, pos, j IS NULL AS invalid, {columns} FROM p),
+WITH c AS ({events}),
 u AS (
     SELECT *, regexp_extract(schema_url, '{url}', ['major', 'def']) AS url,
-           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID) AS uuid,
-           CASE WHEN len(inputs) > 2 THEN from_json(inputs, '{datasets}') END AS input_list,
-           CASE WHEN len(outputs) > 2 THEN from_json(outputs, '{datasets}') END AS output_list
+           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID) AS uuid
     FROM c
 )
 SELECT url.def AS kind, {problem} AS problem, epoch_ms(ts) AS ms, uuid::VARCHAR AS run_uuid,
-       * EXCLUDE (url, ts, uuid, invalid, schema_url, event_time, run_id, inputs, outputs)
+       * EXCLUDE (url, ts, uuid, invalid, schema_url, event_time, run_id)
 FROM u;
+
+-- name: lines
+-- The events of ol_source (src, pos, doc: one per line, or per JSON document), parsed here.
+WITH p AS (
+    SELECT src, pos, {extract} AS j FROM ol_source  -- blank lines are no events
+    WHERE length(doc) > 3 OR trim(doc, chr(9) || chr(10) || chr(13) || ' ') <> ''
+), x AS (SELECT src, pos, j IS NULL AS invalid, {columns} FROM p)
+SELECT * EXCLUDE (inputs, outputs),
+       CASE WHEN len(inputs) > 2 THEN from_json(inputs, '{datasets}') END AS input_list,
+       CASE WHEN len(outputs) > 2 THEN from_json(outputs, '{datasets}') END AS output_list
+FROM x
+
+-- name: files
+-- Whole NDJSON files ({paths}: their paths and names), parsed by DuckDB's JSON reader in
+-- parallel; one it cannot read, or an event rejected, sends its files to `lines` (for the
+-- line numbers).
+SELECT f.name AS src, NULL::BIGINT AS pos, false AS invalid, {fields},
+       e.inputs AS input_list, e.outputs AS output_list
+FROM read_ndjson([{files}], columns = {schema}, filename = true) e
+JOIN (VALUES {paths}) f(path, name) ON f.path = e.filename
 
 -- name: rejects
 INSERT INTO mlprov_stage.stg_rejects
@@ -136,20 +152,20 @@ SELECT id, name, true, NULL, NULL, value, NULL FROM mlprov_stage.ol_xprops;
 
 -- name: context_keys
 -- Pipelines (a job and namespace), pipeline runs (a run id) and nodes (a task's job).
+-- Grouped on the raw columns first: the keys are built once per context, not per event.
 CREATE TABLE mlprov_stage.ol_ctx AS
-SELECT kind || ' ' || key AS key, kind, any_value(name) AS name, any_value(ns) AS ns,
-       min(ms) AS first_ms, max(ms) AS last_ms
+SELECT kind || ' ' || to_json(parts)::VARCHAR AS key, kind, name, ns, first_ms, last_ms
 FROM (
-    SELECT 'pipeline' AS kind, to_json([pipe_ns, pipe_name])::VARCHAR AS key, pipe_name AS name,
-           pipe_ns AS ns, ms
-    FROM mlprov_stage.ol_ev
+    SELECT 'pipeline' AS kind, [pipe_ns, pipe_name] AS parts, pipe_name AS name, pipe_ns AS ns,
+           min(ms) AS first_ms, max(ms) AS last_ms
+    FROM mlprov_stage.ol_ev GROUP BY pipe_ns, pipe_name
     UNION ALL
-    SELECT 'run', to_json([pipe_run])::VARCHAR, pipe_run, pipe_ns, ms FROM mlprov_stage.ol_ev
+    SELECT 'run', [pipe_run], pipe_run, any_value(pipe_ns), min(ms), max(ms)
+    FROM mlprov_stage.ol_ev GROUP BY pipe_run
     UNION ALL
-    SELECT 'node', to_json([ns, job])::VARCHAR, job, ns, ms FROM mlprov_stage.ol_ev
-    WHERE NOT is_dag
-)
-GROUP BY ALL;
+    SELECT 'node', [ns, job], job, ns, min(ms), max(ms) FROM mlprov_stage.ol_ev
+    WHERE NOT is_dag GROUP BY ns, job
+);
 
 -- name: contexts
 INSERT INTO stg_contexts
@@ -176,13 +192,13 @@ JOIN ids_context c ON c.external_id = r.key;
 INSERT INTO stg_parent_contexts
 SELECT DISTINCT c.id, p.id
 FROM (
-    SELECT DISTINCT 'run ' || to_json([pipe_run])::VARCHAR AS child,
+    SELECT 'run ' || to_json([pipe_run])::VARCHAR AS child,
            'pipeline ' || to_json([pipe_ns, pipe_name])::VARCHAR AS parent
-    FROM mlprov_stage.ol_ev
+    FROM (SELECT DISTINCT pipe_run, pipe_ns, pipe_name FROM mlprov_stage.ol_ev)
     UNION
     SELECT 'node ' || to_json([ns, job])::VARCHAR,
            'pipeline ' || to_json([pipe_ns, pipe_name])::VARCHAR
-    FROM mlprov_stage.ol_ev WHERE NOT is_dag
+    FROM (SELECT DISTINCT ns, job, pipe_ns, pipe_name FROM mlprov_stage.ol_ev WHERE NOT is_dag)
 ) e
 JOIN ids_context c ON c.external_id = e.child
 JOIN ids_context p ON p.external_id = e.parent;

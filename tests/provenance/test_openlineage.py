@@ -421,6 +421,20 @@ def test_a_directory_of_one_event_per_file(tmp_path: Path, store: ProvenanceStor
     assert ingest(store, str(emitter.path.parent)).rows_read == {"OpenLineage event": 0}
 
 
+def test_a_facet_of_another_shape_is_read_line_by_line(
+    events: Emitter, store: ProvenanceStore
+) -> None:
+    """DuckDB's JSON reader refuses a file whose facet has another shape than the fields read
+    (a string errorMessage): the file is read line by line, and that facet left out."""
+    lines = events.path.read_text().splitlines()
+    event = json.loads(lines[0])
+    event["run"].setdefault("facets", {})["errorMessage"] = "boom"
+    events.path.write_text("\n".join([json.dumps(event), *lines[1:]]) + "\n")
+    report = ingest(store, str(events.path))
+    assert report.rows_read == {"OpenLineage event": 32} and not report.skipped
+    assert executions(store, events) == EXPECTED_FIRST
+
+
 def test_json_array_and_pretty_printed_files(events: Emitter, tmp_path: Path) -> None:
     lines = events.path.read_text().splitlines()
     folder = tmp_path / "docs"
