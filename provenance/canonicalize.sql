@@ -1,6 +1,6 @@
 -- Staging -> canonical tables. Every reader fills the same staging tables (see
 -- provenance/readers.py: canonical states, event types and node kinds, integer ids); ingest
--- checks them (provenance/ingest.py: _CHECKS), then these statements turn them into canonical
+-- checks them (provenance/checks.py), then these statements turn them into canonical
 -- rows. Node tables (contexts, artifacts, executions) and their properties are upserted:
 -- staging holds every new or changed node with all its properties. Edge tables are appended
 -- with an anti-join, so a reader may stage edges it has already delivered; within one batch
@@ -60,6 +60,11 @@ INSERT INTO artifact_properties
 SELECT $sid, owner_id, name, is_custom, int_value, double_value, string_value, bool_value
 FROM stg_artifact_props;
 
+-- name: affected_executions
+-- Executions whose canonical row this batch may change: staged, or newly associated.
+CREATE OR REPLACE TEMP TABLE stg_affected AS
+SELECT id FROM stg_executions UNION SELECT execution_id FROM stg_associations
+
 -- name: execution_contexts
 -- Pipeline, run and node of each execution in stg_affected(id), from the canonical
 -- contexts and associations (already updated by this batch).
@@ -117,6 +122,10 @@ LEFT JOIN props p ON p.owner_id = x.id;
 -- name: execution_components
 -- Distinct components of the batch; categories are assigned in Python (provenance.conventions).
 SELECT DISTINCT component, type_name FROM stg_execution_base ORDER BY ALL;
+
+-- name: save_categories
+-- The categories Python assigned to the batch's components (the registered Arrow table).
+CREATE OR REPLACE TEMP TABLE stg_categories AS SELECT * FROM categories
 
 -- name: upsert_executions
 DELETE FROM executions
@@ -196,3 +205,9 @@ LEFT JOIN (
     WHERE source_id = $sid AND run_id IS NOT NULL GROUP BY run_id
 ) via ON via.run_id = r.context_id
 WHERE r.source_id = $sid AND list_contains($run_types, r.type_name);
+
+-- name: drop_batch
+DROP TABLE stg_affected;
+DROP TABLE stg_execution_contexts;
+DROP TABLE stg_execution_base;
+DROP TABLE stg_categories

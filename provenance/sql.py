@@ -1,16 +1,34 @@
-"""Named SQL queries kept in ``.sql`` files beside the code that runs them.
+"""Named SQL queries kept in ``.sql`` files beside the code that runs them, and the one way to
+run them.
 
-A file holds blocks introduced by ``-- name: <name>``; a block may hold several statements.
+A file holds blocks introduced by ``-- name: <name>``; a block may hold several statements,
+separated by semicolons (those inside comments, string literals and quoted names do not count).
+Running a block binds to each statement just the ``$name`` parameters it uses, so one dict of
+parameters serves every block of a stage.
+
+Example:
+    >>> import duckdb
+    >>> block = "CREATE TEMP TABLE t AS SELECT $a AS a; -- a comment; with a semicolon\\n" \\
+    ...         "SELECT a + $b FROM t"
+    >>> execute(duckdb.connect(), block, {"a": 1, "b": 2, "unused": 3}).fetchall()
+    [(3,)]
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
+from collections.abc import Mapping as MappingABC
 from importlib import resources
 from typing import Any
 
 import duckdb
+
+#: What a statement holds besides code: literals, quoted names and comments (where neither
+#: ';' nor '$' means anything), and the ';' between statements.
+_NOT_CODE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|;", re.DOTALL)
+_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 
 
 @functools.cache
@@ -21,13 +39,81 @@ def named_queries(package: str, filename: str) -> dict[str, str]:
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
+class Queries(MappingABC[str, str]):
+    """The named blocks of one or more ``.sql`` files of a package, by name.
+
+    Example:
+        >>> sorted(Queries("provenance", "canonicalize.sql"))[:2]
+        ['affected_executions', 'append_edges']
+    """
+
+    def __init__(self, package: str, *filenames: str) -> None:
+        self._blocks: dict[str, str] = {}
+        for filename in filenames:
+            self._blocks.update(named_queries(package, filename))
+
+    def __getitem__(self, name: str) -> str:
+        return self._blocks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._blocks)
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def run(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        name: str,
+        params: MappingABC[str, Any] | None = None,
+    ) -> duckdb.DuckDBPyConnection:
+        """:func:`execute` the block ``name``."""
+        return execute(con, self._blocks[name], params)
+
+
+def execute(
+    con: duckdb.DuckDBPyConnection, block: str, params: MappingABC[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Run a block's statements in order, each bound to those of ``params`` it uses.
+
+    Returns:
+        ``con``, holding the result of the block's last statement.
+    """
+    for statement in statements(block):
+        used = parameters(statement)
+        con.execute(statement, {k: v for k, v in (params or {}).items() if k in used})
+    return con
+
+
 def statements(block: str) -> list[str]:
-    """Split a block into statements (our .sql files put no ';' inside literals)."""
-    return [s.strip() for s in block.split(";") if s.strip() and not _only_comments(s)]
+    """Split a block into its statements.
+
+    Example:
+        >>> statements("SELECT ';' AS semi; -- two; three\\nSELECT 2;")
+        ["SELECT ';' AS semi", '-- two; three\\nSELECT 2']
+    """
+    parts, start = [], 0
+    for token in _NOT_CODE.finditer(block):
+        if token.group() == ";":
+            parts.append(block[start : token.start()])
+            start = token.end()
+    parts.append(block[start:])
+    return [part.strip() for part in parts if _code(part).strip()]
 
 
-def _only_comments(sql: str) -> bool:
-    return all(not line.strip() or line.strip().startswith("--") for line in sql.splitlines())
+def parameters(statement: str) -> set[str]:
+    """The ``$name`` parameters a statement uses (not those named in comments or literals).
+
+    Example:
+        >>> sorted(parameters("SELECT $a, '$b' -- $c\\n WHERE x = $d"))
+        ['a', 'd']
+    """
+    return set(_PARAMETER.findall(_code(statement)))
+
+
+def _code(sql: str) -> str:
+    """``sql`` with its literals, quoted names and comments blanked out."""
+    return _NOT_CODE.sub(lambda m: ";" if m.group() == ";" else " ", sql)
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
