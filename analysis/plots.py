@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -210,55 +209,6 @@ def span_overlap(windows: pd.DataFrame) -> Figure:
         ax.set_xlabel("share of input spans shared with the previous graphlet")
         ax.set_ylabel("graphlets")
     ax.set_title("Input overlap between consecutive graphlets")
-    return fig
-
-
-ROLE_COLORS = {
-    "anchor": "#c92a2a",
-    "upstream": "#1c7ed6",
-    "downstream": "#2b8a3e",
-    "side": "#f08c00",
-    "boundary": "#adb5bd",
-}
-
-
-def graphlet(graph: nx.DiGraph) -> Figure:
-    """Draw one graphlet (``graphlets.to_networkx(load_graphlet(...))``) left to right.
-
-    Executions are squares labelled with their component, artifacts small circles; colors
-    give the member's role (anchor, upstream, downstream, side, boundary). Columns are
-    topological generations, so data flows left to right.
-    """
-    fig, ax = figure(HEIGHT + 1.0)
-    ax.set_axis_off()
-    if graph.number_of_nodes() == 0:
-        _empty(ax, "members")
-        return fig
-    pos: dict[str, tuple[float, float]] = {}
-    for column, nodes in enumerate(nx.topological_generations(graph)):
-        for row, node in enumerate(sorted(nodes)):
-            pos[node] = (float(column), -row + (len(nodes) - 1) / 2)
-    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="#adb5bd", arrowsize=8, node_size=300)
-    for kind, shape, size in (("execution", "s", 300), ("artifact", "o", 80)):
-        nodes = [n for n, d in graph.nodes(data=True) if d.get("node_kind") == kind]
-        colors = [ROLE_COLORS.get(str(graph.nodes[n].get("role")), "#868e96") for n in nodes]
-        nx.draw_networkx_nodes(
-            graph, pos, nodelist=nodes, node_shape=shape, node_size=size, node_color=colors, ax=ax
-        )
-    labels = {
-        n: str(d.get("label") or n)
-        for n, d in graph.nodes(data=True)
-        if d.get("node_kind") == "execution"
-    }
-    nx.draw_networkx_labels(
-        graph, {n: (x, y - 0.32) for n, (x, y) in pos.items()}, labels, font_size=6, ax=ax
-    )
-    for role, color in ROLE_COLORS.items():
-        ax.scatter([], [], color=color, marker="s", label=role)
-    fig.legend(loc="outside lower center", ncols=len(ROLE_COLORS), fontsize="small", frameon=False)
-    state = "pushed" if graph.graph.get("deployed") else "not pushed"
-    ax.margins(0.06, 0.15)
-    ax.set_title(f"Graphlet {graph.graph.get('graphlet_id')} ({state})")
     return fig
 
 

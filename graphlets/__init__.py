@@ -12,10 +12,9 @@ Build them once per store; every reader then refreshes them incrementally after 
         view = load_graphlet(store, 42)
 """
 
-from graphlets.build import BuildReport, build_graphlets, ensure_schema
+from graphlets.build import BuildReport, build_graphlets
 from graphlets.current import current_rules, ensure_current, graphlet_status, open_current
 from graphlets.load import (
-    REASONS,
     GraphletView,
     graphlet_summary,
     list_graphlets,
@@ -23,12 +22,17 @@ from graphlets.load import (
     to_networkx,
 )
 from graphlets.rules import GraphletRules
+from graphlets.state import ensure_schema
+from graphlets.vocabulary import EXPORTED_TABLES, REASONS, Outcome, Role
 
 __all__ = [
+    "EXPORTED_TABLES",
     "REASONS",
     "BuildReport",
     "GraphletRules",
     "GraphletView",
+    "Outcome",
+    "Role",
     "build_graphlets",
     "current_rules",
     "ensure_current",

@@ -20,11 +20,8 @@ Example:
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from importlib import resources
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -32,15 +29,12 @@ import pandas as pd
 
 from graphlets.errors import UnknownPipelineError
 from graphlets.rules import GraphletRules
+from graphlets.state import ensure_schema, is_current, record
 from provenance.errors import did_you_mean
-from provenance.sql import named_queries, scalar
-from provenance.sql import statements as split_statements
+from provenance.sql import Queries, scalar
 from provenance.store import ProvenanceStore
 
-_SQL = {**named_queries("graphlets", "build.sql"), **named_queries("graphlets", "refresh.sql")}
-#: Version of graphlets/schema.sql; a store built under another is rebuilt from scratch.
-LAYOUT = "3"
-_TABLES = ("graphlets", "graphlet_members", "graphlet_builds", "graphlet_seen", "graphlet_state")
+_SQL = Queries("graphlets", "build.sql", "refresh.sql")
 #: Pipelines rebuilt whole are built together until a batch holds this many executions.
 BATCH_EXECUTIONS = 500_000
 #: Rebuilds the pipelines of temp table ``gl_full`` whole (their ``graphlets``,
@@ -81,32 +75,6 @@ class BuildReport:
     changed_executions: int
     side_rounds: int
     rules_hash: str
-
-
-def ensure_schema(store: ProvenanceStore) -> None:
-    """Create the graphlet tables (graphlets/schema.sql), replacing those of another layout.
-
-    Args:
-        store: an open, writable store.
-    """
-    if layout(store) == LAYOUT:
-        return
-    for table in _TABLES:
-        store.con.execute(f"DROP TABLE IF EXISTS {table}")
-    store.con.execute(resources.files("graphlets").joinpath("schema.sql").read_text())
-    store.con.execute("INSERT INTO graphlet_state VALUES ('layout', ?)", [LAYOUT])
-
-
-def layout(store: ProvenanceStore) -> str | None:
-    """The layout version of the store's graphlet tables (None when it has none)."""
-    return state(store).get("layout")
-
-
-def state(store: ProvenanceStore) -> dict[str, str | None]:
-    """The ``graphlet_state`` rows as a dict (empty when the store has none)."""
-    if not store.has_table("graphlet_state"):
-        return {}
-    return dict(store.con.execute("SELECT key, value FROM graphlet_state").fetchall())
 
 
 def build_graphlets(
@@ -151,7 +119,7 @@ def build_graphlets(
     with store.transaction():
         ensure_schema(store)
         _scope(con, pipelines)
-        keys = int(scalar(con, "SELECT count(*) FROM gl_keys"))
+        keys = _count(con, "gl_keys")
         if incremental and is_current(store, rules):
             _drop_temp(con)
             return BuildReport(0, keys, 0, 0, 0, 0, 0, 0, 0, 0, rules.digest())
@@ -162,13 +130,10 @@ def build_graphlets(
             if rebuild_whole
             else _build_whole(con, rules, params, step, batch_executions)
         ]
-        if scalar(con, "SELECT count(*) FROM gl_part"):
+        if _count(con, "gl_part"):
             reports.append(_refresh_part(con, rules, params, step))
-        built = int(
-            scalar(con, "SELECT (SELECT count(*) FROM gl_full) + (SELECT count(*) FROM gl_part)")
-        )
-        _record(con, rules, complete=pipelines is None)
-        whole = int(scalar(con, "SELECT count(*) FROM gl_full"))
+        built, whole = _SQL.run(con, "built").fetchall()[0]
+        record(con, rules, complete=pipelines is None)
         _drop_temp(con)
     return BuildReport(
         pipelines_built=built,
@@ -182,22 +147,6 @@ def build_graphlets(
         changed_executions=changed,
         side_rounds=max(r.side_rounds for r in reports),
         rules_hash=rules.digest(),
-    )
-
-
-def is_current(store: ProvenanceStore, rules: GraphletRules) -> bool:
-    """Whether the whole store's graphlets reflect its latest ingest under ``rules``.
-
-    One look at ``graphlet_state`` and ``ingest_runs``: every change to the canonical store
-    is an ingest, which records a run.
-    """
-    known = state(store)
-    latest = scalar(store.con, "SELECT max(ingest_id) FROM ingest_runs")
-    return (
-        known.get("layout") == LAYOUT
-        and known.get("rules_hash") == rules.digest()
-        and known.get("ingest_id") == (None if latest is None else str(latest))
-        and "ingest_id" in known
     )
 
 
@@ -221,28 +170,16 @@ def _params(rules: GraphletRules) -> dict[str, Any]:
     }
 
 
-def _run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> None:
-    for statement in split_statements(_SQL[name]):
-        used = set(re.findall(r"\$(\w+)", statement))
-        con.execute(statement, {k: v for k, v in params.items() if k in used})
-
-
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(scalar(con, f"SELECT count(*) FROM {table}"))
 
 
 def _scope(con: duckdb.DuckDBPyConnection, pipelines: Iterable[str] | None) -> None:
     """Fill ``gl_keys``: the (source_id, pkey) of every pipeline in scope."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE gl_keys AS SELECT DISTINCT source_id, "
-        "coalesce(pipeline_id, -1) AS pkey FROM executions"
-    )
+    _SQL.run(con, "scope_keys")
     if pipelines is not None:
         con.register("gl_wanted", pipeline_keys(con, list(pipelines)))
-        con.execute(
-            "DELETE FROM gl_keys k WHERE NOT EXISTS (SELECT 1 FROM gl_wanted w "
-            "WHERE w.source_id = k.source_id AND w.pkey = k.pkey)"
-        )
+        _SQL.run(con, "keep_wanted")
         con.unregister("gl_wanted")
 
 
@@ -253,18 +190,18 @@ def _changes(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> int:
     Returns:
         The number of new, changed or removed executions.
     """
-    _run(con, "usable_builds", params)
-    _run(con, "observe", params)
-    _run(con, "changes", params)
-    uncounted = [r[0] for r in con.execute(_SQL["uncounted_events"]).fetchall()]
+    _SQL.run(con, "usable_builds", params)
+    _SQL.run(con, "observe", params)
+    _SQL.run(con, "changes", params)
+    uncounted = [r[0] for r in _SQL.run(con, "uncounted_events").fetchall()]
     if uncounted:
-        _run(con, "count_all_events", {"sources": uncounted})
-        _run(con, "observe", params)
-        _run(con, "changed_by_events", params)
-    _run(con, "changed_artifacts", params)
-    _run(con, "plan", params)
-    _run(con, "pick_whole", params)
-    _run(con, "observe", params)
+        _SQL.run(con, "count_all_events", {"sources": uncounted})
+        _SQL.run(con, "observe", params)
+        _SQL.run(con, "changed_by_events", params)
+    _SQL.run(con, "changed_artifacts", params)
+    _SQL.run(con, "plan", params)
+    _SQL.run(con, "pick_whole", params)
+    _SQL.run(con, "observe", params)
     return _count(con, "gl_changed")
 
 
@@ -274,7 +211,7 @@ def pipeline_keys(con: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFr
     Raises:
         UnknownPipelineError: a name no source holds (with the names it does hold).
     """
-    known = con.execute("SELECT source_id, pipeline_id AS pkey, name FROM pipelines").df()
+    known = _SQL.run(con, "pipeline_names").df()
     missing = sorted(set(names) - set(known["name"]))
     if missing:
         valid = sorted(set(known["name"]))
@@ -296,32 +233,18 @@ def _build_whole(
     batch_executions: int,
 ) -> Written:
     """Rebuild the pipelines of ``gl_full`` whole, in batches of about ``batch_executions``."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE gl_batches AS SELECT f.source_id, f.pkey, "
-        "(sum(n.n) OVER (ORDER BY f.source_id, f.pkey ROWS UNBOUNDED PRECEDING) - 1) // ? "
-        "AS batch FROM gl_full f JOIN (SELECT source_id, pkey, count(*) AS n FROM gl_now "
-        "GROUP BY ALL) n USING (source_id, pkey)",
-        [max(1, batch_executions)],
-    )
     batches = [
-        r[0] for r in con.execute("SELECT DISTINCT batch FROM gl_batches ORDER BY 1").fetchall()
+        r[0]
+        for r in _SQL.run(con, "batches", {"batch_executions": max(1, batch_executions)}).fetchall()
     ]
-    con.execute(
-        "DELETE FROM graphlet_seen s WHERE EXISTS (SELECT 1 FROM gl_full f "
-        "WHERE f.source_id = s.source_id AND f.pkey = s.pipeline_key)"
-    )
     written = []
     for i, batch in enumerate(batches):
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE gl_scope AS SELECT source_id, pkey FROM gl_batches "
-            "WHERE batch = ?",
-            [batch],
-        )
+        _SQL.run(con, "batch_scope", {"batch": batch})
 
         def batch_step(stage: str, done: int, i: int = i) -> None:
             step(f"{stage} (batch {i + 1}/{len(batches)})", done)
 
-        _run(con, "whole_region", params)
+        _SQL.run(con, "whole_region", params)
         written.append(_build(con, rules, params, batch_step, whole=True))
     return Written.sum(written)
 
@@ -335,15 +258,15 @@ def _refresh_part(
     """Redo the graphlets of ``gl_part`` that its changed executions can change."""
     pipelines = _count(con, "gl_part")
     step("finding graphlets to redo", pipelines)
-    _run(con, "feeds_start", params)
+    _SQL.run(con, "feeds_start", params)
     _fixpoint(con, "feeds_step", "gl_cf_front", params)
-    _run(con, "feeds_update", params)
-    _run(con, "affected", params)
-    _run(con, "see_part", params)
+    _SQL.run(con, "feeds_update", params)
+    _SQL.run(con, "affected", params)
+    _SQL.run(con, "see_part", params)
     step("reading their region", pipelines)
-    _run(con, "discover_start", params)
+    _SQL.run(con, "discover_start", params)
     _fixpoint(con, "discover_step", "gl_front", params)
-    con.execute("CREATE OR REPLACE TEMP TABLE gl_scope AS SELECT source_id, pkey FROM gl_part")
+    _SQL.run(con, "part_scope")
     return _build(con, rules, params, step, whole=False)
 
 
@@ -354,7 +277,7 @@ def _fixpoint(
     rounds = 0
     while True:  # each round adds new rows only, so this ends
         rounds += 1
-        _run(con, name, params)
+        _SQL.run(con, name, params)
         if not _count(con, frontier):
             return rounds
 
@@ -400,70 +323,24 @@ def _build(
         "members",
     ):
         step(name, scope)
-        _run(con, name, params)
+        _SQL.run(con, name, params)
     rounds = 0
     if whole:
-        _run(con, "feeds", params)
-        _run(con, "see_whole", params)
+        _SQL.run(con, "feeds", params)
+        _SQL.run(con, "see_whole", params)
     else:
-        _run(con, "seen_feeds", params)
+        _SQL.run(con, "seen_feeds", params)
     if rules.include_side_branches:
         step("side branches", scope)
-        _run(con, "side_candidates", params)
+        _SQL.run(con, "side_candidates", params)
         rounds = _fixpoint(con, "side_step", "gl_side", params)
     step("writing", scope)
     for name in ("clear", "write_members", "write_graphlets", "split_costs", "span_overlaps"):
-        _run(con, name, {**params, "whole": whole})
-    graphlets, deployed, in_flight = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE deployed), count(*) FILTER (WHERE in_flight) "
-        "FROM graphlets g SEMI JOIN gl_anchor a ON a.source_id = g.source_id "
-        "AND a.g = g.graphlet_id"
-    ).fetchall()[0]
-    removed = int(
-        scalar(
-            con,
-            "SELECT count(*) FROM gl_drop d WHERE NOT EXISTS (SELECT 1 FROM gl_anchor a "
-            "WHERE a.source_id = d.source_id AND a.g = d.graphlet_id)",
-        )
-    )
-    members = int(scalar(con, "SELECT (SELECT count(*) FROM gl_mx) + (SELECT count(*) FROM gl_ma)"))
-    return Written(int(graphlets), int(deployed), int(in_flight), members, removed, rounds)
-
-
-def _record(con: duckdb.DuckDBPyConnection, rules: GraphletRules, *, complete: bool) -> None:
-    """Record what the graphlets now reflect: per pipeline built, and for the whole store
-    (its latest ingest) when the build covered every pipeline."""
-    con.execute(
-        "DELETE FROM graphlet_builds b WHERE EXISTS (SELECT 1 FROM (SELECT * FROM gl_full "
-        "UNION SELECT * FROM gl_part) p WHERE p.source_id = b.source_id "
-        "AND p.pkey = b.pipeline_key)"
-    )
-    _run(con, "record_builds", {"rules_hash": rules.digest()})
-    known: dict[str, str | None] = {
-        "rules": json.dumps(asdict(rules), sort_keys=True),
-        "rules_hash": rules.digest(),
-    }
-    if complete:
-        latest = scalar(con, "SELECT max(ingest_id) FROM ingest_runs")
-        known["ingest_id"] = None if latest is None else str(latest)
-    elif _state_value(con, "rules_hash") != rules.digest():
-        known["ingest_id"] = None  # other pipelines were cut under other rules: not current
-    for key, value in known.items():
-        con.execute("DELETE FROM graphlet_state WHERE key = ?", [key])
-        con.execute("INSERT INTO graphlet_state VALUES (?, ?)", [key, value])
-
-
-def _state_value(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    return scalar(con, "SELECT value FROM graphlet_state WHERE key = ?", [key])
+        _SQL.run(con, name, {**params, "whole": whole})
+    graphlets, deployed, in_flight, removed, members = _SQL.run(con, "written").fetchall()[0]
+    return Written(graphlets, deployed, in_flight, members, removed, rounds)
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    temp = [
-        r[0]
-        for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE temporary "
-            "AND starts_with(table_name, 'gl_')"
-        ).fetchall()
-    ]
-    for table in temp:
+    for (table,) in _SQL.run(con, "temp_tables").fetchall():
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -1,8 +1,7 @@
 -- Named queries of the graphlet builder (graphlets/build.py). All work is set-at-a-time over
 -- every pipeline in scope at once: edges are keyed by (source_id, pkey), pkey being the
 -- pipeline id (-1 for executions in no pipeline), so walks never leave their pipeline.
--- Parameters come from GraphletRules (graphlets/rules.py). No semicolons in comments: blocks
--- are split on them.
+-- Parameters come from GraphletRules (graphlets/rules.py).
 
 -- name: whole_region
 -- Rebuilding pipelines whole (gl_scope): the region is all of them, and all their graphlets go.
@@ -496,3 +495,54 @@ FROM (
 ) o
 WHERE g.source_id = o.source_id AND g.graphlet_id = o.graphlet_id
   AND g.span_overlap IS DISTINCT FROM o.span_overlap;
+
+-- Planning: which pipelines a build covers, and in which batches.
+
+-- name: scope_keys
+-- gl_keys: the (source_id, pkey) of every pipeline, cut down to gl_wanted when names are given.
+CREATE OR REPLACE TEMP TABLE gl_keys AS
+SELECT DISTINCT source_id, coalesce(pipeline_id, -1) AS pkey FROM executions
+
+-- name: keep_wanted
+DELETE FROM gl_keys k
+WHERE NOT EXISTS (SELECT 1 FROM gl_wanted w WHERE w.source_id = k.source_id AND w.pkey = k.pkey)
+
+-- name: pipeline_names
+SELECT source_id, pipeline_id AS pkey, name FROM pipelines
+
+-- name: batches
+-- Pipelines rebuilt whole (gl_full), in batches of about $batch_executions executions; the
+-- executions they last saw are seen anew.
+CREATE OR REPLACE TEMP TABLE gl_batches AS
+SELECT f.source_id, f.pkey,
+       (sum(n.n) OVER (ORDER BY f.source_id, f.pkey ROWS UNBOUNDED PRECEDING) - 1)
+           // $batch_executions AS batch
+FROM gl_full f
+JOIN (SELECT source_id, pkey, count(*) AS n FROM gl_now GROUP BY ALL) n USING (source_id, pkey);
+
+DELETE FROM graphlet_seen s
+WHERE EXISTS (SELECT 1 FROM gl_full f WHERE f.source_id = s.source_id AND f.pkey = s.pipeline_key);
+
+SELECT DISTINCT batch FROM gl_batches ORDER BY 1
+
+-- name: batch_scope
+CREATE OR REPLACE TEMP TABLE gl_scope AS SELECT source_id, pkey FROM gl_batches WHERE batch = $batch
+
+-- name: part_scope
+CREATE OR REPLACE TEMP TABLE gl_scope AS SELECT source_id, pkey FROM gl_part
+
+-- name: built
+-- How many pipelines the build covered, and how many of them whole.
+SELECT (SELECT count(*) FROM gl_full) + (SELECT count(*) FROM gl_part), (SELECT count(*) FROM gl_full)
+
+-- name: written
+-- What one rebuild or refresh wrote: graphlets (pushed, in flight), removed ones, members.
+SELECT count(*), count(*) FILTER (WHERE deployed), count(*) FILTER (WHERE in_flight),
+       (SELECT count(*) FROM gl_drop d
+        WHERE NOT EXISTS (SELECT 1 FROM gl_anchor a
+                          WHERE a.source_id = d.source_id AND a.g = d.graphlet_id)),
+       (SELECT count(*) FROM gl_mx) + (SELECT count(*) FROM gl_ma)
+FROM graphlets g SEMI JOIN gl_anchor a ON a.source_id = g.source_id AND a.g = g.graphlet_id
+
+-- name: temp_tables
+SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, 'gl_')

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from graphlets.build import LAYOUT, BuildReport, build_graphlets, is_current, state
+from graphlets.build import BuildReport, build_graphlets
 from graphlets.errors import GraphletError, NotBuiltError, StaleGraphletsError
 from graphlets.rules import GraphletRules
+from graphlets.state import LAYOUT, ingests_since, is_current, latest_ingest, state
 from provenance.sql import scalar
 from provenance.store import ProvenanceStore
 
@@ -173,13 +174,9 @@ def _refusal(store: ProvenanceStore, rules: GraphletRules, refresh: bool) -> Gra
             f"the graphlets in {store.path} were cut under other rules "
             f"({known.get('rules_hash')}, not {rules.digest()}); {fix}"
         )
-    latest = scalar(store.con, "SELECT max(ingest_id) FROM ingest_runs")
+    latest = latest_ingest(store.con)
     built = known.get("ingest_id")
-    newer = (
-        int(scalar(store.con, "SELECT count(*) FROM ingest_runs WHERE ingest_id > ?", [int(built)]))
-        if built and built.isdigit()
-        else None
-    )
+    newer = ingests_since(store.con, int(built)) if built and built.isdigit() else None
     what = (
         f"{newer} ingest{'s' if newer != 1 else ''} (latest: {latest}) since they were built"
         if newer

@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from graphlets.load import REASONS, GraphletView, to_networkx
+from graphlets.load import GraphletView, to_networkx
+from graphlets.vocabulary import REASONS, Role
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-ROLES = ("upstream", "anchor", "downstream", "side", "boundary")
 ROLE_COLORS = {
-    "upstream": "#4C72B0",
-    "anchor": "#C44E52",
-    "downstream": "#55A868",
-    "side": "#8172B2",
-    "boundary": "#999999",
+    Role.UPSTREAM: "#4C72B0",
+    Role.ANCHOR: "#C44E52",
+    Role.DOWNSTREAM: "#55A868",
+    Role.SIDE: "#8172B2",
+    Role.BOUNDARY: "#999999",
 }
 CATEGORY_COLORS = {
     "ingest": "#A6CEE3",
@@ -81,7 +81,7 @@ def _artifact(graph: nx.DiGraph, node: str) -> str:
     for flag in ("pushed", "blessed"):
         if a.get(flag) is not None:
             bits.append(f"{flag}={int(a[flag])}")
-    if a.get("role") == "boundary":
+    if a.get("role") == Role.BOUNDARY:
         bits.append("(boundary)")
     return " ".join(bits)
 
@@ -110,11 +110,11 @@ def graphlet_tree(view: GraphletView) -> str:
         f"(split among sharing graphlets: {info.get('split_cost'):,.1f})",
     ]
     order = [n for n in _order(graph) if n.startswith("x")]
-    for role in ("upstream", "anchor", "downstream", "side"):
+    for role in (Role.UPSTREAM, Role.ANCHOR, Role.DOWNSTREAM, Role.SIDE):
         nodes = [n for n in order if graph.nodes[n]["role"] == role]
         if not nodes:
             continue
-        lines.append(role)
+        lines.append(role.value)
         for i, n in enumerate(nodes):
             x = graph.nodes[n]
             last = i == len(nodes) - 1
@@ -126,7 +126,7 @@ def graphlet_tree(view: GraphletView) -> str:
             stem = "   " if last else "│  "
             reads = (
                 [f"← {_artifact(graph, a)}" for a in graph.predecessors(n)]
-                if (role == "anchor")
+                if role == Role.ANCHOR
                 else []
             )
             writes = [f"→ {_artifact(graph, a)}" for a in graph.successors(n)]
@@ -335,7 +335,7 @@ def graphlet_figure(view: GraphletView) -> Figure:
             markersize=8,
             markerfacecolor=c,
             markeredgecolor=c,
-            label=f"role: {k}",
+            label=f"role: {k.value}",
         )
         for k, c in ROLE_COLORS.items()
         if any(d["role"] == k for _, d in graph.nodes(data=True))

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,23 +21,10 @@ from graphlets.build import pipeline_keys
 from graphlets.current import current_rules, ensure_current
 from graphlets.errors import UnknownGraphletError
 from graphlets.rules import GraphletRules
-from provenance.sql import named_queries
+from provenance.sql import Queries
 from provenance.store import ProvenanceStore
 
-_SQL = named_queries("graphlets", "load.sql")
-
-#: Why a graphlet did not push (the ``reason`` column, graphlets/build.sql), for people.
-#: ``abandoned`` comes only from analyses, which tell it from ``in_flight`` as of a time.
-REASONS = {
-    "pushed": "pushed",
-    "in_flight": "in flight: the trainer is still running",
-    "abandoned": "abandoned: the trainer was left running and will never finish",
-    "trainer_failed": "the trainer failed",
-    "cut_before_evaluation": "cut before evaluation: no validation finished and no push ran",
-    "not_blessed": "not blessed: validation rejected the model",
-    "push_failed": "blessed, but the push failed",
-    "push_skipped": "push skipped: no push ran, or it ran and did not push",
-}
+_SQL = Queries("graphlets", "load.sql")
 
 
 @dataclass(frozen=True)
@@ -105,8 +91,7 @@ class GraphletView:
 
 
 def _run(store: ProvenanceStore, name: str, params: dict[str, Any]) -> pd.DataFrame:
-    used = set(re.findall(r"\$(\w+)", _SQL[name]))
-    return store.con.execute(_SQL[name], {k: v for k, v in params.items() if k in used}).df()
+    return _SQL.run(store.con, name, params).df()
 
 
 def _selection(store: ProvenanceStore, pipelines: Iterable[str] | None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 -- Named queries of a graphlet refresh (graphlets/build.py): what changed since the graphlets
 -- last saw the store, which graphlets that can change, and the part of the provenance graph
--- their rebuild must read. Parameters come from GraphletRules. No semicolons in comments.
+-- their rebuild must read. Parameters come from GraphletRules.
 --
 -- Why this is exact. A graphlet is a function of the walks from its trainer: every edge they
 -- follow or refuse goes through an artifact of a member execution, and every attribute they
@@ -422,18 +422,3 @@ SELECT DISTINCT source_id, pkey, x, dir FROM (
 EXCEPT SELECT * FROM gl_walk;
 
 INSERT INTO gl_walk SELECT * FROM gl_front;
-
--- name: record_builds
--- What each pipeline built now reflects (read back by usable_builds and plan).
-INSERT INTO graphlet_builds
-SELECT p.source_id, p.pkey, $rules_hash,
-       hash(s.kind, s.location, s.convention, s.mapping_hash, s.cost_property),
-       coalesce(n.n, 0), x.seen, x.max_id, a.seen, a.max_id
-FROM (SELECT * FROM gl_full UNION SELECT * FROM gl_part) p
-JOIN sources s ON s.source_id = p.source_id
-LEFT JOIN (SELECT source_id, coalesce(pipeline_id, -1) AS pkey, count(*) AS n
-           FROM executions GROUP BY ALL) n ON n.source_id = p.source_id AND n.pkey = p.pkey
-LEFT JOIN (SELECT source_id, max(end_time) AS seen, max(execution_id) AS max_id
-           FROM executions GROUP BY ALL) x ON x.source_id = p.source_id
-LEFT JOIN (SELECT source_id, max(update_time) AS seen, max(artifact_id) AS max_id
-           FROM artifacts GROUP BY ALL) a ON a.source_id = p.source_id;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,22 +110,22 @@ def no_deploy_signal_note(location: str) -> str:
 
 
 def export_parquet(
-    store: ProvenanceStore, out_dir: str | Path, frames: Mapping[str, pd.DataFrame] | None = None
+    store: ProvenanceStore,
+    out_dir: str | Path,
+    frames: Mapping[str, pd.DataFrame] | None = None,
+    derived: Iterable[str] = (),
 ) -> list[Path]:
-    """Write each canonical table, the ``execution_costs`` view (and any derived table
-    present) to ``out_dir/<table>.parquet``, and each of ``frames`` (name -> frame, e.g. an
-    analysis's per-execution outcome) to ``out_dir/<name>.parquet``.
+    """Write each canonical table, the ``execution_costs`` view and those of the ``derived``
+    tables the store holds (the graphlets, say) to ``out_dir/<table>.parquet``, and each of
+    ``frames`` (name -> frame, e.g. an analysis's per-execution outcome) to
+    ``out_dir/<name>.parquet``.
 
     Files are written into a temporary folder beside ``out_dir`` and moved in place, so a failed
     export never leaves a half-written file.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tables = [
-        t
-        for t in (*CANONICAL_TABLES, "execution_costs", "graphlets", "graphlet_members")
-        if store.has_table(t)
-    ]
+    tables = [t for t in (*CANONICAL_TABLES, "execution_costs", *derived) if store.has_table(t)]
     tmp = Path(tempfile.mkdtemp(prefix=".mlprov-export-", dir=out))
     try:
         for table in tables:

@@ -271,11 +271,14 @@ def export(
     (execution_outcomes: status, and wasted / in_flight / abandoned flags)."""
     from analysis.frames import Scope
     from analysis.waste import execution_outcomes
+    from graphlets import EXPORTED_TABLES
     from provenance.summary import export_parquet
 
     live = liveness(as_of, stale_after)
     with current_store(db, no_refresh, quiet=True) as store:
         outcomes = execution_outcomes(store, Scope(liveness=live))
-        written = export_parquet(store, out_dir, {"execution_outcomes": outcomes})
+        written = export_parquet(
+            store, out_dir, {"execution_outcomes": outcomes}, derived=EXPORTED_TABLES
+        )
     for path in written:
         click.echo(str(path))

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from analysis.cli import main
 from benchmarks.corpus import append_last_day, split_at
 from graphlets import GraphletRules, build_graphlets
-from graphlets.build import is_current
 from graphlets.errors import SparkJobError, SparkUnavailableError
+from graphlets.state import is_current
 from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
 from provenance.synth.generator import SynthConfig, generate
