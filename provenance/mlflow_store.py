@@ -5,9 +5,11 @@ datasets runs logged as inputs, MLflow 3's logged models and the model registry 
 tables. Each table is read with one query (SQLite: the ADBC driver, in one snapshot, through
 :mod:`provenance.mlmd_sql`'s read-only handling of WAL files and hot journals; PostgreSQL:
 ADBC in one ``REPEATABLE READ, READ ONLY`` transaction; MySQL: PyMySQL in one consistent
-snapshot) into raw tables of the staging area, and ``mlflow_store.sql`` maps them onto the
-staging tables in DuckDB: experiments are pipelines, top-level runs pipeline runs, runs
-executions, datasets and models artifacts (the file's header gives the whole mapping).
+snapshot) into Arrow, which DuckDB reads in place as views, and ``mlflow_store.sql`` maps
+them set at a time onto the staging tables: experiments are pipelines, top-level runs
+pipeline runs, runs executions, datasets and models artifacts (the file's header gives the
+whole mapping). Metrics are read from ``latest_metrics`` (one value per key and run, as the
+canonical store keeps), never from the full history in ``metrics``.
 
 The schema is known by its alembic revision (``alembic_version``): MLflow 2.4 (the first
 with dataset inputs) to 3.18. Another revision is refused with the known list.
@@ -36,7 +38,7 @@ import pyarrow as pa
 
 from provenance import mlmd_server, mlmd_sql
 from provenance.errors import MlprovError, NotAnMlmdStoreError, UnsupportedSchemaVersionError
-from provenance.readers import STAGE, Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
+from provenance.readers import Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
 from provenance.sql import named_queries, statements
 
 #: Registry aliases that mark a model version deployed, unless the mapping names others.
@@ -107,7 +109,7 @@ _READS = (
     _Read(
         "mlf_metrics",
         "latest_metrics",
-        _cols("run_uuid:s key={key}:s value:d timestamp:i step:i is_nan={is_nan}:i"),
+        _cols("run_uuid:s key={key}:s value:d timestamp:i is_nan={is_nan}:i"),
     ),
     _Read(
         "mlf_datasets",
@@ -217,34 +219,56 @@ Fetch = Callable[[str], pa.RecordBatchReader]
 def read(config: Config, stage: Stage) -> ReadResult:
     """Stage the whole tracking database (MLflow records no update times to read past).
 
+    Each table is fetched whole into Arrow inside the source's snapshot and seen by DuckDB
+    as a view over that Arrow table (no copy); the mapping then runs on the closed source.
+
     Raises:
         SourceNotFoundError, NotAnMlmdStoreError, UnsupportedSchemaVersionError,
         CorruptSourceError, SourceBusyError, and the server errors of
         :mod:`provenance.mlmd_server`.
     """
     result = ReadResult()
-    with _open(config) as (fetch, dialect):
-        revision = _revision(config, fetch)
-        con = stage.con
-        for r in _READS:
-            columns = ", ".join(f"{n} {_DUCK_TYPES[k]}" for n, _, k in r.columns)
-            con.execute(f"CREATE TABLE {STAGE}.{r.raw} ({columns})")
-            if revision < r.since:
-                continue
-            select = ", ".join(f"NULLIF({n}, '')" if k == "s" else n for n, _, k in r.columns)
-            con.register("src", fetch(dialect.select(r, revision)))
-            try:
-                con.execute(f"INSERT INTO {STAGE}.{r.raw} SELECT {select} FROM src")
-            finally:
-                con.unregister("src")
-            result.rows_read[r.table] = int(
-                con.execute(f"SELECT count(*) FROM {STAGE}.{r.raw}").fetchall()[0][0]
-            )
-            stage.progress(r.table, result.rows_read[r.table])
-    _stage(stage, result)
-    runs = result.rows_read.get("runs", 0)
-    result.marks = {"runs": Mark(runs)}
+    con = stage.con
+    try:
+        with _open(config) as (fetch, dialect):
+            revision = _revision(config, fetch)
+            for r in _READS:
+                if revision < r.since:
+                    data = pa.table({n: pa.array([], pa.null()) for n, _, _ in r.columns})
+                else:
+                    data = fetch(dialect.select(r, revision)).read_all()
+                    result.rows_read[r.table] = data.num_rows
+                    stage.progress(r.table, data.num_rows)
+                _view(con, r, data)
+        _stage(stage, result)
+    finally:
+        _drop_temporaries(con)
+    result.marks = {"runs": Mark(result.rows_read.get("runs", 0))}
     return result
+
+
+def _view(con: Any, read: _Read, data: pa.Table) -> None:
+    """Make ``read.raw`` a typed view over ``data`` (text arrives coalesced: empty is NULL)."""
+    con.register(f"{read.raw}_arrow", data)
+    columns = ", ".join(
+        f"NULLIF(CAST({n} AS VARCHAR), '') AS {n}"
+        if k == "s"
+        else f"CAST({n} AS {_DUCK_TYPES[k]}) AS {n}"
+        for n, _, k in read.columns
+    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {read.raw} AS SELECT {columns} FROM {read.raw}_arrow")
+
+
+def _drop_temporaries(con: Any) -> None:
+    """Drop the views, Arrow tables and temporary tables one read left on the store's
+    connection."""
+    for name, kind in con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_catalog = 'temp' AND table_name LIKE 'mlf%'"
+    ).fetchall():
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS temp.main.{name}")
+    for r in _READS:
+        con.unregister(f"{r.raw}_arrow")
 
 
 def _stage(stage: Stage, result: ReadResult) -> None:

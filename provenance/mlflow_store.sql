@@ -82,9 +82,10 @@ SEMI JOIN mlf_live r USING (run_uuid);
 
 CREATE OR REPLACE TEMP TABLE mlf_steps AS
 SELECT r.*, ro.root,
-       r.run_uuid IN (SELECT run_uuid FROM mlf_made) AS logs_model,
-       (SELECT max(timestamp) FROM mlf_metrics m WHERE m.run_uuid = r.run_uuid) AS last_metric
+       r.run_uuid IN (SELECT run_uuid FROM mlf_made) AS logs_model, m.last_metric
 FROM mlf_live r JOIN mlf_root ro USING (run_uuid)
+LEFT JOIN (SELECT run_uuid, max(timestamp) AS last_metric FROM mlf_metrics GROUP BY ALL) m
+    USING (run_uuid)
 ANTI JOIN mlf_parent p ON p.parent = r.run_uuid;
 
 -- name: keys
@@ -156,24 +157,38 @@ SELECT x.id, 5,
 FROM mlf_mv v JOIN $exe x ON x.external_id = 'version:' || v.label;
 
 -- Runs: their component (the run name), id, params, latest metrics and tags, on the run's
--- execution or, for a run with nested runs, on its pipeline-run context.
-CREATE OR REPLACE TEMP TABLE mlf_run_props AS
-SELECT run_uuid, 'component' AS name, false AS is_custom, NULL::BIGINT AS i,
-       NULL::DOUBLE AS d, coalesce(name, run_uuid) AS s
-FROM mlf_live
-UNION ALL SELECT run_uuid, 'run_uuid', false, NULL, NULL, run_uuid FROM mlf_live
-UNION ALL SELECT run_uuid, 'status', false, NULL, NULL, status FROM mlf_live
-UNION ALL SELECT run_uuid, 'params.' || key, true, NULL, NULL, coalesce(value, '')
-FROM mlf_params SEMI JOIN mlf_live USING (run_uuid)
-UNION ALL SELECT run_uuid, 'metrics.' || key, true, NULL,
-       CASE WHEN is_nan = 1 THEN 'NaN'::DOUBLE ELSE value END, NULL
-FROM mlf_metrics SEMI JOIN mlf_live USING (run_uuid)
-UNION ALL SELECT run_uuid, 'tags.' || key, true, NULL, NULL, coalesce(value, '')
-FROM mlf_tags SEMI JOIN mlf_live USING (run_uuid);
+-- execution or, for a run with nested runs, on its pipeline-run context (mlf_owner: one
+-- owner per run, as steps are the runs without nested runs).
+CREATE OR REPLACE TEMP TABLE mlf_owner AS
+SELECT s.run_uuid, x.id, false AS on_context
+FROM mlf_steps s JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+UNION ALL
+SELECT DISTINCT n.parent, c.id, true
+FROM mlf_parent n JOIN $ctx c ON c.external_id = 'run:' || n.parent;
+
+-- Joined to their owner first, so only owned rows are turned into properties.
+CREATE OR REPLACE TEMP VIEW mlf_run_props AS
+SELECT o.id, o.on_context, p.name, p.is_custom, p.i, p.d, p.s
+FROM mlf_owner o JOIN (
+    SELECT run_uuid, 'component' AS name, false AS is_custom, NULL::BIGINT AS i,
+           NULL::DOUBLE AS d, coalesce(name, run_uuid) AS s
+    FROM mlf_live
+    UNION ALL SELECT run_uuid, 'run_uuid', false, NULL, NULL, run_uuid FROM mlf_live
+    UNION ALL SELECT run_uuid, 'status', false, NULL, NULL, status FROM mlf_live
+) p USING (run_uuid)
+UNION ALL
+SELECT o.id, o.on_context, 'params.' || p.key, true, NULL, NULL, coalesce(p.value, '')
+FROM mlf_owner o JOIN mlf_params p USING (run_uuid)
+UNION ALL
+SELECT o.id, o.on_context, 'metrics.' || p.key, true, NULL,
+       CASE WHEN p.is_nan = 1 THEN 'NaN'::DOUBLE ELSE p.value END, NULL
+FROM mlf_owner o JOIN mlf_metrics p USING (run_uuid)
+UNION ALL
+SELECT o.id, o.on_context, 'tags.' || p.key, true, NULL, NULL, coalesce(p.value, '')
+FROM mlf_owner o JOIN mlf_tags p USING (run_uuid);
 
 INSERT INTO stg_execution_props
-SELECT x.id, p.name, p.is_custom, p.i, p.d, p.s, NULL
-FROM mlf_run_props p JOIN $exe x ON x.external_id = 'run:' || p.run_uuid
+SELECT id, name, is_custom, i, d, s, NULL FROM mlf_run_props WHERE NOT on_context
 UNION ALL
 SELECT x.id, p.name, false, p.i, NULL, p.s, NULL
 FROM mlf_mv v JOIN $exe x ON x.external_id = 'version:' || v.label,
@@ -182,9 +197,7 @@ FROM mlf_mv v JOIN $exe x ON x.external_id = 'version:' || v.label,
                      ('model_version', v.version, NULL)) p(name, i, s);
 
 INSERT INTO stg_context_props
-SELECT c.id, p.name, p.is_custom, p.i, p.d, p.s, NULL
-FROM mlf_run_props p SEMI JOIN mlf_parent n ON n.parent = p.run_uuid
-JOIN $ctx c ON c.external_id = 'run:' || p.run_uuid;
+SELECT id, name, is_custom, i, d, s, NULL FROM mlf_run_props WHERE on_context;
 
 INSERT INTO stg_associations
 SELECT c.run_ctx, x.id FROM mlf_steps s
