@@ -590,13 +590,3 @@ def test_bad_deploy_aliases(tmp_path: Path) -> None:
     mapping.write_text('[deploy]\naliases = "champion"\n')
     with pytest.raises(MappingError, match=r"deploy.aliases must be a list of MLflow model "):
         load_mapping(mapping)
-
-
-@pytest.mark.slow
-def test_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from benchmarks.mlflow_ingest import main as benchmark
-
-    assert benchmark(["--experiments", "2", "--pipelines", "5", "--cache", str(tmp_path)]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    # 30 steps + 10 registrations; every generated row read once
-    assert result["executions"] == 40 and result["rows"] > 0
