@@ -73,12 +73,14 @@ _NO_TABLE = r"no such table|relation .* does not exist|doesn't exist"
 class _Read:
     """One MLflow table read into raw table ``raw``: (name, source expression, kind) columns,
     kind ``i`` (integer), ``d`` (double) or ``s`` (text); ``since``: the first revision (an
-    index of KNOWN_REVISIONS) holding the table, older stores stage it empty."""
+    index of KNOWN_REVISIONS) holding the table, older stores stage it empty; ``where``: a
+    condition on its rows."""
 
     raw: str
     table: str
     columns: tuple[tuple[str, str, str], ...]
     since: int = 0
+    where: str = ""
 
 
 def _cols(spec: str) -> tuple[tuple[str, str, str], ...]:
@@ -149,6 +151,15 @@ _READS = (
     ),
 )
 _DUCK_TYPES = {"i": "BIGINT", "d": "DOUBLE", "s": "VARCHAR"}
+#: Read only for the runs an ingest stages (all of them on a full read): the bulk of a store.
+_PROPERTIES = ("mlf_tags", "mlf_params", "mlf_metrics")
+#: Which run is nested in which, read before the properties to find the runs to stage.
+_NESTING = _Read(
+    "mlf_nesting", "tags", _cols("run_uuid:s parent=value:s"), where="{key} = 'mlflow.parentRunId'"
+)
+#: Runs that started or ended less than this before the latest run time the previous ingest
+#: saw are staged again (MLflow clients stamp runs with their own clocks).
+OVERLAP_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,7 @@ class _Dialect:
     quote: str
     double: str
 
-    def select(self, read: _Read, revision: int) -> str:
+    def select(self, read: _Read, revision: int, where: str = "") -> str:
         fill = {
             "key": f"{self.quote}key{self.quote}",
             "is_nan": "CASE WHEN is_nan THEN 1 ELSE 0 END",
@@ -170,7 +181,10 @@ class _Dialect:
             # Text arrives coalesced: the ADBC SQLite driver types a column by its first batch.
             typed = {"s": f"coalesce({expr}, '')", "d": self.double.format(expr)}.get(kind, expr)
             exprs.append(f"{typed} AS {self.quote}{name}{self.quote}")
-        return f"SELECT {', '.join(exprs)} FROM {read.table}"
+        conditions = " AND ".join(c for c in (read.where.format(**fill), where) if c)
+        return f"SELECT {', '.join(exprs)} FROM {read.table}" + (
+            f" WHERE {conditions}" if conditions else ""
+        )
 
 
 _SQLITE = _Dialect('"', "CAST({} AS REAL)")
@@ -217,10 +231,12 @@ Fetch = Callable[[str], pa.RecordBatchReader]
 
 
 def read(config: Config, stage: Stage) -> ReadResult:
-    """Stage the whole tracking database (MLflow records no update times to read past).
+    """Stage the runs that are new or changed since ``stage.marks`` (all on a first ingest),
+    with every experiment, dataset, model and model version.
 
-    Each table is fetched whole into Arrow inside the source's snapshot and seen by DuckDB
-    as a view over that Arrow table (no copy); the mapping then runs on the closed source.
+    Each table is fetched into Arrow inside the source's snapshot and seen by DuckDB as a view
+    over that Arrow table (no copy). Runs are compared with their canonical rows first, so
+    the params, metrics and tags, the bulk of a store, are read for the runs staged only.
 
     Raises:
         SourceNotFoundError, NotAnMlmdStoreError, UnsupportedSchemaVersionError,
@@ -229,22 +245,54 @@ def read(config: Config, stage: Stage) -> ReadResult:
     """
     result = ReadResult()
     con = stage.con
+    mark = stage.marks.get("runs")
+    since = None if mark is None or mark.max_update_ms is None else mark.max_update_ms
     try:
         with _open(config) as (fetch, dialect):
             revision = _revision(config, fetch)
-            for r in _READS:
+
+            def load(r: _Read, where: str = "") -> None:
                 if revision < r.since:
                     data = pa.table({n: pa.array([], pa.null()) for n, _, _ in r.columns})
                 else:
-                    data = fetch(dialect.select(r, revision)).read_all()
-                    result.rows_read[r.table] = data.num_rows
-                    stage.progress(r.table, data.num_rows)
+                    data = fetch(dialect.select(r, revision, where)).read_all()
+                    if r is not _NESTING:
+                        result.rows_read[r.table] = data.num_rows
+                        stage.progress(r.table, data.num_rows)
                 _view(con, r, data)
-        _stage(stage, result)
+
+            for r in (*(r for r in _READS if r.raw not in _PROPERTIES), _NESTING):
+                load(r)
+            views = _prepare(stage, None if since is None else since - OVERLAP_MS)
+            where = _changed_runs(con)
+            for r in _READS:
+                if r.raw in _PROPERTIES:
+                    load(r, where)
+        _stage(stage, views, result)
+        latest = con.execute(
+            "SELECT max(greatest(start_time, coalesce(end_time, start_time))) FROM mlf_runs"
+        ).fetchall()[0][0]
     finally:
         _drop_temporaries(con)
-    result.marks = {"runs": Mark(result.rows_read.get("runs", 0))}
+    result.rows_read = {
+        r.table: result.rows_read[r.table] for r in _READS if r.table in result.rows_read
+    }
+    runs = result.rows_read.get("runs", 0)
+    result.marks = {"runs": Mark(runs, since if latest is None else int(latest))}
     return result
+
+
+def _changed_runs(con: Any) -> str:
+    """The condition on a property table's rows that reads those of the runs to stage: none
+    for all of them, or when they are more than half (a scan beats a long list)."""
+    ((changed, live),) = con.execute(
+        "SELECT (SELECT count(*) FROM mlf_changed), (SELECT count(*) FROM mlf_live)"
+    ).fetchall()
+    if 2 * changed > live:
+        return ""
+    uuids = con.execute("SELECT run_uuid FROM mlf_changed ORDER BY ALL").fetchall()
+    quoted = ", ".join("'" + str(u).replace("'", "''") + "'" for (u,) in uuids)
+    return f"run_uuid IN ({quoted})" if quoted else "1 = 0"
 
 
 def _view(con: Any, read: _Read, data: pa.Table) -> None:
@@ -271,8 +319,13 @@ def _drop_temporaries(con: Any) -> None:
         con.unregister(f"{r.raw}_arrow")
 
 
-def _stage(stage: Stage, result: ReadResult) -> None:
-    """Map the raw tables onto the staging tables (``mlflow_store.sql``)."""
+def _prepare(stage: Stage, since: int | None) -> dict[str, str]:
+    """Nesting, node keys and their stable ids, and the runs to stage (``mlf_changed``: runs
+    new, running or changed, or started or ended at ``since`` or later; all when it is None).
+
+    Returns:
+        The SQL's placeholders of the id views (``$ctx``, ``$exe``, ``$art``) -> their names.
+    """
     con = stage.con
     deploy = stage.mapping.deploy
     aliases = list(deploy.aliases if deploy and deploy.aliases is not None else DEPLOY_ALIASES)
@@ -284,13 +337,27 @@ def _stage(stage: Stage, result: ReadResult) -> None:
         "$exe": stage.stable_ids("execution", "SELECT k FROM mlf_execution_keys"),
         "$art": stage.stable_ids("artifact", "SELECT k FROM mlf_artifact_keys"),
     }
-    for sql in statements(_SQL["stage"]):
-        for name, view in views.items():
-            sql = sql.replace(name, view)
-        con.execute(sql, {"sid": stage.source_id} if "$sid" in sql else None)
-    for table, reason, count, examples in con.execute(_SQL["skipped"]).fetchall():
+    _run(stage, "changed", views, {"since": since})
+    return views
+
+
+def _stage(stage: Stage, views: dict[str, str], result: ReadResult) -> None:
+    """Map the raw tables onto the staging tables (``mlflow_store.sql``)."""
+    _run(stage, "stage", views)
+    for table, reason, count, examples in stage.con.execute(_SQL["skipped"]).fetchall():
         if count:
             result.skipped.append(Skipped(table, reason, int(count), tuple(examples)))
+
+
+def _run(
+    stage: Stage, block: str, views: dict[str, str], params: dict[str, Any] | None = None
+) -> None:
+    """Run a block of ``mlflow_store.sql`` with the id views and the parameters it names."""
+    given = {"sid": stage.source_id, **(params or {})}
+    for sql in statements(_SQL[block]):
+        for name, view in views.items():
+            sql = sql.replace(name, view)
+        stage.con.execute(sql, {k: v for k, v in given.items() if f"${k}" in sql} or None)
 
 
 def _revision(config: Config, fetch: Fetch) -> int:

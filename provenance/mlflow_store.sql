@@ -19,6 +19,13 @@
 
 -- name: live
 -- Runs and models that are not deleted (nor in a deleted experiment), nesting, and roots.
+INSERT INTO stg_types VALUES
+    (1, 'mlflow.Experiment', 'CONTEXT'), (2, 'mlflow.PipelineRun', 'CONTEXT'),
+    (3, 'mlflow.Run', 'EXECUTION'), (4, 'mlflow.ModelRun', 'EXECUTION'),
+    (5, 'mlflow.ModelRegistration', 'EXECUTION'), (6, 'mlflow.Dataset', 'ARTIFACT'),
+    (7, 'mlflow.Model', 'ARTIFACT'), (8, 'mlflow.RunModel', 'ARTIFACT'),
+    (9, 'mlflow.ModelVersion', 'ARTIFACT');
+
 CREATE OR REPLACE TEMP TABLE mlf_exp AS
 SELECT * FROM mlf_experiments WHERE lifecycle_stage IS DISTINCT FROM 'deleted';
 
@@ -27,10 +34,10 @@ SELECT r.* FROM mlf_runs r SEMI JOIN mlf_exp e ON e.experiment_id = r.experiment
 WHERE r.lifecycle_stage IS DISTINCT FROM 'deleted';
 
 CREATE OR REPLACE TEMP TABLE mlf_parent AS
-SELECT t.run_uuid, t.value AS parent FROM mlf_tags t
+SELECT t.run_uuid, t.parent FROM mlf_nesting t
 SEMI JOIN mlf_live r ON r.run_uuid = t.run_uuid
-SEMI JOIN mlf_live p ON p.run_uuid = t.value
-WHERE t.key = 'mlflow.parentRunId' AND t.value <> t.run_uuid;
+SEMI JOIN mlf_live p ON p.run_uuid = t.parent
+WHERE t.parent <> t.run_uuid;
 
 CREATE OR REPLACE TEMP TABLE mlf_root AS
 WITH RECURSIVE up(run_uuid, root, depth) AS (
@@ -80,12 +87,14 @@ SELECT DISTINCT run_uuid, model_key FROM (
 )
 SEMI JOIN mlf_live r USING (run_uuid);
 
+-- Steps (runs without nested runs) with their execution type and state.
 CREATE OR REPLACE TEMP TABLE mlf_steps AS
 SELECT r.*, ro.root,
-       r.run_uuid IN (SELECT run_uuid FROM mlf_made) AS logs_model, m.last_metric
+       CASE WHEN r.run_uuid IN (SELECT run_uuid FROM mlf_made) THEN 4 ELSE 3 END AS type_id,
+       CASE r.status WHEN 'FINISHED' THEN 'COMPLETE' WHEN 'FAILED' THEN 'FAILED'
+            WHEN 'KILLED' THEN 'CANCELED' WHEN 'RUNNING' THEN 'RUNNING'
+            WHEN 'SCHEDULED' THEN 'RUNNING' ELSE 'UNKNOWN' END AS state
 FROM mlf_live r JOIN mlf_root ro USING (run_uuid)
-LEFT JOIN (SELECT run_uuid, max(timestamp) AS last_metric FROM mlf_metrics GROUP BY ALL) m
-    USING (run_uuid)
 ANTI JOIN mlf_parent p ON p.parent = r.run_uuid;
 
 -- name: keys
@@ -111,15 +120,34 @@ SELECT DISTINCT model_key FROM mlf_mv WHERE model_id IS NULL
 UNION ALL
 SELECT 'version:' || label FROM mlf_mv;
 
+-- name: changed
+-- The runs whose rows and properties this ingest stages ($ctx, $exe: the views of stable
+-- integer ids): every live one on a full read ($since NULL), else the steps and pipeline
+-- runs that are new, still running, started or ended since $since, or whose canonical row
+-- differs from the source's (a status set, a model registered from an old run).
+CREATE OR REPLACE TEMP TABLE mlf_changed AS
+SELECT s.run_uuid FROM mlf_steps s
+JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+JOIN stg_types t ON t.id = s.type_id
+LEFT JOIN executions c ON c.source_id = $sid AND c.execution_id = x.id
+WHERE $since IS NULL OR c.execution_id IS NULL OR s.end_time IS NULL
+   OR s.start_time >= $since OR s.end_time >= $since
+   OR c.type_name IS DISTINCT FROM t.name OR c.state IS DISTINCT FROM s.state
+   OR c.name IS DISTINCT FROM coalesce(s.name, s.run_uuid)
+   OR c.start_time IS DISTINCT FROM epoch_ms(s.start_time)
+   OR c.end_time IS DISTINCT FROM epoch_ms(s.end_time)
+UNION
+SELECT r.run_uuid FROM mlf_live r
+SEMI JOIN mlf_parent n ON n.parent = r.run_uuid
+JOIN $ctx x ON x.external_id = 'run:' || r.run_uuid
+LEFT JOIN contexts c ON c.source_id = $sid AND c.context_id = x.id
+WHERE $since IS NULL OR c.context_id IS NULL OR r.end_time IS NULL
+   OR r.start_time >= $since OR r.end_time >= $since
+   OR c.create_time IS DISTINCT FROM epoch_ms(r.start_time)
+   OR c.update_time IS DISTINCT FROM epoch_ms(r.end_time);
+
 -- name: stage
 -- $ctx, $exe, $art: the views of stable integer ids (Stage.stable_ids).
-INSERT INTO stg_types VALUES
-    (1, 'mlflow.Experiment', 'CONTEXT'), (2, 'mlflow.PipelineRun', 'CONTEXT'),
-    (3, 'mlflow.Run', 'EXECUTION'), (4, 'mlflow.ModelRun', 'EXECUTION'),
-    (5, 'mlflow.ModelRegistration', 'EXECUTION'), (6, 'mlflow.Dataset', 'ARTIFACT'),
-    (7, 'mlflow.Model', 'ARTIFACT'), (8, 'mlflow.RunModel', 'ARTIFACT'),
-    (9, 'mlflow.ModelVersion', 'ARTIFACT');
-
 CREATE OR REPLACE TEMP TABLE mlf_run_ctx AS
 SELECT ro.run_uuid, c.id AS run_ctx, e.id AS exp_ctx, r.experiment_id
 FROM mlf_root ro
@@ -136,19 +164,19 @@ LEFT JOIN (SELECT experiment_id, min(start_time) AS first_start FROM mlf_live GR
     ON r.experiment_id = e.experiment_id
 UNION ALL
 SELECT c.id, 2, r.run_uuid, r.start_time, coalesce(r.end_time, r.start_time)
-FROM mlf_live r JOIN $ctx c ON c.external_id = 'run:' || r.run_uuid;
+FROM mlf_live r SEMI JOIN mlf_changed USING (run_uuid)
+JOIN $ctx c ON c.external_id = 'run:' || r.run_uuid;
 
 INSERT INTO stg_parent_contexts
 SELECT DISTINCT run_ctx, exp_ctx FROM mlf_run_ctx;
 
 INSERT INTO stg_executions
-SELECT x.id, CASE WHEN s.logs_model THEN 4 ELSE 3 END,
-       CASE s.status WHEN 'FINISHED' THEN 'COMPLETE' WHEN 'FAILED' THEN 'FAILED'
-            WHEN 'KILLED' THEN 'CANCELED' WHEN 'RUNNING' THEN 'RUNNING'
-            WHEN 'SCHEDULED' THEN 'RUNNING' ELSE 'UNKNOWN' END,
-       coalesce(s.name, s.run_uuid), s.start_time,
-       coalesce(s.end_time, greatest(s.start_time, s.last_metric), s.start_time)
-FROM mlf_steps s JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+SELECT x.id, s.type_id, s.state, coalesce(s.name, s.run_uuid), s.start_time,
+       coalesce(s.end_time, greatest(s.start_time, m.last_metric), s.start_time)
+FROM mlf_steps s SEMI JOIN mlf_changed USING (run_uuid)
+JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+LEFT JOIN (SELECT run_uuid, max(timestamp) AS last_metric FROM mlf_metrics GROUP BY ALL) m
+    USING (run_uuid)
 UNION ALL
 SELECT x.id, 5,
        CASE v.status WHEN 'READY' THEN 'COMPLETE' WHEN 'FAILED_REGISTRATION' THEN 'FAILED'
@@ -161,10 +189,12 @@ FROM mlf_mv v JOIN $exe x ON x.external_id = 'version:' || v.label;
 -- owner per run, as steps are the runs without nested runs).
 CREATE OR REPLACE TEMP TABLE mlf_owner AS
 SELECT s.run_uuid, x.id, false AS on_context
-FROM mlf_steps s JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+FROM mlf_steps s SEMI JOIN mlf_changed USING (run_uuid)
+JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
 UNION ALL
 SELECT DISTINCT n.parent, c.id, true
-FROM mlf_parent n JOIN $ctx c ON c.external_id = 'run:' || n.parent;
+FROM mlf_parent n SEMI JOIN mlf_changed ON mlf_changed.run_uuid = n.parent
+JOIN $ctx c ON c.external_id = 'run:' || n.parent;
 
 -- Joined to their owner first, so only owned rows are turned into properties.
 CREATE OR REPLACE TEMP VIEW mlf_run_props AS
