@@ -418,6 +418,57 @@ def _rows_by_text_id(store: ProvenanceStore) -> dict[str, list[tuple]]:
     return out
 
 
+def _state(store: ProvenanceStore, run_uuid: str) -> tuple:
+    return store.con.execute(
+        "SELECT x.state, x.duration_s FROM executions x JOIN execution_properties p "
+        "USING (source_id, execution_id) WHERE p.name = 'run_uuid' AND p.string_value = ?",
+        [run_uuid],
+    ).fetchall()[0]
+
+
+def test_incremental_reads_only_changed_runs(
+    store_file: Path, written: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A re-ingest reads params, metrics and tags only for the runs that are new, were
+    running, changed (a status set), or lie within a day of the latest run time seen."""
+    uri = f"sqlite:///{store_file}"
+    client = mlflow.MlflowClient(uri, uri)
+    churn = client.get_experiment_by_name("churn").experiment_id
+    ongoing = _run(client, churn, "train", 7 * DAY)  # RUNNING at the first ingest
+    client.log_param(ongoing, "lr", "0.2")
+    client.log_param(ongoing, "depth", "6")
+    db = tmp_path / "prov.duckdb"
+    with ProvenanceStore.open(db) as store:
+        first = ingest(store, str(store_file))
+        assert _state(store, ongoing) == ("RUNNING", 0.0)
+    # Later: the running run ends, a finished run's status is set again (its end time
+    # unchanged), and a new run arrives stamped by a client whose clock is days behind.
+    _end(client, ongoing, 7 * DAY, 30)
+    ids = written[1]
+    _end(client, ids["S2"], 3 * DAY, 7, "FAILED")
+    late = _run(client, churn, "train", DAY // 2)
+    client.log_param(late, "lr", "0.3")
+    _end(client, late, DAY // 2, 4)
+    with ProvenanceStore.open(db) as store:
+        second = ingest(store, str(store_file))
+        assert second.incremental
+        assert _state(store, ongoing) == ("COMPLETE", 30.0)
+        assert _state(store, ids["S2"]) == ("FAILED", 7.0)
+        assert _state(store, late) == ("COMPLETE", 4.0)
+        assert second.rows_written["executions"] == 1  # the late run
+        incremental = _rows_by_text_id(store)
+    # the params of the three changed runs only (S2 has none), of 6 in the store by then
+    assert (first.rows_read["params"], second.rows_read["params"]) == (5, 3)
+    assert second.rows_read["tags"] < first.rows_read["tags"]
+    assert second.rows_read["runs"] == first.rows_read["runs"] + 1  # runs are always read
+    with ProvenanceStore.open(":memory:") as store:
+        ingest(store, str(store_file))
+        assert _rows_by_text_id(store) == incremental
+    with ProvenanceStore.open(db) as store:
+        again = ingest(store, str(store_file))  # unchanged: only the latest day is read
+        assert again.rows_read["params"] == 2 and not any(again.rows_written.values())
+
+
 def test_source_left_untouched(store_file: Path) -> None:
     before = (store_file.read_bytes(), store_file.stat().st_mtime_ns)
     with ProvenanceStore.open(":memory:") as store:
