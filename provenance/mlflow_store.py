@@ -2,14 +2,12 @@
 
 MLflow's SQLAlchemy store keeps experiments, runs, their params, metrics and tags, the
 datasets runs logged as inputs, MLflow 3's logged models and the model registry in plain
-tables. Each table is read with one query (SQLite: the ADBC driver, in one snapshot, through
-:mod:`provenance.mlmd_sql`'s read-only handling of WAL files and hot journals; PostgreSQL:
-ADBC in one ``REPEATABLE READ, READ ONLY`` transaction; MySQL: PyMySQL in one consistent
-snapshot) into Arrow, which DuckDB reads in place as views, and ``mlflow_store.sql`` maps
-them set at a time onto the staging tables: experiments are pipelines, top-level runs
-pipeline runs, runs executions, datasets and models artifacts (the file's header gives the
-whole mapping). Metrics are read from ``latest_metrics`` (one value per key and run, as the
-canonical store keeps), never from the full history in ``metrics``.
+tables. Each table is read with one query inside one read-only snapshot
+(:mod:`provenance.mlflow_snapshot`) into Arrow, which DuckDB reads in place as views, and
+``mlflow_store.sql`` maps them set at a time onto the staging tables: experiments are
+pipelines, top-level runs pipeline runs, runs executions, datasets and models artifacts (the
+file's header gives the whole mapping). Metrics are read from ``latest_metrics`` (one value
+per key and run, as the canonical store keeps), never from the full history in ``metrics``.
 
 The schema is known by its alembic revision (``alembic_version``): MLflow 2.4 (the first
 with dataset inputs) to 3.18. Another revision is refused with the known list.
@@ -18,17 +16,19 @@ Deployed: a model version holding one of the mapping's ``[deploy] aliases`` (def
 :data:`DEPLOY_ALIASES`) or in stage ``Production``. MLflow keeps only the current alias and
 stage, so a version that served and was replaced counts as not deployed.
 
-MLflow records no update time on runs: every ingest re-reads the tables (bulk reads, a few
-seconds per million rows) and the canonical upsert keeps the result identical to a one-shot
-ingest.
+Incremental: MLflow records no update time on runs, so every ingest reads the runs and the
+small tables (experiments, datasets, inputs, models, the registry) whole and compares each
+run with its canonical row; the params, metrics and tags, the bulk of a store, are read only
+for the runs to stage: new ones, running ones, ones whose status, times or type changed,
+pipeline runs holding such a run, and runs that started or ended within :data:`OVERLAP_MS`
+of the latest run time the previous ingest saw. A param, metric or tag logged later to a run
+that had ended long before and is otherwise unchanged is not seen by an incremental ingest;
+a full one (a new store, or another mapping) reads it.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,9 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from provenance import mlmd_server, mlmd_sql
-from provenance.errors import MlprovError, NotAnMlmdStoreError, UnsupportedSchemaVersionError
+from provenance import mlmd_server
+from provenance.errors import NotAnMlmdStoreError, UnsupportedSchemaVersionError
+from provenance.mlflow_snapshot import NO_TABLE, Config, Fetch, snapshot
 from provenance.readers import Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
 from provenance.sql import named_queries, statements
 
@@ -64,9 +65,6 @@ _WORKSPACES = KNOWN_REVISIONS.index("1b5f0d9ad7c1")  # model registry names per 
 MARKER_TABLES = frozenset({"alembic_version", "experiments", "runs"})
 
 _SQL = named_queries("provenance", "mlflow_store.sql")
-BATCH_ROWS = 65_536
-# How SQLite, PostgreSQL and MySQL say a table is missing.
-_NO_TABLE = r"no such table|relation .* does not exist|doesn't exist"
 
 
 @dataclass(frozen=True)
@@ -192,18 +190,6 @@ _POSTGRESQL = _Dialect('"', "CAST({} AS DOUBLE PRECISION)")
 _MYSQL = _Dialect("`", "CAST({} AS DOUBLE)")
 
 
-@dataclass(frozen=True)
-class Config:
-    """An MLflow tracking database: a SQLite file, or a server (``server``)."""
-
-    path: Path | None = None
-    server: mlmd_server.Config | None = None
-
-    @property
-    def location(self) -> str:
-        return self.server.location if self.server else str(Path(str(self.path)).resolve())
-
-
 class _MlflowReader:
     kind = "mlflow"
     summary = (
@@ -226,9 +212,6 @@ class _MlflowReader:
 
 READER = _MlflowReader()
 
-# (SQL) -> Arrow batches of its result, inside one snapshot of the source.
-Fetch = Callable[[str], pa.RecordBatchReader]
-
 
 def read(config: Config, stage: Stage) -> ReadResult:
     """Stage the runs that are new or changed since ``stage.marks`` (all on a first ingest),
@@ -248,7 +231,8 @@ def read(config: Config, stage: Stage) -> ReadResult:
     mark = stage.marks.get("runs")
     since = None if mark is None or mark.max_update_ms is None else mark.max_update_ms
     try:
-        with _open(config) as (fetch, dialect):
+        with snapshot(config) as fetch:
+            dialect = _dialect(config)
             revision = _revision(config, fetch)
 
             def load(r: _Read, where: str = "") -> None:
@@ -360,6 +344,12 @@ def _run(
         stage.con.execute(sql, {k: v for k, v in given.items() if f"${k}" in sql} or None)
 
 
+def _dialect(config: Config) -> _Dialect:
+    if config.server is None:
+        return _SQLITE
+    return _POSTGRESQL if config.server.scheme == "postgresql" else _MYSQL
+
+
 def _revision(config: Config, fetch: Fetch) -> int:
     """The index in KNOWN_REVISIONS of the store's alembic revision.
 
@@ -370,7 +360,7 @@ def _revision(config: Config, fetch: Fetch) -> int:
     try:
         rows = fetch("SELECT version_num FROM alembic_version").read_all().column(0).to_pylist()
     except Exception as err:
-        if not re.search(_NO_TABLE, str(err)):
+        if not re.search(NO_TABLE, str(err)):
             raise  # the driver's other failures: the caller's one-line errors
         raise NotAnMlmdStoreError(
             f"{config.location} is not an MLflow tracking database (it has no alembic_version "
@@ -385,92 +375,3 @@ def _revision(config: Config, fetch: Fetch) -> int:
             "(older stores), or upgrade mlprov (newer ones)"
         )
     return KNOWN_REVISIONS.index(str(version))
-
-
-@contextmanager
-def _open(config: Config) -> Iterator[tuple[Fetch, _Dialect]]:
-    """A fetch function over one read-only snapshot of the source, and its dialect."""
-    if config.server is None:
-        with _sqlite(Path(str(config.path))) as fetch:
-            yield fetch, _SQLITE
-    else:
-        with _server(config.server) as fetch:
-            yield fetch, _POSTGRESQL if config.server.scheme == "postgresql" else _MYSQL
-
-
-@contextmanager
-def _sqlite(path: Path) -> Iterator[Fetch]:
-    import adbc_driver_sqlite
-
-    mlmd_sql.check_file(path)
-    with mlmd_sql._readable(path) as source:
-        failure = functools.partial(mlmd_sql._source_error, path)
-        with _errors(path, failure):
-            conn = mlmd_sql._connect(source)
-        cur = conn.cursor()
-        cur.adbc_statement.set_options(
-            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
-        )
-
-        def fetch(sql: str) -> pa.RecordBatchReader:
-            cur.execute(sql)
-            return mlmd_sql._valid_text(cur.fetch_record_batch())
-
-        try:  # the driver reports damage only when a page is read
-            with _errors(path, failure):
-                yield fetch
-        finally:
-            conn.close()
-
-
-@contextmanager
-def _server(server: mlmd_server.Config) -> Iterator[Fetch]:
-    """PostgreSQL through ADBC (Arrow), MySQL through PyMySQL (rows), in one read-only
-    snapshot: the MLMD server reader's connections and sessions."""
-    mlmd_server._check_reachable(server)
-    pg = server.scheme == "postgresql"
-    with _errors(server.location, functools.partial(mlmd_server._failure, server)):
-        conn = mlmd_server._pg_connect(server) if pg else mlmd_server._pymysql_connect(server)
-        try:
-            cur = conn.cursor()
-            for sql in [mlmd_server._PG_BEGIN] if pg else mlmd_server._MYSQL_SESSION:
-                cur.execute(sql)
-            yield functools.partial(_arrow if pg else _rows, cur)
-            cur.execute("ROLLBACK")
-        finally:
-            conn.close()
-
-
-def _arrow(cur: Any, sql: str) -> pa.RecordBatchReader:
-    cur.execute(sql)
-    return cur.fetch_record_batch()
-
-
-def _rows(cur: Any, sql: str) -> pa.RecordBatchReader:
-    cur.execute(sql)
-    names = [d[0] for d in cur.description]
-    columns = list(zip(*cur.fetchall(), strict=True)) or [()] * len(names)
-    return pa.table({n: pa.array(c) for n, c in zip(names, columns, strict=True)}).to_reader()
-
-
-@contextmanager
-def _errors(where: object, failure: Callable[[Exception], BaseException]) -> Iterator[None]:
-    """Driver errors inside the block as one-line errors: a table missing, else
-    ``failure(err)``."""
-    try:
-        yield
-    except (MlprovError, KeyboardInterrupt):
-        raise
-    except Exception as err:
-        if re.search(_NO_TABLE, str(err)):
-            raise _incomplete(where, err) from err
-        raise failure(err) from err
-
-
-def _incomplete(where: object, err: Exception) -> NotAnMlmdStoreError:
-    named = re.search(r"no such table: (\w+)|relation \"(\w+)\"|Table '[^.']*\.?(\w+)'", str(err))
-    table = next((g for g in named.groups() if g), "?") if named else "?"
-    return NotAnMlmdStoreError(
-        f"{where} lacks the table {table} of MLflow's tracking schema; it was altered or "
-        "written by another tool: point mlprov at the database MLflow itself writes"
-    )

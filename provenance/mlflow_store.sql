@@ -122,9 +122,10 @@ SELECT 'version:' || label FROM mlf_mv;
 
 -- name: changed
 -- The runs whose rows and properties this ingest stages ($ctx, $exe: the views of stable
--- integer ids): every live one on a full read ($since NULL), else the steps and pipeline
--- runs that are new, still running, started or ended since $since, or whose canonical row
--- differs from the source's (a status set, a model registered from an old run).
+-- integer ids): every live one on a full read ($since NULL), else the steps that are new,
+-- still running, started or ended since $since, or whose canonical row differs from the
+-- source's (a status set, a model registered from an old run), and the pipeline runs that
+-- are so or hold such a step.
 CREATE OR REPLACE TEMP TABLE mlf_changed AS
 SELECT s.run_uuid FROM mlf_steps s
 JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
@@ -135,8 +136,9 @@ WHERE $since IS NULL OR c.execution_id IS NULL OR s.end_time IS NULL
    OR c.type_name IS DISTINCT FROM t.name OR c.state IS DISTINCT FROM s.state
    OR c.name IS DISTINCT FROM coalesce(s.name, s.run_uuid)
    OR c.start_time IS DISTINCT FROM epoch_ms(s.start_time)
-   OR c.end_time IS DISTINCT FROM epoch_ms(s.end_time)
-UNION
+   OR c.end_time IS DISTINCT FROM epoch_ms(s.end_time);
+
+INSERT INTO mlf_changed
 SELECT r.run_uuid FROM mlf_live r
 SEMI JOIN mlf_parent n ON n.parent = r.run_uuid
 JOIN $ctx x ON x.external_id = 'run:' || r.run_uuid
@@ -144,7 +146,8 @@ LEFT JOIN contexts c ON c.source_id = $sid AND c.context_id = x.id
 WHERE $since IS NULL OR c.context_id IS NULL OR r.end_time IS NULL
    OR r.start_time >= $since OR r.end_time >= $since
    OR c.create_time IS DISTINCT FROM epoch_ms(r.start_time)
-   OR c.update_time IS DISTINCT FROM epoch_ms(r.end_time);
+   OR c.update_time IS DISTINCT FROM epoch_ms(r.end_time)
+   OR r.run_uuid IN (SELECT root FROM mlf_root SEMI JOIN mlf_changed USING (run_uuid));
 
 -- name: stage
 -- $ctx, $exe, $art: the views of stable integer ids (Stage.stable_ids).
