@@ -248,7 +248,7 @@ def read(config: Config, stage: Stage) -> ReadResult:
             for r in (*(r for r in _READS if r.raw not in _PROPERTIES), _NESTING):
                 load(r)
             views = _prepare(stage, None if since is None else since - OVERLAP_MS)
-            where = _changed_runs(con)
+            where = "" if since is None else _changed_runs(con)
             for r in _READS:
                 if r.raw in _PROPERTIES:
                     load(r, where)
@@ -267,8 +267,8 @@ def read(config: Config, stage: Stage) -> ReadResult:
 
 
 def _changed_runs(con: Any) -> str:
-    """The condition on a property table's rows that reads those of the runs to stage: none
-    for all of them, or when they are more than half (a scan beats a long list)."""
+    """The condition on a property table's rows that reads those of the runs to stage (none
+    when they are more than half: a scan beats a long list)."""
     ((changed, live),) = con.execute(
         "SELECT (SELECT count(*) FROM mlf_changed), (SELECT count(*) FROM mlf_live)"
     ).fetchall()
@@ -292,15 +292,15 @@ def _view(con: Any, read: _Read, data: pa.Table) -> None:
 
 
 def _drop_temporaries(con: Any) -> None:
-    """Drop the views, Arrow tables and temporary tables one read left on the store's
-    connection."""
+    """Release the Arrow tables and drop the views and temporary tables one read left on the
+    store's connection."""
+    for r in (*_READS, _NESTING):
+        con.unregister(f"{r.raw}_arrow")
     for name, kind in con.execute(
         "SELECT table_name, table_type FROM information_schema.tables "
-        "WHERE table_catalog = 'temp' AND table_name LIKE 'mlf%'"
+        "WHERE table_catalog = 'temp' AND table_name LIKE 'mlf_%'"
     ).fetchall():
         con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS temp.main.{name}")
-    for r in _READS:
-        con.unregister(f"{r.raw}_arrow")
 
 
 def _prepare(stage: Stage, since: int | None) -> dict[str, str]:

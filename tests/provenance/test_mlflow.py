@@ -282,6 +282,11 @@ def test_canonical_rows(store_file: Path, written: tuple[Path, dict[str, str]]) 
             "SELECT count(*) FROM context_properties WHERE name = 'tags.mlflow.runName' "
             "AND string_value = 'pipeline'"
         ).fetchall() == [(2,)]
+        # the reader's views, Arrow tables and scratch tables are gone from the connection
+        assert not store.con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = 'temp' AND table_name LIKE 'mlf%'"
+        ).fetchall()
         skipped = {(s.table, s.reason.split(" (")[0].split(":")[0]): s for s in report.skipped}
         assert {k: (s.count, s.examples) for k, s in skipped.items()} == {
             ("runs", "deleted runs"): (1, (ids["deleted"],)),
