@@ -17,13 +17,15 @@ Deployed: a model version holding one of the mapping's ``[deploy] aliases`` (def
 stage, so a version that served and was replaced counts as not deployed.
 
 Incremental: MLflow records no update time on runs, so every ingest reads the runs and the
-small tables (experiments, datasets, inputs, models, the registry) whole and compares each
-run with its canonical row; the params, metrics and tags, the bulk of a store, are read only
-for the runs to stage: new ones, running ones, ones whose status, times or type changed,
-pipeline runs holding such a run, and runs that started or ended within :data:`OVERLAP_MS`
-of the latest run time the previous ingest saw. A param, metric or tag logged later to a run
-that had ended long before and is otherwise unchanged is not seen by an incremental ingest;
-a full one (a new store, or another mapping) reads it.
+small tables (experiments, datasets, inputs, models, the registry) whole, compares each run
+with its canonical row and a per-run digest of its params, metrics and tags (rows and text
+length, or the sum of the metric values; aggregated by the source) with its canonical
+properties, and reads the params, metrics and tags, the bulk of a store, only for the runs
+to stage: new ones, running ones, ones whose status, times, type or digest changed, pipeline
+runs holding such a run, and runs that started or ended within :data:`OVERLAP_MS` of the
+latest run time the previous ingest saw. Only a tag overwritten by one of the same length on
+an old run, otherwise unchanged, escapes an incremental ingest; a full one (a new store, or
+another mapping) reads it.
 """
 
 from __future__ import annotations
@@ -155,17 +157,22 @@ _PROPERTIES = ("mlf_tags", "mlf_params", "mlf_metrics")
 _NESTING = _Read(
     "mlf_nesting", "tags", _cols("run_uuid:s parent=value:s"), where="{key} = 'mlflow.parentRunId'"
 )
+_DIGESTS = _Read(
+    "mlf_digests", "params, tags, latest_metrics", _cols("run_uuid:s kind:s n:i size:d")
+)
 #: Runs that started or ended less than this before the latest run time the previous ingest
 #: saw are staged again (MLflow clients stamp runs with their own clocks).
 OVERLAP_MS = 86_400_000
+_MAX_LISTED = 100_000  # runs named in one query; more are read by a scan
 
 
 @dataclass(frozen=True)
 class _Dialect:
-    """How a database spells a quoted name, a double and a flag as 0/1."""
+    """How a database spells a quoted name, a double, and the length of a text."""
 
     quote: str
     double: str
+    length: str = "length"
 
     def select(self, read: _Read, revision: int, where: str = "") -> str:
         fill = {
@@ -184,10 +191,29 @@ class _Dialect:
             f" WHERE {conditions}" if conditions else ""
         )
 
+    def digests(self) -> str:
+        """Per run: rows and text length of its params and tags, rows and value sum of its
+        latest metrics (``mlf_digests``, compared with the canonical properties)."""
+        key, size = f"{self.quote}key{self.quote}", f"{self.length}(coalesce(value, ''))"
+        text = (
+            f"SELECT run_uuid, '{{kind}}' AS kind, count(*) AS n, "
+            f"{self.double.format(f'sum({self.length}({key}) + {size})')} AS size "
+            "FROM {table} GROUP BY run_uuid"
+        )
+        metric = self.double.format("sum(CASE WHEN is_nan THEN 0 ELSE value END)")
+        return " UNION ALL ".join(
+            [
+                text.format(kind="params", table="params"),
+                text.format(kind="tags", table="tags"),
+                f"SELECT run_uuid, 'metrics', count(*), {metric} FROM latest_metrics "
+                "GROUP BY run_uuid",
+            ]
+        )
+
 
 _SQLITE = _Dialect('"', "CAST({} AS REAL)")
 _POSTGRESQL = _Dialect('"', "CAST({} AS DOUBLE PRECISION)")
-_MYSQL = _Dialect("`", "CAST({} AS DOUBLE)")
+_MYSQL = _Dialect("`", "CAST({} AS DOUBLE)", "char_length")
 
 
 class _MlflowReader:
@@ -240,15 +266,21 @@ def read(config: Config, stage: Stage) -> ReadResult:
                     data = pa.table({n: pa.array([], pa.null()) for n, _, _ in r.columns})
                 else:
                     data = fetch(dialect.select(r, revision, where)).read_all()
-                    if r is not _NESTING:
-                        result.rows_read[r.table] = data.num_rows
-                        stage.progress(r.table, data.num_rows)
+                    result.rows_read[r.table] = data.num_rows
+                    stage.progress(r.table, data.num_rows)
                 _view(con, r, data)
 
-            for r in (*(r for r in _READS if r.raw not in _PROPERTIES), _NESTING):
-                load(r)
-            views = _prepare(stage, None if since is None else since - OVERLAP_MS)
-            where = "" if since is None else _changed_runs(con)
+            for r in _READS:
+                if r.raw not in _PROPERTIES:
+                    load(r)
+            _view(con, _NESTING, fetch(dialect.select(_NESTING, revision)).read_all())
+            window = None if since is None else since - OVERLAP_MS
+            views = _prepare(stage, window)
+            if window is not None:  # incremental: the runs whose properties changed
+                _view(con, _DIGESTS, fetch(dialect.digests()).read_all())
+                _run(stage, "changed_properties", views)
+            _run(stage, "changed_pipelines", views, {"since": window})
+            where = "" if window is None else _changed_runs(con)
             for r in _READS:
                 if r.raw in _PROPERTIES:
                     load(r, where)
@@ -268,11 +300,11 @@ def read(config: Config, stage: Stage) -> ReadResult:
 
 def _changed_runs(con: Any) -> str:
     """The condition on a property table's rows that reads those of the runs to stage (none
-    when they are more than half: a scan beats a long list)."""
+    when they are nearly all, or too many to list)."""
     ((changed, live),) = con.execute(
         "SELECT (SELECT count(*) FROM mlf_changed), (SELECT count(*) FROM mlf_live)"
     ).fetchall()
-    if 2 * changed > live:
+    if changed > min(0.9 * live, _MAX_LISTED):
         return ""
     uuids = con.execute("SELECT run_uuid FROM mlf_changed ORDER BY ALL").fetchall()
     quoted = ", ".join("'" + str(u).replace("'", "''") + "'" for (u,) in uuids)
@@ -294,7 +326,7 @@ def _view(con: Any, read: _Read, data: pa.Table) -> None:
 def _drop_temporaries(con: Any) -> None:
     """Release the Arrow tables and drop the views and temporary tables one read left on the
     store's connection."""
-    for r in (*_READS, _NESTING):
+    for r in (*_READS, _NESTING, _DIGESTS):
         con.unregister(f"{r.raw}_arrow")
     for name, kind in con.execute(
         "SELECT table_name, table_type FROM information_schema.tables "
@@ -304,8 +336,9 @@ def _drop_temporaries(con: Any) -> None:
 
 
 def _prepare(stage: Stage, since: int | None) -> dict[str, str]:
-    """Nesting, node keys and their stable ids, and the runs to stage (``mlf_changed``: runs
-    new, running or changed, or started or ended at ``since`` or later; all when it is None).
+    """Nesting, node keys and their stable ids, and the runs to stage whose rows changed
+    (``mlf_changed``: runs new, running or changed, or started or ended at ``since`` or
+    later; all when it is None).
 
     Returns:
         The SQL's placeholders of the id views (``$ctx``, ``$exe``, ``$art``) -> their names.

@@ -122,10 +122,20 @@ SELECT 'version:' || label FROM mlf_mv;
 
 -- name: changed
 -- The runs whose rows and properties this ingest stages ($ctx, $exe: the views of stable
--- integer ids): every live one on a full read ($since NULL), else the steps that are new,
--- still running, started or ended since $since, or whose canonical row differs from the
--- source's (a status set, a model registered from an old run), and the pipeline runs that
--- are so or hold such a step.
+-- integer ids): every live one on a full read (since NULL), else the steps that are new,
+-- still running, started or ended at or after since, or whose canonical row differs from the
+-- source's (a status set, a model registered from an old run), then (changed_properties)
+-- the runs whose params, metrics or tags differ, then (changed_pipelines) the pipeline runs
+-- that are so or hold such a step.
+-- Runs' owners: a step's properties go on its execution, those of a run with nested runs
+-- on its pipeline-run context (steps are the runs without nested runs: one owner per run).
+CREATE OR REPLACE TEMP TABLE mlf_all_owners AS
+SELECT s.run_uuid, x.id, false AS on_context
+FROM mlf_steps s JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+UNION ALL
+SELECT DISTINCT n.parent, c.id, true
+FROM mlf_parent n JOIN $ctx c ON c.external_id = 'run:' || n.parent;
+
 CREATE OR REPLACE TEMP TABLE mlf_changed AS
 SELECT s.run_uuid FROM mlf_steps s
 JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
@@ -138,6 +148,32 @@ WHERE $since IS NULL OR c.execution_id IS NULL OR s.end_time IS NULL
    OR c.start_time IS DISTINCT FROM epoch_ms(s.start_time)
    OR c.end_time IS DISTINCT FROM epoch_ms(s.end_time);
 
+-- name: changed_properties
+-- Owned runs whose digest of params, metrics or tags (mlf_digests: rows and text length, or
+-- the sum of the values, per run and kind) differs from that of their canonical properties.
+CREATE OR REPLACE TEMP TABLE mlf_kept AS
+SELECT o.run_uuid, split_part(p.name, '.', 1) AS kind, count(*) AS n,
+       sum(CASE WHEN p.name LIKE 'metrics.%'
+                THEN CASE WHEN isnan(p.double_value) THEN 0 ELSE p.double_value END
+                ELSE length(p.name) - length(split_part(p.name, '.', 1)) - 1
+                     + length(p.string_value) END) AS size
+FROM mlf_all_owners o JOIN (
+    SELECT execution_id AS id, false AS on_context, name, double_value, string_value
+    FROM execution_properties WHERE source_id = $sid AND is_custom
+    UNION ALL
+    SELECT context_id, true, name, double_value, string_value
+    FROM context_properties WHERE source_id = $sid AND is_custom
+) p ON p.id = o.id AND p.on_context = o.on_context
+GROUP BY ALL;
+
+INSERT INTO mlf_changed
+SELECT DISTINCT coalesce(d.run_uuid, k.run_uuid)
+FROM (SELECT * FROM mlf_digests SEMI JOIN mlf_all_owners USING (run_uuid)) d
+FULL JOIN mlf_kept k ON k.run_uuid = d.run_uuid AND k.kind = d.kind
+WHERE d.n IS DISTINCT FROM k.n
+   OR NOT abs(d.size - k.size) <= 1e-9 * greatest(1, abs(d.size));
+
+-- name: changed_pipelines
 INSERT INTO mlf_changed
 SELECT r.run_uuid FROM mlf_live r
 SEMI JOIN mlf_parent n ON n.parent = r.run_uuid
@@ -148,6 +184,8 @@ WHERE $since IS NULL OR c.context_id IS NULL OR r.end_time IS NULL
    OR c.create_time IS DISTINCT FROM epoch_ms(r.start_time)
    OR c.update_time IS DISTINCT FROM epoch_ms(r.end_time)
    OR r.run_uuid IN (SELECT root FROM mlf_root SEMI JOIN mlf_changed USING (run_uuid));
+
+CREATE OR REPLACE TEMP TABLE mlf_changed AS SELECT DISTINCT run_uuid FROM mlf_changed;
 
 -- name: stage
 -- $ctx, $exe, $art: the views of stable integer ids (Stage.stable_ids).
@@ -187,17 +225,9 @@ SELECT x.id, 5,
        v.label, v.creation_time, v.creation_time
 FROM mlf_mv v JOIN $exe x ON x.external_id = 'version:' || v.label;
 
--- Runs: their component (the run name), id, params, latest metrics and tags, on the run's
--- execution or, for a run with nested runs, on its pipeline-run context (mlf_owner: one
--- owner per run, as steps are the runs without nested runs).
+-- Runs: their component (the run name), id, params, latest metrics and tags, on their owner.
 CREATE OR REPLACE TEMP TABLE mlf_owner AS
-SELECT s.run_uuid, x.id, false AS on_context
-FROM mlf_steps s SEMI JOIN mlf_changed USING (run_uuid)
-JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
-UNION ALL
-SELECT DISTINCT n.parent, c.id, true
-FROM mlf_parent n SEMI JOIN mlf_changed ON mlf_changed.run_uuid = n.parent
-JOIN $ctx c ON c.external_id = 'run:' || n.parent;
+SELECT * FROM mlf_all_owners SEMI JOIN mlf_changed USING (run_uuid);
 
 -- Joined to their owner first, so only owned rows are turned into properties.
 CREATE OR REPLACE TEMP VIEW mlf_run_props AS

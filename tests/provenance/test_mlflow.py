@@ -435,7 +435,8 @@ def test_incremental_reads_only_changed_runs(
     store_file: Path, written: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     """A re-ingest reads params, metrics and tags only for the runs that are new, were
-    running, changed (a status set), or lie within a day of the latest run time seen."""
+    running, changed (a status set, a param or metric logged late), or lie within a day of
+    the latest run time seen."""
     uri = f"sqlite:///{store_file}"
     client = mlflow.MlflowClient(uri, uri)
     churn = client.get_experiment_by_name("churn").experiment_id
@@ -447,10 +448,13 @@ def test_incremental_reads_only_changed_runs(
         first = ingest(store, str(store_file))
         assert _state(store, ongoing) == ("RUNNING", 0.0)
     # Later: the running run ends, a finished run's status is set again (its end time
-    # unchanged), and a new run arrives stamped by a client whose clock is days behind.
+    # unchanged), finished runs get a param and a newer metric value, and a new run arrives
+    # stamped by a client whose clock is days behind.
     _end(client, ongoing, 7 * DAY, 30)
     ids = written[1]
     _end(client, ids["S2"], 3 * DAY, 7, "FAILED")
+    client.log_param(ids["S1"], "note", "late")
+    client.log_metric(ids["evaluate"], "auc", 0.85, step=1)
     late = _run(client, churn, "train", DAY // 2)
     client.log_param(late, "lr", "0.3")
     _end(client, late, DAY // 2, 4)
@@ -461,9 +465,13 @@ def test_incremental_reads_only_changed_runs(
         assert _state(store, ids["S2"]) == ("FAILED", 7.0)
         assert _state(store, late) == ("COMPLETE", 4.0)
         assert second.rows_written["executions"] == 1  # the late run
+        assert store.con.execute(
+            "SELECT name, coalesce(string_value, double_value::VARCHAR) "
+            "FROM execution_properties WHERE name IN ('params.note', 'metrics.auc') ORDER BY 1"
+        ).fetchall() == [("metrics.auc", "0.85"), ("params.note", "late")]
         incremental = _rows_by_text_id(store)
-    # the params of the three changed runs only (S2 has none), of 6 in the store by then
-    assert (first.rows_read["params"], second.rows_read["params"]) == (5, 3)
+    # the params of the changed runs only (S2 and evaluate have none), of 7 in the store
+    assert (first.rows_read["params"], second.rows_read["params"]) == (5, 4)
     assert second.rows_read["tags"] < first.rows_read["tags"]
     assert second.rows_read["runs"] == first.rows_read["runs"] + 1  # runs are always read
     with ProvenanceStore.open(":memory:") as store:
