@@ -626,8 +626,13 @@ def test_same_rows_on_a_server(
     finally:
         os.chdir(cwd)
     with ProvenanceStore.open(":memory:") as store:
-        ingest(store, parse_source(server.admin_url(database), "mlflow"))
+        source = parse_source(server.admin_url(database), "mlflow")
+        ingest(store, source)
         on_server = (_executions(store), _graphlets(store), _waste(store))
+        # again, unchanged: the digests match, only the last day's run (fit, no params) is read
+        again = ingest(store, source)
+        assert again.incremental and again.rows_read["params"] == 0
+        assert not any(again.rows_written.values())
     with ProvenanceStore.open(":memory:") as store:
         ingest(store, str(written[0]))
         rename = {written[1][k]: v for k, v in ids.items()}
