@@ -15,7 +15,8 @@
 --                                     artifact mlflow.ModelVersion, pushed = 1 when it holds
 --                                     a deploy alias ($aliases) or is in stage Production
 -- params, latest metrics, tags     -> properties params.K, metrics.K, tags.K
--- Parameters: $aliases (the deploy aliases).
+-- Parameters: $aliases (the deploy aliases), $sid (the source id), $since (runs started or
+-- ended at this time or later are staged again, NULL on a full read).
 
 -- name: live
 -- Runs and models that are not deleted (nor in a deleted experiment), nesting, and roots.
