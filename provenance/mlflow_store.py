@@ -2,12 +2,12 @@
 
 MLflow's SQLAlchemy store keeps experiments, runs, their params, metrics and tags, the
 datasets runs logged as inputs, MLflow 3's logged models and the model registry in plain
-tables. Each table is read with one query (SQLite: the ADBC driver, in one snapshot, through
-:mod:`provenance.mlmd_sql`'s read-only handling of WAL files and hot journals; PostgreSQL:
-ADBC in one ``REPEATABLE READ, READ ONLY`` transaction; MySQL: PyMySQL in one consistent
-snapshot) into raw tables of the staging area, and ``mlflow_store.sql`` maps them onto the
-staging tables in DuckDB: experiments are pipelines, top-level runs pipeline runs, runs
-executions, datasets and models artifacts (the file's header gives the whole mapping).
+tables. Each table is read with one query inside one read-only snapshot
+(:mod:`provenance.mlflow_snapshot`) into Arrow, which DuckDB reads in place as views, and
+``mlflow_store.sql`` maps them set at a time onto the staging tables: experiments are
+pipelines, top-level runs pipeline runs, runs executions, datasets and models artifacts (the
+file's header gives the whole mapping). Metrics are read from ``latest_metrics`` (one value
+per key and run, as the canonical store keeps), never from the full history in ``metrics``.
 
 The schema is known by its alembic revision (``alembic_version``): MLflow 2.4 (the first
 with dataset inputs) to 3.18. Another revision is refused with the known list.
@@ -16,17 +16,21 @@ Deployed: a model version holding one of the mapping's ``[deploy] aliases`` (def
 :data:`DEPLOY_ALIASES`) or in stage ``Production``. MLflow keeps only the current alias and
 stage, so a version that served and was replaced counts as not deployed.
 
-MLflow records no update time on runs: every ingest re-reads the tables (bulk reads, a few
-seconds per million rows) and the canonical upsert keeps the result identical to a one-shot
-ingest.
+Incremental: MLflow records no update time on runs, so every ingest reads the runs and the
+small tables (experiments, datasets, inputs, models, the registry) whole, compares each run
+with its canonical row and a per-run digest of its params, metrics and tags (rows and text
+length, or the sum of the metric values; aggregated by the source) with its canonical
+properties, and reads the params, metrics and tags, the bulk of a store, only for the runs
+to stage: new ones, running ones, ones whose status, times, type or digest changed, pipeline
+runs holding such a run, and runs that started or ended within :data:`OVERLAP_MS` of the
+latest run time the previous ingest saw. Only a tag overwritten by one of the same length on
+an old run, otherwise unchanged, escapes an incremental ingest; a full one (a new store, or
+another mapping) reads it.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +38,10 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from provenance import mlmd_server, mlmd_sql
-from provenance.errors import MlprovError, NotAnMlmdStoreError, UnsupportedSchemaVersionError
-from provenance.readers import STAGE, Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
+from provenance import mlmd_server
+from provenance.errors import NotAnMlmdStoreError, UnsupportedSchemaVersionError
+from provenance.mlflow_snapshot import NO_TABLE, Config, Fetch, snapshot
+from provenance.readers import Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
 from provenance.sql import named_queries, statements
 
 #: Registry aliases that mark a model version deployed, unless the mapping names others.
@@ -62,21 +67,20 @@ _WORKSPACES = KNOWN_REVISIONS.index("1b5f0d9ad7c1")  # model registry names per 
 MARKER_TABLES = frozenset({"alembic_version", "experiments", "runs"})
 
 _SQL = named_queries("provenance", "mlflow_store.sql")
-BATCH_ROWS = 65_536
-# How SQLite, PostgreSQL and MySQL say a table is missing.
-_NO_TABLE = r"no such table|relation .* does not exist|doesn't exist"
 
 
 @dataclass(frozen=True)
 class _Read:
     """One MLflow table read into raw table ``raw``: (name, source expression, kind) columns,
     kind ``i`` (integer), ``d`` (double) or ``s`` (text); ``since``: the first revision (an
-    index of KNOWN_REVISIONS) holding the table, older stores stage it empty."""
+    index of KNOWN_REVISIONS) holding the table, older stores stage it empty; ``where``: a
+    condition on its rows."""
 
     raw: str
     table: str
     columns: tuple[tuple[str, str, str], ...]
     since: int = 0
+    where: str = ""
 
 
 def _cols(spec: str) -> tuple[tuple[str, str, str], ...]:
@@ -107,7 +111,7 @@ _READS = (
     _Read(
         "mlf_metrics",
         "latest_metrics",
-        _cols("run_uuid:s key={key}:s value:d timestamp:i step:i is_nan={is_nan}:i"),
+        _cols("run_uuid:s key={key}:s value:d timestamp:i is_nan={is_nan}:i"),
     ),
     _Read(
         "mlf_datasets",
@@ -147,16 +151,30 @@ _READS = (
     ),
 )
 _DUCK_TYPES = {"i": "BIGINT", "d": "DOUBLE", "s": "VARCHAR"}
+#: Read only for the runs an ingest stages (all of them on a full read): the bulk of a store.
+_PROPERTIES = ("mlf_tags", "mlf_params", "mlf_metrics")
+#: Which run is nested in which, read before the properties to find the runs to stage.
+_NESTING = _Read(
+    "mlf_nesting", "tags", _cols("run_uuid:s parent=value:s"), where="{key} = 'mlflow.parentRunId'"
+)
+_DIGESTS = _Read(
+    "mlf_digests", "params, tags, latest_metrics", _cols("run_uuid:s kind:s n:i size:d")
+)
+#: Runs that started or ended less than this before the latest run time the previous ingest
+#: saw are staged again (MLflow clients stamp runs with their own clocks).
+OVERLAP_MS = 86_400_000
+_MAX_LISTED = 100_000  # runs named in one query; more are read by a scan
 
 
 @dataclass(frozen=True)
 class _Dialect:
-    """How a database spells a quoted name, a double and a flag as 0/1."""
+    """How a database spells a quoted name, a double, and the length of a text."""
 
     quote: str
     double: str
+    length: str = "length"
 
-    def select(self, read: _Read, revision: int) -> str:
+    def select(self, read: _Read, revision: int, where: str = "") -> str:
         fill = {
             "key": f"{self.quote}key{self.quote}",
             "is_nan": "CASE WHEN is_nan THEN 1 ELSE 0 END",
@@ -168,24 +186,34 @@ class _Dialect:
             # Text arrives coalesced: the ADBC SQLite driver types a column by its first batch.
             typed = {"s": f"coalesce({expr}, '')", "d": self.double.format(expr)}.get(kind, expr)
             exprs.append(f"{typed} AS {self.quote}{name}{self.quote}")
-        return f"SELECT {', '.join(exprs)} FROM {read.table}"
+        conditions = " AND ".join(c for c in (read.where.format(**fill), where) if c)
+        return f"SELECT {', '.join(exprs)} FROM {read.table}" + (
+            f" WHERE {conditions}" if conditions else ""
+        )
+
+    def digests(self) -> str:
+        """Per run: rows and text length of its params and tags, rows and value sum of its
+        latest metrics (``mlf_digests``, compared with the canonical properties)."""
+        key, size = f"{self.quote}key{self.quote}", f"{self.length}(coalesce(value, ''))"
+        text = (
+            f"SELECT run_uuid, '{{kind}}' AS kind, count(*) AS n, "
+            f"{self.double.format(f'sum({self.length}({key}) + {size})')} AS size "
+            "FROM {table} GROUP BY run_uuid"
+        )
+        metric = self.double.format("sum(CASE WHEN is_nan THEN 0 ELSE value END)")
+        return " UNION ALL ".join(
+            [
+                text.format(kind="params", table="params"),
+                text.format(kind="tags", table="tags"),
+                f"SELECT run_uuid, 'metrics', count(*), {metric} FROM latest_metrics "
+                "GROUP BY run_uuid",
+            ]
+        )
 
 
 _SQLITE = _Dialect('"', "CAST({} AS REAL)")
 _POSTGRESQL = _Dialect('"', "CAST({} AS DOUBLE PRECISION)")
-_MYSQL = _Dialect("`", "CAST({} AS DOUBLE)")
-
-
-@dataclass(frozen=True)
-class Config:
-    """An MLflow tracking database: a SQLite file, or a server (``server``)."""
-
-    path: Path | None = None
-    server: mlmd_server.Config | None = None
-
-    @property
-    def location(self) -> str:
-        return self.server.location if self.server else str(Path(str(self.path)).resolve())
+_MYSQL = _Dialect("`", "CAST({} AS DOUBLE)", "char_length")
 
 
 class _MlflowReader:
@@ -210,12 +238,14 @@ class _MlflowReader:
 
 READER = _MlflowReader()
 
-# (SQL) -> Arrow batches of its result, inside one snapshot of the source.
-Fetch = Callable[[str], pa.RecordBatchReader]
-
 
 def read(config: Config, stage: Stage) -> ReadResult:
-    """Stage the whole tracking database (MLflow records no update times to read past).
+    """Stage the runs that are new or changed since ``stage.marks`` (all on a first ingest),
+    with every experiment, dataset, model and model version.
+
+    Each table is fetched into Arrow inside the source's snapshot and seen by DuckDB as a view
+    over that Arrow table (no copy). Runs are compared with their canonical rows first, so
+    the params, metrics and tags, the bulk of a store, are read for the runs staged only.
 
     Raises:
         SourceNotFoundError, NotAnMlmdStoreError, UnsupportedSchemaVersionError,
@@ -223,32 +253,96 @@ def read(config: Config, stage: Stage) -> ReadResult:
         :mod:`provenance.mlmd_server`.
     """
     result = ReadResult()
-    with _open(config) as (fetch, dialect):
-        revision = _revision(config, fetch)
-        con = stage.con
-        for r in _READS:
-            columns = ", ".join(f"{n} {_DUCK_TYPES[k]}" for n, _, k in r.columns)
-            con.execute(f"CREATE TABLE {STAGE}.{r.raw} ({columns})")
-            if revision < r.since:
-                continue
-            select = ", ".join(f"NULLIF({n}, '')" if k == "s" else n for n, _, k in r.columns)
-            con.register("src", fetch(dialect.select(r, revision)))
-            try:
-                con.execute(f"INSERT INTO {STAGE}.{r.raw} SELECT {select} FROM src")
-            finally:
-                con.unregister("src")
-            result.rows_read[r.table] = int(
-                con.execute(f"SELECT count(*) FROM {STAGE}.{r.raw}").fetchall()[0][0]
-            )
-            stage.progress(r.table, result.rows_read[r.table])
-    _stage(stage, result)
+    con = stage.con
+    mark = stage.marks.get("runs")
+    since = None if mark is None or mark.max_update_ms is None else mark.max_update_ms
+    try:
+        with snapshot(config) as fetch:
+            dialect = _dialect(config)
+            revision = _revision(config, fetch)
+
+            def load(r: _Read, where: str = "") -> None:
+                if revision < r.since:
+                    data = pa.table({n: pa.array([], pa.null()) for n, _, _ in r.columns})
+                else:
+                    data = fetch(dialect.select(r, revision, where)).read_all()
+                    result.rows_read[r.table] = data.num_rows
+                    stage.progress(r.table, data.num_rows)
+                _view(con, r, data)
+
+            for r in _READS:
+                if r.raw not in _PROPERTIES:
+                    load(r)
+            _view(con, _NESTING, fetch(dialect.select(_NESTING, revision)).read_all())
+            window = None if since is None else since - OVERLAP_MS
+            views = _prepare(stage, window)
+            if window is not None:  # incremental: the runs whose properties changed
+                _view(con, _DIGESTS, fetch(dialect.digests()).read_all())
+                _run(stage, "changed_properties", views)
+            _run(stage, "changed_pipelines", views, {"since": window})
+            where = "" if window is None else _changed_runs(con)
+            for r in _READS:
+                if r.raw in _PROPERTIES:
+                    load(r, where)
+        _stage(stage, views, result)
+        latest = con.execute(
+            "SELECT max(greatest(start_time, coalesce(end_time, start_time))) FROM mlf_runs"
+        ).fetchall()[0][0]
+    finally:
+        _drop_temporaries(con)
+    result.rows_read = {
+        r.table: result.rows_read[r.table] for r in _READS if r.table in result.rows_read
+    }
     runs = result.rows_read.get("runs", 0)
-    result.marks = {"runs": Mark(runs)}
+    result.marks = {"runs": Mark(runs, since if latest is None else int(latest))}
     return result
 
 
-def _stage(stage: Stage, result: ReadResult) -> None:
-    """Map the raw tables onto the staging tables (``mlflow_store.sql``)."""
+def _changed_runs(con: Any) -> str:
+    """The condition on a property table's rows that reads those of the runs to stage (none
+    when they are nearly all, or too many to list)."""
+    ((changed, live),) = con.execute(
+        "SELECT (SELECT count(*) FROM mlf_changed), (SELECT count(*) FROM mlf_live)"
+    ).fetchall()
+    if changed > min(0.9 * live, _MAX_LISTED):
+        return ""
+    uuids = con.execute("SELECT run_uuid FROM mlf_changed ORDER BY ALL").fetchall()
+    quoted = ", ".join("'" + str(u).replace("'", "''") + "'" for (u,) in uuids)
+    return f"run_uuid IN ({quoted})" if quoted else "1 = 0"
+
+
+def _view(con: Any, read: _Read, data: pa.Table) -> None:
+    """Make ``read.raw`` a typed view over ``data`` (text arrives coalesced: empty is NULL)."""
+    con.register(f"{read.raw}_arrow", data)
+    columns = ", ".join(
+        f"NULLIF(CAST({n} AS VARCHAR), '') AS {n}"
+        if k == "s"
+        else f"CAST({n} AS {_DUCK_TYPES[k]}) AS {n}"
+        for n, _, k in read.columns
+    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {read.raw} AS SELECT {columns} FROM {read.raw}_arrow")
+
+
+def _drop_temporaries(con: Any) -> None:
+    """Release the Arrow tables and drop the views and temporary tables one read left on the
+    store's connection."""
+    for r in (*_READS, _NESTING, _DIGESTS):
+        con.unregister(f"{r.raw}_arrow")
+    for name, kind in con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_catalog = 'temp' AND table_name LIKE 'mlf_%'"
+    ).fetchall():
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS temp.main.{name}")
+
+
+def _prepare(stage: Stage, since: int | None) -> dict[str, str]:
+    """Nesting, node keys and their stable ids, and the runs to stage whose rows changed
+    (``mlf_changed``: runs new, running or changed, or started or ended at ``since`` or
+    later; all when it is None).
+
+    Returns:
+        The SQL's placeholders of the id views (``$ctx``, ``$exe``, ``$art``) -> their names.
+    """
     con = stage.con
     deploy = stage.mapping.deploy
     aliases = list(deploy.aliases if deploy and deploy.aliases is not None else DEPLOY_ALIASES)
@@ -260,13 +354,33 @@ def _stage(stage: Stage, result: ReadResult) -> None:
         "$exe": stage.stable_ids("execution", "SELECT k FROM mlf_execution_keys"),
         "$art": stage.stable_ids("artifact", "SELECT k FROM mlf_artifact_keys"),
     }
-    for sql in statements(_SQL["stage"]):
-        for name, view in views.items():
-            sql = sql.replace(name, view)
-        con.execute(sql, {"sid": stage.source_id} if "$sid" in sql else None)
-    for table, reason, count, examples in con.execute(_SQL["skipped"]).fetchall():
+    _run(stage, "changed", views, {"since": since})
+    return views
+
+
+def _stage(stage: Stage, views: dict[str, str], result: ReadResult) -> None:
+    """Map the raw tables onto the staging tables (``mlflow_store.sql``)."""
+    _run(stage, "stage", views)
+    for table, reason, count, examples in stage.con.execute(_SQL["skipped"]).fetchall():
         if count:
             result.skipped.append(Skipped(table, reason, int(count), tuple(examples)))
+
+
+def _run(
+    stage: Stage, block: str, views: dict[str, str], params: dict[str, Any] | None = None
+) -> None:
+    """Run a block of ``mlflow_store.sql`` with the id views and the parameters it names."""
+    given = {"sid": stage.source_id, **(params or {})}
+    for sql in statements(_SQL[block]):
+        for name, view in views.items():
+            sql = sql.replace(name, view)
+        stage.con.execute(sql, {k: v for k, v in given.items() if f"${k}" in sql} or None)
+
+
+def _dialect(config: Config) -> _Dialect:
+    if config.server is None:
+        return _SQLITE
+    return _POSTGRESQL if config.server.scheme == "postgresql" else _MYSQL
 
 
 def _revision(config: Config, fetch: Fetch) -> int:
@@ -279,7 +393,7 @@ def _revision(config: Config, fetch: Fetch) -> int:
     try:
         rows = fetch("SELECT version_num FROM alembic_version").read_all().column(0).to_pylist()
     except Exception as err:
-        if not re.search(_NO_TABLE, str(err)):
+        if not re.search(NO_TABLE, str(err)):
             raise  # the driver's other failures: the caller's one-line errors
         raise NotAnMlmdStoreError(
             f"{config.location} is not an MLflow tracking database (it has no alembic_version "
@@ -294,92 +408,3 @@ def _revision(config: Config, fetch: Fetch) -> int:
             "(older stores), or upgrade mlprov (newer ones)"
         )
     return KNOWN_REVISIONS.index(str(version))
-
-
-@contextmanager
-def _open(config: Config) -> Iterator[tuple[Fetch, _Dialect]]:
-    """A fetch function over one read-only snapshot of the source, and its dialect."""
-    if config.server is None:
-        with _sqlite(Path(str(config.path))) as fetch:
-            yield fetch, _SQLITE
-    else:
-        with _server(config.server) as fetch:
-            yield fetch, _POSTGRESQL if config.server.scheme == "postgresql" else _MYSQL
-
-
-@contextmanager
-def _sqlite(path: Path) -> Iterator[Fetch]:
-    import adbc_driver_sqlite
-
-    mlmd_sql.check_file(path)
-    with mlmd_sql._readable(path) as source:
-        failure = functools.partial(mlmd_sql._source_error, path)
-        with _errors(path, failure):
-            conn = mlmd_sql._connect(source)
-        cur = conn.cursor()
-        cur.adbc_statement.set_options(
-            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
-        )
-
-        def fetch(sql: str) -> pa.RecordBatchReader:
-            cur.execute(sql)
-            return mlmd_sql._valid_text(cur.fetch_record_batch())
-
-        try:  # the driver reports damage only when a page is read
-            with _errors(path, failure):
-                yield fetch
-        finally:
-            conn.close()
-
-
-@contextmanager
-def _server(server: mlmd_server.Config) -> Iterator[Fetch]:
-    """PostgreSQL through ADBC (Arrow), MySQL through PyMySQL (rows), in one read-only
-    snapshot: the MLMD server reader's connections and sessions."""
-    mlmd_server._check_reachable(server)
-    pg = server.scheme == "postgresql"
-    with _errors(server.location, functools.partial(mlmd_server._failure, server)):
-        conn = mlmd_server._pg_connect(server) if pg else mlmd_server._pymysql_connect(server)
-        try:
-            cur = conn.cursor()
-            for sql in [mlmd_server._PG_BEGIN] if pg else mlmd_server._MYSQL_SESSION:
-                cur.execute(sql)
-            yield functools.partial(_arrow if pg else _rows, cur)
-            cur.execute("ROLLBACK")
-        finally:
-            conn.close()
-
-
-def _arrow(cur: Any, sql: str) -> pa.RecordBatchReader:
-    cur.execute(sql)
-    return cur.fetch_record_batch()
-
-
-def _rows(cur: Any, sql: str) -> pa.RecordBatchReader:
-    cur.execute(sql)
-    names = [d[0] for d in cur.description]
-    columns = list(zip(*cur.fetchall(), strict=True)) or [()] * len(names)
-    return pa.table({n: pa.array(c) for n, c in zip(names, columns, strict=True)}).to_reader()
-
-
-@contextmanager
-def _errors(where: object, failure: Callable[[Exception], BaseException]) -> Iterator[None]:
-    """Driver errors inside the block as one-line errors: a table missing, else
-    ``failure(err)``."""
-    try:
-        yield
-    except (MlprovError, KeyboardInterrupt):
-        raise
-    except Exception as err:
-        if re.search(_NO_TABLE, str(err)):
-            raise _incomplete(where, err) from err
-        raise failure(err) from err
-
-
-def _incomplete(where: object, err: Exception) -> NotAnMlmdStoreError:
-    named = re.search(r"no such table: (\w+)|relation \"(\w+)\"|Table '[^.']*\.?(\w+)'", str(err))
-    table = next((g for g in named.groups() if g), "?") if named else "?"
-    return NotAnMlmdStoreError(
-        f"{where} lacks the table {table} of MLflow's tracking schema; it was altered or "
-        "written by another tool: point mlprov at the database MLflow itself writes"
-    )

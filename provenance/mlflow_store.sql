@@ -15,10 +15,18 @@
 --                                     artifact mlflow.ModelVersion, pushed = 1 when it holds
 --                                     a deploy alias ($aliases) or is in stage Production
 -- params, latest metrics, tags     -> properties params.K, metrics.K, tags.K
--- Parameters: $aliases (the deploy aliases).
+-- Parameters: $aliases (the deploy aliases), $sid (the source id), $since (runs started or
+-- ended at this time or later are staged again, NULL on a full read).
 
 -- name: live
 -- Runs and models that are not deleted (nor in a deleted experiment), nesting, and roots.
+INSERT INTO stg_types VALUES
+    (1, 'mlflow.Experiment', 'CONTEXT'), (2, 'mlflow.PipelineRun', 'CONTEXT'),
+    (3, 'mlflow.Run', 'EXECUTION'), (4, 'mlflow.ModelRun', 'EXECUTION'),
+    (5, 'mlflow.ModelRegistration', 'EXECUTION'), (6, 'mlflow.Dataset', 'ARTIFACT'),
+    (7, 'mlflow.Model', 'ARTIFACT'), (8, 'mlflow.RunModel', 'ARTIFACT'),
+    (9, 'mlflow.ModelVersion', 'ARTIFACT');
+
 CREATE OR REPLACE TEMP TABLE mlf_exp AS
 SELECT * FROM mlf_experiments WHERE lifecycle_stage IS DISTINCT FROM 'deleted';
 
@@ -27,10 +35,10 @@ SELECT r.* FROM mlf_runs r SEMI JOIN mlf_exp e ON e.experiment_id = r.experiment
 WHERE r.lifecycle_stage IS DISTINCT FROM 'deleted';
 
 CREATE OR REPLACE TEMP TABLE mlf_parent AS
-SELECT t.run_uuid, t.value AS parent FROM mlf_tags t
+SELECT t.run_uuid, t.parent FROM mlf_nesting t
 SEMI JOIN mlf_live r ON r.run_uuid = t.run_uuid
-SEMI JOIN mlf_live p ON p.run_uuid = t.value
-WHERE t.key = 'mlflow.parentRunId' AND t.value <> t.run_uuid;
+SEMI JOIN mlf_live p ON p.run_uuid = t.parent
+WHERE t.parent <> t.run_uuid;
 
 CREATE OR REPLACE TEMP TABLE mlf_root AS
 WITH RECURSIVE up(run_uuid, root, depth) AS (
@@ -80,10 +88,13 @@ SELECT DISTINCT run_uuid, model_key FROM (
 )
 SEMI JOIN mlf_live r USING (run_uuid);
 
+-- Steps (runs without nested runs) with their execution type and state.
 CREATE OR REPLACE TEMP TABLE mlf_steps AS
 SELECT r.*, ro.root,
-       r.run_uuid IN (SELECT run_uuid FROM mlf_made) AS logs_model,
-       (SELECT max(timestamp) FROM mlf_metrics m WHERE m.run_uuid = r.run_uuid) AS last_metric
+       CASE WHEN r.run_uuid IN (SELECT run_uuid FROM mlf_made) THEN 4 ELSE 3 END AS type_id,
+       CASE r.status WHEN 'FINISHED' THEN 'COMPLETE' WHEN 'FAILED' THEN 'FAILED'
+            WHEN 'KILLED' THEN 'CANCELED' WHEN 'RUNNING' THEN 'RUNNING'
+            WHEN 'SCHEDULED' THEN 'RUNNING' ELSE 'UNKNOWN' END AS state
 FROM mlf_live r JOIN mlf_root ro USING (run_uuid)
 ANTI JOIN mlf_parent p ON p.parent = r.run_uuid;
 
@@ -110,15 +121,75 @@ SELECT DISTINCT model_key FROM mlf_mv WHERE model_id IS NULL
 UNION ALL
 SELECT 'version:' || label FROM mlf_mv;
 
+-- name: changed
+-- The runs whose rows and properties this ingest stages ($ctx, $exe: the views of stable
+-- integer ids): every live one on a full read (since NULL), else the steps that are new,
+-- still running, started or ended at or after since, or whose canonical row differs from the
+-- source's (a status set, a model registered from an old run), then (changed_properties)
+-- the runs whose params, metrics or tags differ, then (changed_pipelines) the pipeline runs
+-- that are so or hold such a step.
+-- Runs' owners: a step's properties go on its execution, those of a run with nested runs
+-- on its pipeline-run context (steps are the runs without nested runs: one owner per run).
+CREATE OR REPLACE TEMP TABLE mlf_all_owners AS
+SELECT s.run_uuid, x.id, false AS on_context
+FROM mlf_steps s JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+UNION ALL
+SELECT DISTINCT n.parent, c.id, true
+FROM mlf_parent n JOIN $ctx c ON c.external_id = 'run:' || n.parent;
+
+CREATE OR REPLACE TEMP TABLE mlf_changed AS
+SELECT s.run_uuid FROM mlf_steps s
+JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+JOIN stg_types t ON t.id = s.type_id
+LEFT JOIN executions c ON c.source_id = $sid AND c.execution_id = x.id
+WHERE $since IS NULL OR c.execution_id IS NULL OR s.end_time IS NULL
+   OR s.start_time >= $since OR s.end_time >= $since
+   OR c.type_name IS DISTINCT FROM t.name OR c.state IS DISTINCT FROM s.state
+   OR c.name IS DISTINCT FROM coalesce(s.name, s.run_uuid)
+   OR c.start_time IS DISTINCT FROM epoch_ms(s.start_time)
+   OR c.end_time IS DISTINCT FROM epoch_ms(s.end_time);
+
+-- name: changed_properties
+-- Owned runs whose digest of params, metrics or tags (mlf_digests: rows and text length, or
+-- the sum of the values, per run and kind) differs from that of their canonical properties.
+CREATE OR REPLACE TEMP TABLE mlf_kept AS
+SELECT o.run_uuid, split_part(p.name, '.', 1) AS kind, count(*) AS n,
+       sum(CASE WHEN p.name LIKE 'metrics.%'
+                THEN CASE WHEN isnan(p.double_value) THEN 0 ELSE p.double_value END
+                ELSE length(p.name) - length(split_part(p.name, '.', 1)) - 1
+                     + length(p.string_value) END) AS size
+FROM mlf_all_owners o JOIN (
+    SELECT execution_id AS id, false AS on_context, name, double_value, string_value
+    FROM execution_properties WHERE source_id = $sid AND is_custom
+    UNION ALL
+    SELECT context_id, true, name, double_value, string_value
+    FROM context_properties WHERE source_id = $sid AND is_custom
+) p ON p.id = o.id AND p.on_context = o.on_context
+GROUP BY ALL;
+
+INSERT INTO mlf_changed
+SELECT DISTINCT coalesce(d.run_uuid, k.run_uuid)
+FROM (SELECT * FROM mlf_digests SEMI JOIN mlf_all_owners USING (run_uuid)) d
+FULL JOIN mlf_kept k ON k.run_uuid = d.run_uuid AND k.kind = d.kind
+WHERE d.n IS DISTINCT FROM k.n
+   OR NOT abs(d.size - k.size) <= 1e-9 * greatest(1, abs(d.size));
+
+-- name: changed_pipelines
+INSERT INTO mlf_changed
+SELECT r.run_uuid FROM mlf_live r
+SEMI JOIN mlf_parent n ON n.parent = r.run_uuid
+JOIN $ctx x ON x.external_id = 'run:' || r.run_uuid
+LEFT JOIN contexts c ON c.source_id = $sid AND c.context_id = x.id
+WHERE $since IS NULL OR c.context_id IS NULL OR r.end_time IS NULL
+   OR r.start_time >= $since OR r.end_time >= $since
+   OR c.create_time IS DISTINCT FROM epoch_ms(r.start_time)
+   OR c.update_time IS DISTINCT FROM epoch_ms(r.end_time)
+   OR r.run_uuid IN (SELECT root FROM mlf_root SEMI JOIN mlf_changed USING (run_uuid));
+
+CREATE OR REPLACE TEMP TABLE mlf_changed AS SELECT DISTINCT run_uuid FROM mlf_changed;
+
 -- name: stage
 -- $ctx, $exe, $art: the views of stable integer ids (Stage.stable_ids).
-INSERT INTO stg_types VALUES
-    (1, 'mlflow.Experiment', 'CONTEXT'), (2, 'mlflow.PipelineRun', 'CONTEXT'),
-    (3, 'mlflow.Run', 'EXECUTION'), (4, 'mlflow.ModelRun', 'EXECUTION'),
-    (5, 'mlflow.ModelRegistration', 'EXECUTION'), (6, 'mlflow.Dataset', 'ARTIFACT'),
-    (7, 'mlflow.Model', 'ARTIFACT'), (8, 'mlflow.RunModel', 'ARTIFACT'),
-    (9, 'mlflow.ModelVersion', 'ARTIFACT');
-
 CREATE OR REPLACE TEMP TABLE mlf_run_ctx AS
 SELECT ro.run_uuid, c.id AS run_ctx, e.id AS exp_ctx, r.experiment_id
 FROM mlf_root ro
@@ -135,19 +206,19 @@ LEFT JOIN (SELECT experiment_id, min(start_time) AS first_start FROM mlf_live GR
     ON r.experiment_id = e.experiment_id
 UNION ALL
 SELECT c.id, 2, r.run_uuid, r.start_time, coalesce(r.end_time, r.start_time)
-FROM mlf_live r JOIN $ctx c ON c.external_id = 'run:' || r.run_uuid;
+FROM mlf_live r SEMI JOIN mlf_changed USING (run_uuid)
+JOIN $ctx c ON c.external_id = 'run:' || r.run_uuid;
 
 INSERT INTO stg_parent_contexts
 SELECT DISTINCT run_ctx, exp_ctx FROM mlf_run_ctx;
 
 INSERT INTO stg_executions
-SELECT x.id, CASE WHEN s.logs_model THEN 4 ELSE 3 END,
-       CASE s.status WHEN 'FINISHED' THEN 'COMPLETE' WHEN 'FAILED' THEN 'FAILED'
-            WHEN 'KILLED' THEN 'CANCELED' WHEN 'RUNNING' THEN 'RUNNING'
-            WHEN 'SCHEDULED' THEN 'RUNNING' ELSE 'UNKNOWN' END,
-       coalesce(s.name, s.run_uuid), s.start_time,
-       coalesce(s.end_time, greatest(s.start_time, s.last_metric), s.start_time)
-FROM mlf_steps s JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+SELECT x.id, s.type_id, s.state, coalesce(s.name, s.run_uuid), s.start_time,
+       coalesce(s.end_time, greatest(s.start_time, m.last_metric), s.start_time)
+FROM mlf_steps s SEMI JOIN mlf_changed USING (run_uuid)
+JOIN $exe x ON x.external_id = 'run:' || s.run_uuid
+LEFT JOIN (SELECT run_uuid, max(timestamp) AS last_metric FROM mlf_metrics GROUP BY ALL) m
+    USING (run_uuid)
 UNION ALL
 SELECT x.id, 5,
        CASE v.status WHEN 'READY' THEN 'COMPLETE' WHEN 'FAILED_REGISTRATION' THEN 'FAILED'
@@ -155,25 +226,33 @@ SELECT x.id, 5,
        v.label, v.creation_time, v.creation_time
 FROM mlf_mv v JOIN $exe x ON x.external_id = 'version:' || v.label;
 
--- Runs: their component (the run name), id, params, latest metrics and tags, on the run's
--- execution or, for a run with nested runs, on its pipeline-run context.
-CREATE OR REPLACE TEMP TABLE mlf_run_props AS
-SELECT run_uuid, 'component' AS name, false AS is_custom, NULL::BIGINT AS i,
-       NULL::DOUBLE AS d, coalesce(name, run_uuid) AS s
-FROM mlf_live
-UNION ALL SELECT run_uuid, 'run_uuid', false, NULL, NULL, run_uuid FROM mlf_live
-UNION ALL SELECT run_uuid, 'status', false, NULL, NULL, status FROM mlf_live
-UNION ALL SELECT run_uuid, 'params.' || key, true, NULL, NULL, coalesce(value, '')
-FROM mlf_params SEMI JOIN mlf_live USING (run_uuid)
-UNION ALL SELECT run_uuid, 'metrics.' || key, true, NULL,
-       CASE WHEN is_nan = 1 THEN 'NaN'::DOUBLE ELSE value END, NULL
-FROM mlf_metrics SEMI JOIN mlf_live USING (run_uuid)
-UNION ALL SELECT run_uuid, 'tags.' || key, true, NULL, NULL, coalesce(value, '')
-FROM mlf_tags SEMI JOIN mlf_live USING (run_uuid);
+-- Runs: their component (the run name), id, params, latest metrics and tags, on their owner.
+CREATE OR REPLACE TEMP TABLE mlf_owner AS
+SELECT * FROM mlf_all_owners SEMI JOIN mlf_changed USING (run_uuid);
+
+-- Joined to their owner first, so only owned rows are turned into properties.
+CREATE OR REPLACE TEMP VIEW mlf_run_props AS
+SELECT o.id, o.on_context, p.name, p.is_custom, p.i, p.d, p.s
+FROM mlf_owner o JOIN (
+    SELECT run_uuid, 'component' AS name, false AS is_custom, NULL::BIGINT AS i,
+           NULL::DOUBLE AS d, coalesce(name, run_uuid) AS s
+    FROM mlf_live
+    UNION ALL SELECT run_uuid, 'run_uuid', false, NULL, NULL, run_uuid FROM mlf_live
+    UNION ALL SELECT run_uuid, 'status', false, NULL, NULL, status FROM mlf_live
+) p USING (run_uuid)
+UNION ALL
+SELECT o.id, o.on_context, 'params.' || p.key, true, NULL, NULL, coalesce(p.value, '')
+FROM mlf_owner o JOIN mlf_params p USING (run_uuid)
+UNION ALL
+SELECT o.id, o.on_context, 'metrics.' || p.key, true, NULL,
+       CASE WHEN p.is_nan = 1 THEN 'NaN'::DOUBLE ELSE p.value END, NULL
+FROM mlf_owner o JOIN mlf_metrics p USING (run_uuid)
+UNION ALL
+SELECT o.id, o.on_context, 'tags.' || p.key, true, NULL, NULL, coalesce(p.value, '')
+FROM mlf_owner o JOIN mlf_tags p USING (run_uuid);
 
 INSERT INTO stg_execution_props
-SELECT x.id, p.name, p.is_custom, p.i, p.d, p.s, NULL
-FROM mlf_run_props p JOIN $exe x ON x.external_id = 'run:' || p.run_uuid
+SELECT id, name, is_custom, i, d, s, NULL FROM mlf_run_props WHERE NOT on_context
 UNION ALL
 SELECT x.id, p.name, false, p.i, NULL, p.s, NULL
 FROM mlf_mv v JOIN $exe x ON x.external_id = 'version:' || v.label,
@@ -182,9 +261,7 @@ FROM mlf_mv v JOIN $exe x ON x.external_id = 'version:' || v.label,
                      ('model_version', v.version, NULL)) p(name, i, s);
 
 INSERT INTO stg_context_props
-SELECT c.id, p.name, p.is_custom, p.i, p.d, p.s, NULL
-FROM mlf_run_props p SEMI JOIN mlf_parent n ON n.parent = p.run_uuid
-JOIN $ctx c ON c.external_id = 'run:' || p.run_uuid;
+SELECT id, name, is_custom, i, d, s, NULL FROM mlf_run_props WHERE on_context;
 
 INSERT INTO stg_associations
 SELECT c.run_ctx, x.id FROM mlf_steps s

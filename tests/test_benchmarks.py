@@ -74,3 +74,26 @@ def test_incremental_day(quick: dict) -> None:
     assert incr["graphlets_day"]["total_graphlets"] == quick["graphlets"]
     assert quick["incremental_rows"] > 0
     assert incr["ingest_day"]["rows_read"] < incr["ingest_prefix"]["rows_read"]
+
+
+def test_mlflow_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The MLflow ingest benchmark on a tiny corpus: every generated row read, the timings
+    consistent (best <= median), the corpus cached for the next run."""
+    pytest.importorskip("mlflow", reason="the benchmark's schema comes from the mlflow client")
+    from benchmarks.mlflow_ingest import main as mlflow_benchmark
+
+    args = ["--experiments", "2", "--pipelines", "40", "--repeat", "2", "--cache", str(tmp_path)]
+    assert mlflow_benchmark(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # 2 x 40 pipeline runs of 3 steps, and their 80 registrations
+    assert result["executions"] == 320
+    assert result["rows"] == sum(result["tables"].values()) > 0
+    assert result["tables"]["params"] == result["tables"]["latest_metrics"] == 240 * 12
+    assert len(result["runs"]) == result["repeat"] == 2
+    assert result["wall_s"]["best"] <= result["wall_s"]["median"]
+    assert result["rows_per_s"]["best"] == round(result["rows"] / result["wall_s"]["best"])
+    assert len(result["load_at_start"]) == 3
+    # the runs, and the params, metrics and tags of the last day's (24 of 80 pipeline runs)
+    assert 0 < result["reingest_unchanged"]["rows"] < result["rows"] / 2
+    cached = sorted(p.name for p in tmp_path.iterdir())
+    assert cached == ["mlflow_2e_40p_12x12_s7.db", "mlflow_schema.db"]
