@@ -15,18 +15,18 @@ from analysis.pruning import (
     PruningData,
     PruningError,
     PruningResult,
-    _headline,
-    _Scorer,
     load_pruning_data,
     simulate,
     simulate_pruning,
 )
-from analysis.pruning_features import (
+from analysis.pruning.features import (
     FEATURE_FAMILIES,
     KEY_COLUMNS,
     decision_features,
     feature_columns,
 )
+from analysis.pruning.score import Scorer
+from analysis.pruning.simulate import _headline
 from analysis.pruning_report import (
     DECISION_ROWS,
     headline_text,
@@ -185,7 +185,7 @@ def test_reference_policies(mid_result) -> None:  # type: ignore[no-untyped-def]
 
 def test_sweeps_score_every_cut_as_its_own_policy(mid_data: PruningData, mid_result) -> None:  # type: ignore[no-untyped-def]
     """The one-pass curves equal scoring each skip set alone (ties and NaN levels included)."""
-    scorer = _Scorer(mid_data, mid_result.train_until, seed=0)
+    scorer = Scorer(mid_data, mid_result.train_until, seed=0)
     rng = np.random.default_rng(1)
     level = rng.integers(0, 5, len(mid_data.decisions)).astype(float)
     level[rng.random(len(level)) < 0.1] = np.nan
