@@ -52,7 +52,7 @@ def simulate(
     data: PruningData, config: PruningConfig | None = None, **options: Any
 ) -> PruningResult:
     """:func:`simulate_pruning` on data already loaded by :func:`load_pruning_data`."""
-    config = dataclasses.replace(config, **options) if config else PruningConfig(**options)
+    config = PruningConfig(**options) if config is None else dataclasses.replace(config, **options)
     chosen = config.chosen
     d = data.decisions
     if d.empty:
