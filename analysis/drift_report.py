@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from analysis.drift import span_drift
 from analysis.frames import Scope
 from analysis.plots import COLORS, png_base64
-from analysis.pruning_features import decision_features
+from analysis.pruning.features import decision_features
 from analysis.report import Section, Table, _env
 from provenance.store import ProvenanceStore
 

@@ -19,3 +19,7 @@ class ProjectError(MlprovError):
 
 class NonFiniteCostError(MlprovError):
     """Costs are infinite, or so large that their sums overflow: no total would be a number."""
+
+
+class PruningError(MlprovError):
+    """The simulation cannot run as asked (unknown policy, empty training or test period)."""

@@ -20,7 +20,23 @@ from analysis.cli.common import (
 )
 from analysis.cli.graphlets import current_store, no_refresh_option
 
-POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span", "learned")
+
+class PolicyChoice(click.Choice):
+    """``all`` or a policy of :data:`analysis.pruning.POLICIES`, looked up when first needed:
+    importing the simulation with this module would slow every ``mlprov --help`` by a second."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from analysis.pruning import POLICIES
+
+        return ("all", *POLICIES)
+
+    @choices.setter
+    def choices(self, given: tuple[str, ...]) -> None:
+        """click's own constructor sets the choices it was given (none): ignored."""
 
 
 @click.command()
@@ -28,7 +44,7 @@ POLICY_CHOICES = ("all", "none", "oracle", "random", "k-nonpush", "no-new-span",
 @click.option(
     "--policy",
     "policy",
-    type=click.Choice(POLICY_CHOICES),
+    type=PolicyChoice(),
     default="all",
     show_default=True,
     help="Which policy to simulate (random matches the learned "
@@ -109,21 +125,19 @@ def prune(
     avoidable wasted compute saved, pushes kept, and deployment cadence. The simulation
     treats the recorded history as fixed.
     """
-    from analysis.pruning import simulate_pruning
+    from analysis.pruning import PruningConfig, simulate_pruning
 
+    config = PruningConfig(
+        policies=policy,
+        train_until=train_until,
+        threshold=threshold,
+        k=k,
+        seed=seed,
+        model=model,  # type: ignore[arg-type]
+        retrain=retrain,  # type: ignore[arg-type]
+    )
     with current_store(db, no_refresh) as store:
-        result = simulate_pruning(
-            store,
-            policies=policy,
-            train_until=train_until,
-            threshold=threshold,
-            k=k,
-            seed=seed,
-            model=model,  # type: ignore[arg-type]
-            retrain=retrain,  # type: ignore[arg-type]
-            unit=unit,
-            liveness=liveness(as_of, stale_after),
-        )
+        result = simulate_pruning(store, config, unit=unit, liveness=liveness(as_of, stale_after))
     shown = result.sweep if sweep else result.table
     if fmt == "csv":
         render(shown, "csv")

@@ -12,21 +12,23 @@ import pytest
 
 from analysis.pruning import (
     POLICIES,
+    PruningConfig,
     PruningData,
     PruningError,
     PruningResult,
-    _headline,
-    _Scorer,
     load_pruning_data,
     simulate,
     simulate_pruning,
 )
-from analysis.pruning_features import (
+from analysis.pruning.features import (
     FEATURE_FAMILIES,
     KEY_COLUMNS,
     decision_features,
     feature_columns,
 )
+from analysis.pruning.policies import PolicyInputs
+from analysis.pruning.score import Scorer
+from analysis.pruning.simulate import _headline
 from analysis.pruning_report import (
     DECISION_ROWS,
     headline_text,
@@ -185,7 +187,7 @@ def test_reference_policies(mid_result) -> None:  # type: ignore[no-untyped-def]
 
 def test_sweeps_score_every_cut_as_its_own_policy(mid_data: PruningData, mid_result) -> None:  # type: ignore[no-untyped-def]
     """The one-pass curves equal scoring each skip set alone (ties and NaN levels included)."""
-    scorer = _Scorer(mid_data, mid_result.train_until, seed=0)
+    scorer = Scorer(mid_data, mid_result.train_until, seed=0)
     rng = np.random.default_rng(1)
     level = rng.integers(0, 5, len(mid_data.decisions)).astype(float)
     level[rng.random(len(level)) < 0.1] = np.nan
@@ -202,6 +204,39 @@ def test_sweeps_score_every_cut_as_its_own_policy(mid_data: PruningData, mid_res
         rand = scorer.score(scorer.random_skip(row["skip_rate"]))
         assert row["random_wasted_saved"] == pytest.approx(rand["wasted_saved"], nan_ok=True)
         assert row["random_pushes_kept"] == pytest.approx(rand["pushes_kept"], nan_ok=True)
+
+
+def test_registry_gives_each_policy_its_row(mid_data: PruningData, mid_result) -> None:  # type: ignore[no-untyped-def]
+    """Each registered policy, given the learned probabilities of the result, skips only test
+    decisions and exactly the ones its row of the table counts."""
+    scorer = Scorer(mid_data, mid_result.train_until, seed=0)
+    proba = mid_result.decisions["no_push_probability"].to_numpy()
+    inputs = PolicyInputs(mid_data.decisions, scorer, PruningConfig(), proba, mid_result.threshold)
+    table = mid_result.table.set_index("policy")
+    for name, policy in POLICIES.items():
+        skip = policy(inputs)
+        assert skip.mask.dtype == bool and len(skip.mask) == len(mid_data.decisions)
+        assert not (skip.mask & ~scorer.test).any(), name
+        assert scorer.score(skip.mask)["skipped"] == table.loc[name, "skipped"], name
+        expected = table.loc[name, "param"]
+        assert skip.param == expected if skip.param is not None else np.isnan(expected), name
+    assert list(table.loc[["k-nonpush", "learned"], "param"]) == [3.0, mid_result.threshold]
+
+
+def test_a_config_or_its_fields_as_keywords(mid_data: PruningData) -> None:
+    config = PruningConfig(policies=["random", "k-nonpush", "oracle"], seed=5, k=2)
+    assert config.chosen == ["oracle", "random", "k-nonpush"]  # the registry's order
+    by_config = simulate(mid_data, config).table
+    pd.testing.assert_frame_equal(
+        by_config, simulate(mid_data, policies=["random", "k-nonpush", "oracle"], seed=5, k=2).table
+    )
+    # keywords change the config's fields, the rest stays
+    changed = simulate(mid_data, config, k=4).table.set_index("policy")
+    assert list(changed.index) == ["oracle", "random", "k-nonpush"]
+    assert changed.loc["k-nonpush", "param"] == 4.0
+    assert (
+        changed.loc["random", "skipped"] == by_config.set_index("policy").loc["random", "skipped"]
+    )
 
 
 def _learned_at(sweep: pd.DataFrame, pushes_kept: float) -> float:
@@ -301,6 +336,22 @@ def test_errors_say_what_to_do(mid_data: PruningData) -> None:
         simulate(mid_data, threshold=1.5)
     with pytest.raises(PruningError, match="k must be at least 1"):
         simulate(mid_data, k=0)
+
+
+def test_config_is_checked_when_made() -> None:
+    """A bad setting fails before any data is read."""
+    with pytest.raises(PruningError, match=r"unknown model 'xgb'; valid models are hgb, logistic"):
+        PruningConfig(model="xgb")  # type: ignore[arg-type]
+    with pytest.raises(PruningError, match=r"unknown retrain 'weekly'; valid values are once, mon"):
+        PruningConfig(retrain="weekly")  # type: ignore[arg-type]
+    with pytest.raises(PruningError, match=r"unknown policy 'learnt'.*Did you mean 'learned'"):
+        PruningConfig(policies="learnt")
+    with pytest.raises(PruningError, match="not a date"):
+        PruningConfig(train_until="next tuesday")
+    assert PruningConfig().chosen == list(POLICIES)
+    assert PruningConfig(train_until="2025-02-15T10:00+01:00").test_start(pd.DataFrame()) == (
+        pd.Timestamp("2025-02-15 09:00")
+    )
 
 
 def test_store_without_graphlets_is_refused() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,28 @@ def test_help_is_fast_and_names_the_options() -> None:
     assert code == 0
     for option in ("--policy", "--train-until", "--threshold", "--sweep", "--seed", "--format"):
         assert option in stdout
+
+
+def test_policy_choices_are_the_registry() -> None:
+    from analysis.pruning import POLICIES
+
+    code, stdout, _ = run("prune", "--help")
+    assert code == 0 and f"[{'|'.join(['all', *POLICIES])}]" in stdout
+    code, _, stderr = run("prune", "--policy", "orcale")
+    assert code == 2 and "'orcale' is not one of 'all', 'none', 'oracle'" in stderr
+
+
+def test_listing_commands_does_not_import_the_simulation() -> None:
+    """``mlprov --help`` imports every command's module; the --policy choices are read only
+    when prune's own options are."""
+    code = (
+        "import sys\n"
+        "from analysis.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'analysis.cli.prune' in sys.modules\n"
+        "assert 'analysis.pruning' not in sys.modules and 'pandas' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

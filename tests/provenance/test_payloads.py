@@ -279,7 +279,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_generated_payloads_read_back_whole(generated: tuple[Path, Path]) -> None:
-    from analysis.pruning_features import decision_features
+    from analysis.pruning.features import decision_features
     from graphlets import build_graphlets
 
     mlmd, root = generated

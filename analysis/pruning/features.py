@@ -90,8 +90,9 @@ def in_units(delta: pd.Series, unit: pd.Timedelta) -> pd.Series:
     return delta.dt.total_seconds() / unit.total_seconds()
 
 
-def _queries() -> dict[str, str]:
-    return named_queries("analysis", "pruning_features.sql")
+def queries() -> dict[str, str]:
+    """The named queries of ``features.sql`` (the simulation's inputs)."""
+    return named_queries("analysis.pruning", "features.sql")
 
 
 def feature_columns(features: pd.DataFrame) -> dict[str, list[str]]:
@@ -131,7 +132,7 @@ def decision_features(store: ProvenanceStore, liveness: Liveness = LATEST) -> pd
             f"{store.path} has no model graphlets; build them first with "
             f"'mlprov graphlets --db {store.path}'"
         )
-    q = _queries()
+    q = queries()
     define_macros(store)
     frame = store.df(q["decisions"], liveness.params())
     frame["seq"] = frame.groupby(_PIPELINE, sort=False).cumcount()

@@ -1,4 +1,4 @@
--- Inputs of the pruning simulation (analysis/pruning_features.py, analysis/pruning.py).
+-- Inputs of the pruning simulation (analysis/pruning/features.py, analysis/pruning/data.py).
 --
 -- Everything here is read per graphlet or per pipeline in one pass; the time ordering that keeps
 -- features honest (only what is known at the decision point) is applied in pandas afterwards.
