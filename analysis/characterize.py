@@ -13,15 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.frames import ALL, Scope, cost_unit, execution_frame, graphlet_frame, share
+from analysis.frames import ALL, Scope, Source, cost_unit, execution_frame, graphlet_frame, share
 from analysis.present import Readable
-from provenance.store import ProvenanceStore
 
 DAY_S = 86_400.0
 
 
 def pipeline_lifespans(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
 ) -> pd.DataFrame:
     """How long each pipeline has been running, within the scope.
@@ -49,7 +48,7 @@ def pipeline_lifespans(
 
 
 def training_gaps(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
 ) -> pd.DataFrame:
     """Time between consecutive trainings (graphlets) of each pipeline.
@@ -67,7 +66,7 @@ def training_gaps(
 
 
 def training_cadence(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
 ) -> pd.DataFrame:
     """How often each pipeline trains a model.
@@ -101,7 +100,7 @@ def training_cadence(
 
 
 def model_types(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
 ) -> pd.DataFrame:
     """Which model types are trained, and how often they push.
@@ -135,7 +134,7 @@ def model_types(
 
 
 def component_usage(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -176,7 +175,7 @@ def component_usage(
 
 
 def graphlet_topology(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
 ) -> pd.DataFrame:
     """The size and shape of each graphlet.
@@ -190,7 +189,7 @@ def graphlet_topology(
 
 
 def input_windows(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
 ) -> pd.DataFrame:
     """How much input data each graphlet reads, and how much it shares with the previous one.
@@ -208,7 +207,7 @@ def input_windows(
 
 
 def execution_states(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -266,7 +265,7 @@ class Characterization(Readable):
 
 
 def characterization_summary(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
 ) -> Characterization:
     """The headline numbers of the characterization (see :class:`Characterization`)."""

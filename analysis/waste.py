@@ -21,13 +21,13 @@ from analysis.errors import NonFiniteCostError
 from analysis.frames import (
     ALL,
     Scope,
+    Source,
     cost_unit,
     execution_frame,
     graphlet_frame,
     share,
 )
 from analysis.present import Readable
-from provenance.store import ProvenanceStore
 
 
 @dataclass(frozen=True, repr=False)  # Readable's table instead
@@ -93,7 +93,7 @@ class WasteSummary(Readable):
 
 
 def waste_summary(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -229,7 +229,7 @@ def _waste_table(ex: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def waste_by_pipeline(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -271,7 +271,7 @@ def waste_by_pipeline(
 
 
 def waste_by_category(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -298,7 +298,7 @@ def waste_by_category(
 
 
 def waste_by_week(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -320,7 +320,7 @@ def waste_by_week(
 
 
 def graphlet_outcomes(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -354,7 +354,7 @@ def graphlet_outcomes(
     ]
 
 
-def execution_outcomes(store: ProvenanceStore, scope: Scope = ALL) -> pd.DataFrame:
+def execution_outcomes(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     """Every execution started in scope with what became of it, as of ``scope.liveness``.
 
     Returns:
@@ -370,7 +370,7 @@ def execution_outcomes(store: ProvenanceStore, scope: Scope = ALL) -> pd.DataFra
 
 
 def graphlet_reasons(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
