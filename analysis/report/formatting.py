@@ -26,6 +26,12 @@ def render(name: str, fmt: Format, context: Mapping[str, Any]) -> str:
 
 
 def range_text(scope: Scope, first: datetime | None = None, last: datetime | None = None) -> str:
+    """The scope's time range in words; an open end is ``first`` or ``last`` when given.
+
+    Example:
+        >>> range_text(Scope.of(datetime(2025, 1, 1)))
+        'from 2025-01-01 00:00 UTC to the end'
+    """
     start = scope.since or first
     end = scope.until or last
     fmt = "%Y-%m-%d %H:%M UTC"
@@ -36,6 +42,7 @@ def range_text(scope: Scope, first: datetime | None = None, last: datetime | Non
 
 
 def pipelines_text(scope: Scope) -> str:
+    """The scope's pipeline filter in words, to follow the range ('' for every pipeline)."""
     return "" if scope.pipelines is None else f", pipelines {', '.join(scope.pipelines)}"
 
 
@@ -45,6 +52,7 @@ def finite(value: Any) -> bool:
 
 
 def figure_text(value: Any, kind: str, unit: str) -> str:
+    """A headline figure of a kind (``share``, ``cost`` or ``count``) in words."""
     if kind == "share":
         return pct(value)
     if kind == "cost":
@@ -53,6 +61,12 @@ def figure_text(value: Any, kind: str, unit: str) -> str:
 
 
 def change_text(change: float, kind: str, unit: str) -> str:
+    """A headline figure's change, signed; shares in percentage points.
+
+    Example:
+        >>> change_text(-0.012, "share", "cpu_hours"), change_text(3, "cost", "cpu_hours")
+        ('−1.2 pp', '+3 cpu_hours')
+    """
     sign = "+" if change > 0 else ("−" if change < 0 else "±")
     if kind == "share":
         return f"{sign}{abs(100 * change):.1f} pp"
@@ -62,7 +76,13 @@ def change_text(change: float, kind: str, unit: str) -> str:
 
 
 def json_ready(value: Any) -> Any:
-    """Recursively: NaN to None, datetimes to ISO strings, numpy scalars to Python numbers."""
+    """Recursively: NaN to None, datetimes to ISO strings, numpy scalars to Python numbers (the
+    one conversion of figures for JSON, which has no NaN: summary.json, ``mlprov prune``).
+
+    Example:
+        >>> json_ready({"share": float("nan"), "when": [datetime(2025, 1, 1)]})
+        {'share': None, 'when': ['2025-01-01T00:00:00']}
+    """
     if isinstance(value, Mapping):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
