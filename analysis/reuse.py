@@ -69,12 +69,7 @@ def recomputed_work(
     ]
 
 
-def cache_savings(
-    store: Source,
-    scope: Scope = ALL,
-    *,
-    unit: str | None = None,
-) -> pd.DataFrame:
+def cache_savings(store: Source, scope: Scope = ALL, *, unit: str | None = None) -> pd.DataFrame:
     """What each cache hit saved: the cost of the original run whose outputs it re-published.
 
     Returns:

@@ -4,6 +4,7 @@ embedded PNGs, shared by the HTML and Markdown templates."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -249,74 +250,70 @@ def tables(a: Analyses, top: int, pipeline_links: list[str]) -> dict[str, Table]
     }
 
 
+#: The report's figures: key -> (title, caption), ``{unit}`` and ``{top}`` filled in.
+FIGURES = {
+    "waste_over_time": (
+        "Cost per week by outcome",
+        "Weekly cost ({unit}) of executions by the week they started: reached a deployed "
+        "model, wasted (in no deployed graphlet), or still in flight.",
+    ),
+    "top_wasteful": (
+        "Most wasteful pipelines",
+        "Wasted cost ({unit}) of the {top} pipelines that waste the most.",
+    ),
+    "compute_share": (
+        "Compute share by category",
+        "Share of total cost ({unit}) per operator category.",
+    ),
+    "lifespan_cdf": (
+        "Pipeline lifespan",
+        "CDF over pipelines of the days from first execution start to last execution "
+        "end (within the range).",
+    ),
+    "cadence_cdf": (
+        "Training cadence",
+        "CDF over pipelines of graphlets (model trainings) per day of lifespan.",
+    ),
+    "gap_cdf": (
+        "Gaps between trainings",
+        "CDF over consecutive trainings of a pipeline of the hours between them.",
+    ),
+    "span_overlap": (
+        "Input span overlap",
+        "Share of each graphlet's input spans that the previous graphlet of its "
+        "pipeline also read.",
+    ),
+}
+
+
 def figures(a: Analyses, top: int) -> dict[str, EmbeddedFigure]:
-    """The report's figures by key (``top``: how many pipelines the wasteful one shows)."""
+    """The report's :data:`FIGURES` by key (``top``: how many pipelines the wasteful one
+    shows)."""
     unit = a.unit
-    figures = [
-        EmbeddedFigure(
-            "waste_over_time",
-            "Cost per week by outcome",
-            f"Weekly cost ({unit}) of executions by the week they started: reached a deployed "
-            "model, wasted (in no deployed graphlet), or still in flight.",
-            plots.png_base64(plots.waste_over_time(a.by_week, unit)),
+    log_cdf = partial(plots.cdf, log=True)
+    shown = {
+        "waste_over_time": plots.waste_over_time(a.by_week, unit),
+        "top_wasteful": plots.top_wasteful(a.by_pipeline, unit),
+        "compute_share": plots.compute_share(a.usage, unit),
+        "lifespan_cdf": plots.cdf(
+            a.lifespans["lifespan_days"], xlabel="lifespan (days)", title="Pipeline lifespan (CDF)"
         ),
-        EmbeddedFigure(
-            "top_wasteful",
-            "Most wasteful pipelines",
-            f"Wasted cost ({unit}) of the {top} pipelines that waste the most.",
-            plots.png_base64(plots.top_wasteful(a.by_pipeline, unit)),
+        "cadence_cdf": log_cdf(
+            a.cadence["graphlets_per_day"],
+            xlabel="trainings per day (log)",
+            title="Training cadence (CDF)",
         ),
-        EmbeddedFigure(
-            "compute_share",
-            "Compute share by category",
-            f"Share of total cost ({unit}) per operator category.",
-            plots.png_base64(plots.compute_share(a.usage, unit)),
+        "gap_cdf": log_cdf(
+            a.gaps["gap_hours"], xlabel="hours (log)", title="Time between trainings (CDF)"
         ),
-        EmbeddedFigure(
-            "lifespan_cdf",
-            "Pipeline lifespan",
-            "CDF over pipelines of the days from first execution start to last execution "
-            "end (within the range).",
-            plots.png_base64(
-                plots.cdf(
-                    a.lifespans["lifespan_days"],
-                    xlabel="lifespan (days)",
-                    title="Pipeline lifespan (CDF)",
-                )
-            ),
-        ),
-        EmbeddedFigure(
-            "cadence_cdf",
-            "Training cadence",
-            "CDF over pipelines of graphlets (model trainings) per day of lifespan.",
-            plots.png_base64(
-                plots.cdf(
-                    a.cadence["graphlets_per_day"],
-                    xlabel="trainings per day (log)",
-                    title="Training cadence (CDF)",
-                    log=True,
-                )
-            ),
-        ),
-        EmbeddedFigure(
-            "gap_cdf",
-            "Gaps between trainings",
-            "CDF over consecutive trainings of a pipeline of the hours between them.",
-            plots.png_base64(
-                plots.cdf(
-                    a.gaps["gap_hours"],
-                    xlabel="hours (log)",
-                    title="Time between trainings (CDF)",
-                    log=True,
-                )
-            ),
-        ),
-        EmbeddedFigure(
-            "span_overlap",
-            "Input span overlap",
-            "Share of each graphlet's input spans that the previous graphlet of its "
-            "pipeline also read.",
-            plots.png_base64(plots.span_overlap(a.windows)),
-        ),
-    ]
-    return {f.key: f for f in figures}
+        "span_overlap": plots.span_overlap(a.windows),
+    }
+    return {
+        key: EmbeddedFigure(
+            key,
+            FIGURES[key][0],
+            FIGURES[key][1].format(unit=unit, top=top),
+            plots.png_base64(fig),
+        )
+        for key, fig in shown.items()
+    }
