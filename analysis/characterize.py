@@ -13,17 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.frames import ALL, Scope, cost_unit, execution_frame, graphlet_frame, share
+from analysis.frames import ALL, Scope, Source, cost_unit, execution_frame, graphlet_frame, share
 from analysis.present import Readable
-from provenance.store import ProvenanceStore
 
 DAY_S = 86_400.0
 
 
-def pipeline_lifespans(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-) -> pd.DataFrame:
+def pipeline_lifespans(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     """How long each pipeline has been running, within the scope.
 
     Returns:
@@ -48,10 +44,7 @@ def pipeline_lifespans(
     ].sort_values(["lifespan_days", "pipeline"], ascending=[False, True], ignore_index=True)
 
 
-def training_gaps(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-) -> pd.DataFrame:
+def training_gaps(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     """Time between consecutive trainings (graphlets) of each pipeline.
 
     Returns:
@@ -66,10 +59,7 @@ def training_gaps(
     return out[out["gap_hours"].notna()].reset_index(drop=True)
 
 
-def training_cadence(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-) -> pd.DataFrame:
+def training_cadence(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     """How often each pipeline trains a model.
 
     Returns:
@@ -100,10 +90,7 @@ def training_cadence(
     ].sort_values(["graphlets", "pipeline"], ascending=[False, True], ignore_index=True)
 
 
-def model_types(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-) -> pd.DataFrame:
+def model_types(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     """Which model types are trained, and how often they push.
 
     Returns:
@@ -135,7 +122,7 @@ def model_types(
 
 
 def component_usage(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -175,10 +162,7 @@ def component_usage(
     ].sort_values(["cost", *keys], ascending=[False] + [True] * len(keys), ignore_index=True)
 
 
-def graphlet_topology(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-) -> pd.DataFrame:
+def graphlet_topology(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     """The size and shape of each graphlet.
 
     Returns:
@@ -189,10 +173,7 @@ def graphlet_topology(
     return gr[["pipeline", "graphlet_id", "outcome", "n_executions", "n_artifacts", "depth"]]
 
 
-def input_windows(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-) -> pd.DataFrame:
+def input_windows(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     """How much input data each graphlet reads, and how much it shares with the previous one.
 
     Returns:
@@ -207,12 +188,7 @@ def input_windows(
     return out.reset_index(drop=True)
 
 
-def execution_states(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-    *,
-    unit: str | None = None,
-) -> pd.DataFrame:
+def execution_states(store: Source, scope: Scope = ALL, *, unit: str | None = None) -> pd.DataFrame:
     """How executions ended: complete, cached (cache hits), failed, running, ...
 
     Returns:
@@ -265,10 +241,7 @@ class Characterization(Readable):
         return asdict(self)
 
 
-def characterization_summary(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-) -> Characterization:
+def characterization_summary(store: Source, scope: Scope = ALL) -> Characterization:
     """The headline numbers of the characterization (see :class:`Characterization`)."""
     cadence = training_cadence(store, scope)
     gaps = training_gaps(store, scope)

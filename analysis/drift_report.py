@@ -19,8 +19,10 @@ from matplotlib.figure import Figure
 from analysis.drift import span_drift
 from analysis.frames import Scope
 from analysis.plots import COLORS, png_base64
+from analysis.present import Table
 from analysis.pruning.features import decision_features
-from analysis.report import Section, Table, _env
+from analysis.report.formatting import render
+from analysis.report.sections import Section
 from provenance.store import ProvenanceStore
 
 #: Drift above this counts as drift (TFDV leaves the threshold to the user's drift comparator;
@@ -70,8 +72,8 @@ def drift_section(store: ProvenanceStore, scope: Scope) -> Section | None:
     return Section(
         "drift",
         TITLE,
-        _env(autoescape=True).get_template("drift.html.j2").render(**context),
-        _env(autoescape=False).get_template("drift.md.j2").render(**context),
+        render("drift", "html", context),
+        render("drift", "markdown", context),
         summary,
     )
 

@@ -6,13 +6,14 @@ the :class:`Liveness` that tells work in flight from abandoned work; and it repo
 one unit: ``unit`` or, by default, the unit of the user's cost property when any
 execution in scope has it, else ``seconds``. Executions whose non-zero cost is in another unit
 (they lack the cost property) are left out of cost figures and counted, never added in.
+
+Every analysis reads from a store, or from :class:`Frames` over one: analyses given the same
+:class:`Frames` (as the report's are) share the frames they read instead of each reading them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -150,38 +151,58 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-_SHARED: ContextVar[dict[tuple[int, str, str], pd.DataFrame] | None] = ContextVar(
-    "analysis_shared_frames", default=None
-)
-
-
-@contextmanager
-def shared_frames() -> Iterator[None]:
-    """Inside the block, each distinct query runs once and its frame is shared by every analysis.
+class Frames:
+    """The frames of one store, each distinct query read once and shared by the analyses that
+    are given this object in place of the store.
 
     A report runs some fifteen analyses over the same scope, most of them over the same
-    execution and graphlet frames; sharing reads each once. Shared frames are read-only: the
-    analyses derive new frames (``assign``, filters) and never add to or change the ones they
-    are given. The store must not change inside the block.
+    execution and graphlet frames; a :class:`Frames` reads each once. Shared frames are
+    read-only: the analyses derive new frames (``assign``, filters) and never add to or change
+    the ones they are given. The store must not change while the object is in use. One-off
+    calls pass the store itself, and each reads what it needs.
+
+    Example:
+        >>> with ProvenanceStore.open(":memory:") as s:
+        ...     frames = Frames(s)
+        ...     cost_unit(frames, ALL), len(frames)
+        ('seconds', 1)
     """
-    token = _SHARED.set({})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
+
+    def __init__(self, store: ProvenanceStore) -> None:
+        self.store = store
+        self._frames: dict[tuple[str, str], pd.DataFrame] = {}
+
+    def __len__(self) -> int:
+        """How many frames are held."""
+        return len(self._frames)
+
+    def df(self, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+        """:meth:`ProvenanceStore.df`, read once per distinct ``sql`` and ``params``."""
+        key = (sql, repr(sorted(params.items())))
+        if key not in self._frames:
+            self._frames[key] = _read(self.store, sql, params)
+        return self._frames[key]
 
 
-def query(store: ProvenanceStore, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    """Run ``sql`` (a named query) with those of ``params`` it uses, as a DataFrame (shared
-    inside :func:`shared_frames`; treat it as read-only)."""
+#: What the analyses read from: a store, or :class:`Frames` over one to share what they read.
+Source = ProvenanceStore | Frames
+
+
+def store_of(source: Source) -> ProvenanceStore:
+    """The store a :data:`Source` reads."""
+    return source.store if isinstance(source, Frames) else source
+
+
+def query(source: Source, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run ``sql`` (a named query of the analyses: it may use the ``in_scope`` macro) with those
+    of ``params`` it uses, as a DataFrame (shared by a :class:`Frames`: treat it as read-only)."""
     used = {k: v for k, v in params.items() if f"${k}" in sql}
-    shared = _SHARED.get()
-    if shared is None:
-        return store.df(sql, used)
-    key = (id(store), sql, repr(sorted(used.items())))
-    if key not in shared:
-        shared[key] = store.df(sql, used)
-    return shared[key]
+    return source.df(sql, used) if isinstance(source, Frames) else _read(source, sql, used)
+
+
+def _read(store: ProvenanceStore, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    store.con.execute(_SQL["scope_macro"])  # temporary: a read-only store takes it too
+    return store.df(sql, params)
 
 
 def define_macros(store: ProvenanceStore) -> None:
@@ -205,7 +226,7 @@ def require_graphlets(store: ProvenanceStore) -> None:
     ensure_current(store)
 
 
-def cost_unit(store: ProvenanceStore, scope: Scope, unit: str | None = None) -> str:
+def cost_unit(store: Source, scope: Scope, unit: str | None = None) -> str:
     """The unit cost figures are given in: ``unit`` when given, else the default (module doc).
 
     Example:
@@ -219,12 +240,12 @@ def cost_unit(store: ProvenanceStore, scope: Scope, unit: str | None = None) -> 
     return str(units["cost_unit"].iloc[0]) if len(units) else "seconds"
 
 
-def execution_frame(store: ProvenanceStore, scope: Scope, unit: str) -> pd.DataFrame:
+def execution_frame(store: Source, scope: Scope, unit: str) -> pd.DataFrame:
     """One row per execution in scope: ids, pipeline, component, category, state, times,
     ``status`` (see :data:`STATUSES`), ``cost`` in ``unit`` (NaN when its cost is in another
     unit) and ``other_unit`` (True for those).
     """
-    define_macros(store)
+    define_macros(store_of(store))
     frame = query(store, _SQL["executions"], scope.params())
     cost = in_unit(frame["raw_cost"], frame["cost_unit"], unit)
     return frame.drop(columns=["raw_cost"]).assign(
@@ -237,13 +258,13 @@ def in_unit(cost: pd.Series, units: pd.Series, unit: str) -> pd.Series:
     return cost.where((units == unit) | (cost == 0), np.nan)
 
 
-def graphlet_frame(store: ProvenanceStore, scope: Scope, unit: str) -> pd.DataFrame:
+def graphlet_frame(store: Source, scope: Scope, unit: str) -> pd.DataFrame:
     """One row per graphlet trained in scope, ordered by pipeline and train time, with
     ``own_cost`` and ``split_cost`` in ``unit``, ``abandoned`` (its trainer was left RUNNING:
     see :class:`Liveness`) and an ``outcome``: pushed, in_flight or unpushed (abandoned ones
     included: they will never push).
     """
-    define_macros(store)
+    define_macros(store_of(store))
     frame = query(store, _SQL["graphlets"], {**scope.params(), "unit": unit})
     return frame.assign(
         outcome=np.where(

@@ -6,6 +6,15 @@
 -- $stale_after_s (seconds) of analysis.frames.Liveness. Costs come from the execution_costs view
 -- (provenance/schema.sql).
 
+-- name: scope_macro
+-- In scope: a time in the half-open range [since, until) (either end NULL: open) and a pipeline
+-- name among pipelines (NULL: every pipeline). Every analysis query filters with it.
+CREATE OR REPLACE TEMP MACRO in_scope(t, pipeline, since, until, pipelines) AS
+    (CAST(since AS TIMESTAMP) IS NULL OR t >= since)
+    AND (CAST(until AS TIMESTAMP) IS NULL OR t < until)
+    AND (CAST(pipelines AS VARCHAR[]) IS NULL
+         OR list_contains(CAST(pipelines AS VARCHAR[]), pipeline));
+
 -- name: macros
 -- What became of each graphlet and each execution, as of a time (study.md, items 7 and 8, and
 -- "Cost and waste"). Work still RUNNING or NEW whose last activity (last update, else start) is
@@ -63,10 +72,7 @@ FROM executions x
 JOIN execution_costs c USING (source_id, execution_id)
 JOIN execution_status($as_of, $stale_after_s) s USING (source_id, execution_id)
 LEFT JOIN pipelines p USING (source_id, pipeline_id)
-WHERE (CAST($since AS TIMESTAMP) IS NULL OR x.start_time >= $since)
-  AND (CAST($until AS TIMESTAMP) IS NULL OR x.start_time < $until)
-  AND (CAST($pipelines AS VARCHAR[]) IS NULL
-       OR list_contains(CAST($pipelines AS VARCHAR[]), p.name))
+WHERE in_scope(x.start_time, p.name, $since, $until, $pipelines)
 ORDER BY x.source_id, x.execution_id;
 
 -- name: graphlets
@@ -95,10 +101,7 @@ FROM graphlets g
 JOIN graphlet_liveness($as_of, $stale_after_s) l USING (source_id, graphlet_id)
 LEFT JOIN pipelines p USING (source_id, pipeline_id)
 LEFT JOIN member_costs mc USING (source_id, graphlet_id)
-WHERE (CAST($since AS TIMESTAMP) IS NULL OR g.train_time >= $since)
-  AND (CAST($until AS TIMESTAMP) IS NULL OR g.train_time < $until)
-  AND (CAST($pipelines AS VARCHAR[]) IS NULL
-       OR list_contains(CAST($pipelines AS VARCHAR[]), p.name))
+WHERE in_scope(g.train_time, p.name, $since, $until, $pipelines)
 ORDER BY g.source_id, g.pipeline_id, g.train_time, g.graphlet_id;
 
 -- name: cost_units
@@ -108,9 +111,6 @@ FROM executions x
 JOIN execution_costs c USING (source_id, execution_id)
 LEFT JOIN pipelines p USING (source_id, pipeline_id)
 WHERE c.cost <> 0
-  AND (CAST($since AS TIMESTAMP) IS NULL OR x.start_time >= $since)
-  AND (CAST($until AS TIMESTAMP) IS NULL OR x.start_time < $until)
-  AND (CAST($pipelines AS VARCHAR[]) IS NULL
-       OR list_contains(CAST($pipelines AS VARCHAR[]), p.name))
+  AND in_scope(x.start_time, p.name, $since, $until, $pipelines)
 GROUP BY c.cost_unit
 ORDER BY c.cost_unit = 'seconds', executions DESC, c.cost_unit;

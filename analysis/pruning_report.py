@@ -2,22 +2,22 @@
 
 Figures are :class:`matplotlib.figure.Figure` objects on the Agg canvas (no pyplot, no global
 state), in the style of :mod:`analysis.plots`. :func:`pruning_section` renders the section as
-Markdown or HTML for the report.
+Markdown or HTML for the report, through the report's templates and table helpers.
 """
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Mapping
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.plots import COLORS, blank, figure, png_base64
+from analysis.present import Table
 from analysis.pruning import PUSHES_KEPT_TARGET, PruningResult, when
+from analysis.report.formatting import Format, render
+from analysis.report.tables import frame_table
 
 #: Columns of the comparison table in the report, with their headings.
 TABLE_COLUMNS = {
@@ -174,16 +174,12 @@ def comparison_table(result: PruningResult) -> pd.DataFrame:
         if column in _SHARES:
             table[column] = table[column].map(_percent)
         elif column != "policy":
-            table[column] = table[column].map(lambda v: "" if _missing(v) else f"{v:.2f}")
+            table[column] = table[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
     return table.rename(columns=TABLE_COLUMNS)
 
 
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _percent(value: object) -> str:
-    return "" if _missing(value) else f"{float(value):.1%}"  # type: ignore[arg-type]
+def _percent(value: float | None) -> str:
+    return "" if pd.isna(value) else f"{value:.1%}"
 
 
 def _setup(result: PruningResult) -> str:
@@ -208,73 +204,51 @@ def _setup(result: PruningResult) -> str:
 def pruning_section(
     result: PruningResult,
     *,
-    fmt: Literal["markdown", "html"] = "markdown",
+    fmt: Format = "markdown",
     images: Mapping[str, str] | None = None,
-    level: int = 2,
     title: bool = True,
+    note: str = "",
 ) -> str:
     """The pruning section of a report: headline, comparison, trade-off and importance plots,
-    importance table, and the stated limit.
+    importance table, and the stated limit (templates ``pruning.html.j2``, ``pruning.md.j2``).
 
     Args:
         result: from :func:`analysis.pruning.simulate_pruning`.
         fmt: ``markdown`` or ``html``.
         images: figure name (see :func:`pruning_figures`) -> image URL/path to reference.
             Without it, HTML embeds the figures as base64 PNGs and Markdown leaves them out.
-        level: heading level of the section title.
         title: whether to open with the "Pruning simulation" heading (a host document that
             heads its sections itself passes False).
+        note: a paragraph to open with (the report says what the simulation covered).
 
     Returns:
         The section text.
     """
-    table = comparison_table(result)
+    if images is None and fmt == "html":
+        images = {
+            name: f"data:image/png;base64,{png_base64(fig)}"
+            for name, fig in pruning_figures(result).items()
+        }
     importance = result.importance.assign(
         importance=result.importance["importance"].map(lambda v: f"{v:.3f}"),
         std=result.importance["std"].map(lambda v: f"{v:.3f}"),
     )
-    if fmt == "html":
-        srcs = dict(images or {})
-        if images is None:
-            srcs = {
-                name: f"data:image/png;base64,{png_base64(fig)}"
-                for name, fig in pruning_figures(result).items()
-            }
-        figures = "".join(
-            f'<figure><img src="{html.escape(src)}" alt="{html.escape(name)}"></figure>'
-            for name, src in srcs.items()
-        )
-        heading = f"<h{level}>Pruning simulation</h{level}>" if title else ""
-        return (
-            f"<section class='pruning'>{heading}"
-            f"<p><strong>{html.escape(headline_text(result))}</strong></p>"
-            f"<p>{html.escape(_setup(result))}</p>"
-            f"{table.to_html(index=False, border=0)}{figures}"
-            f"<h{level + 1}>What drives non-pushes</h{level + 1}>"
-            f"{importance.to_html(index=False, border=0)}"
-            f"<p><em>Limit: {html.escape(result.limit)}</em></p></section>"
-        )
-    hashes = "#" * level
-    parts = [f"{hashes} Pruning simulation", ""] if title else []
-    parts += [f"**{headline_text(result)}**", "", _setup(result), "", _markdown_table(table), ""]
-    for name, src in (images or {}).items():
-        parts += [f"![{name}]({src})", ""]
-    parts += [
-        f"{hashes}# What drives non-pushes",
-        "",
-        _markdown_table(importance),
-        "",
-        f"*Limit: {result.limit}*",
-        "",
-    ]
-    return "\n".join(parts)
+    context = {
+        "title": title,
+        "note": note,
+        "headline": headline_text(result),
+        "setup": _setup(result),
+        "comparison": frame_table(comparison_table(result)),
+        "images": images or {},
+        "importance": frame_table(importance, "What drives non-pushes"),
+        "limit": result.limit,
+    }
+    return render("pruning", fmt, context)
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
+def not_simulated(reason: str, fmt: Format = "markdown") -> str:
+    """The section when the simulation could not run: why."""
+    return render("pruning", fmt, {"reason": reason})
 
 
 #: Test-period decisions listed on a pipeline's page (the latest).
@@ -292,13 +266,12 @@ def pipeline_decisions(result: PruningResult, pipeline: str | None, graphlets: p
     """
     d = result.decisions
     if d.empty or result.threshold is None:
-        return "<p>The learned policy did not run, so there are no decisions to show.</p>"
+        return _decisions("The learned policy did not run, so there are no decisions to show.")
     mine = d[d["test"] & (d["pipeline"].fillna("\0") == ("\0" if pipeline is None else pipeline))]
     start = when(result.train_until)
     if mine.empty:
-        return (
-            f"<p>None of this pipeline's training runs falls in the test period (from {start} "
-            "UTC).</p>"
+        return _decisions(
+            f"None of this pipeline's training runs falls in the test period (from {start} UTC)."
         )
     mine = mine.merge(
         graphlets[["source_id", "graphlet_id", "reason"]],
@@ -318,15 +291,19 @@ def pipeline_decisions(result: PruningResult, pipeline: str | None, graphlets: p
             "trained (UTC)": shown["train_time"].dt.strftime("%Y-%m-%d %H:%M"),
             "graphlet": "#" + shown["graphlet_id"].astype(str),
             "P(no push)": shown["no_push_probability"].map(
-                lambda v: "" if _missing(v) else f"{v:.2f}"
+                lambda v: "" if pd.isna(v) else f"{v:.2f}"
             ),
             "decision": np.where(shown["skipped"], "skip", "train"),
             "outcome": shown["reason"].fillna("").str.replace("_", " "),
         }
     )
     more = (
-        f"<p class='note'>The latest {DECISION_ROWS} of {len(mine):,} decisions.</p>"
+        f"The latest {DECISION_ROWS} of {len(mine):,} decisions."
         if len(mine) > DECISION_ROWS
         else ""
     )
-    return f"<p>{html.escape(text)}</p>{table.to_html(index=False, border=0)}{more}"
+    return _decisions(text, frame_table(table, note=more))
+
+
+def _decisions(text: str, table: Table | None = None) -> str:
+    return render("pruning_pipeline", "html", {"text": text, "table": table})

@@ -16,10 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frames import ALL, Scope, cost_unit, execution_frame, in_unit, query, share
+from analysis.frames import ALL, Scope, Source, cost_unit, execution_frame, in_unit, query, share
 from analysis.present import Readable
 from provenance.sql import named_queries
-from provenance.store import ProvenanceStore
 
 _SQL = named_queries("analysis", "reuse.sql")
 
@@ -28,7 +27,7 @@ UPSTREAM = ("data_validation", "transform")
 
 
 def recomputed_work(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -70,12 +69,7 @@ def recomputed_work(
     ]
 
 
-def cache_savings(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-    *,
-    unit: str | None = None,
-) -> pd.DataFrame:
+def cache_savings(store: Source, scope: Scope = ALL, *, unit: str | None = None) -> pd.DataFrame:
     """What each cache hit saved: the cost of the original run whose outputs it re-published.
 
     Returns:
@@ -129,7 +123,7 @@ class ReuseSummary(Readable):
 
 
 def reuse_summary(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,

@@ -1,5 +1,6 @@
 -- Reuse opportunities: work recomputed over data already processed, and what caching saves.
--- Parameters as in frames.sql: $since, $until, $pipelines; $categories (VARCHAR[]).
+-- Parameters as in frames.sql: $since, $until, $pipelines (filtered by its in_scope macro);
+-- $categories (VARCHAR[]).
 
 -- name: span_inputs
 -- One row per (non-cached execution of the given categories, input artifact with a span): was
@@ -24,10 +25,7 @@ SELECT r.source_id, r.execution_id, p.name AS pipeline, r.node, r.component, r.c
 FROM reads r
 JOIN execution_costs c USING (source_id, execution_id)
 LEFT JOIN pipelines p USING (source_id, pipeline_id)
-WHERE (CAST($since AS TIMESTAMP) IS NULL OR r.start_time >= $since)
-  AND (CAST($until AS TIMESTAMP) IS NULL OR r.start_time < $until)
-  AND (CAST($pipelines AS VARCHAR[]) IS NULL
-       OR list_contains(CAST($pipelines AS VARCHAR[]), p.name))
+WHERE in_scope(r.start_time, p.name, $since, $until, $pipelines)
 GROUP BY ALL
 ORDER BY r.source_id, r.execution_id;
 
@@ -40,10 +38,7 @@ WITH hits AS (
     FROM executions x
     LEFT JOIN pipelines p USING (source_id, pipeline_id)
     WHERE x.state = 'CACHED'
-      AND (CAST($since AS TIMESTAMP) IS NULL OR x.start_time >= $since)
-      AND (CAST($until AS TIMESTAMP) IS NULL OR x.start_time < $until)
-      AND (CAST($pipelines AS VARCHAR[]) IS NULL
-           OR list_contains(CAST($pipelines AS VARCHAR[]), p.name))
+      AND in_scope(x.start_time, p.name, $since, $until, $pipelines)
 ),
 originals AS (
     SELECT DISTINCT h.source_id, h.execution_id, o.execution_id AS original_id

@@ -21,13 +21,13 @@ from analysis.errors import NonFiniteCostError
 from analysis.frames import (
     ALL,
     Scope,
+    Source,
     cost_unit,
     execution_frame,
     graphlet_frame,
     share,
 )
 from analysis.present import Readable
-from provenance.store import ProvenanceStore
 
 
 @dataclass(frozen=True, repr=False)  # Readable's table instead
@@ -92,16 +92,11 @@ class WasteSummary(Readable):
         return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
 
 
-def waste_summary(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-    *,
-    unit: str | None = None,
-) -> WasteSummary:
+def waste_summary(store: Source, scope: Scope = ALL, *, unit: str | None = None) -> WasteSummary:
     """The headline waste figures of the executions and graphlets in scope.
 
     Args:
-        store: a store with graphlets built.
+        store: a store with graphlets built, or :class:`~analysis.frames.Frames` over one.
         scope, unit: the scope and cost unit (see :mod:`analysis.frames`).
 
     Returns:
@@ -229,7 +224,7 @@ def _waste_table(ex: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def waste_by_pipeline(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -271,7 +266,7 @@ def waste_by_pipeline(
 
 
 def waste_by_category(
-    store: ProvenanceStore,
+    store: Source,
     scope: Scope = ALL,
     *,
     unit: str | None = None,
@@ -297,12 +292,7 @@ def waste_by_category(
     )
 
 
-def waste_by_week(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-    *,
-    unit: str | None = None,
-) -> pd.DataFrame:
+def waste_by_week(store: Source, scope: Scope = ALL, *, unit: str | None = None) -> pd.DataFrame:
     """Waste per calendar week (Monday 00:00 UTC) of execution start.
 
     Returns:
@@ -320,10 +310,7 @@ def waste_by_week(
 
 
 def graphlet_outcomes(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-    *,
-    unit: str | None = None,
+    store: Source, scope: Scope = ALL, *, unit: str | None = None
 ) -> pd.DataFrame:
     """Every graphlet trained in scope with its outcome and cost.
 
@@ -354,7 +341,7 @@ def graphlet_outcomes(
     ]
 
 
-def execution_outcomes(store: ProvenanceStore, scope: Scope = ALL) -> pd.DataFrame:
+def execution_outcomes(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     """Every execution started in scope with what became of it, as of ``scope.liveness``.
 
     Returns:
@@ -369,12 +356,7 @@ def execution_outcomes(store: ProvenanceStore, scope: Scope = ALL) -> pd.DataFra
     )
 
 
-def graphlet_reasons(
-    store: ProvenanceStore,
-    scope: Scope = ALL,
-    *,
-    unit: str | None = None,
-) -> pd.DataFrame:
+def graphlet_reasons(store: Source, scope: Scope = ALL, *, unit: str | None = None) -> pd.DataFrame:
     """Why the graphlets trained in scope did not push (see ``graphlets.REASONS``).
 
     Returns:

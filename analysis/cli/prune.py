@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -143,6 +142,8 @@ def prune(
         render(shown, "csv")
         return
     if fmt == "json":
+        from analysis.report.formatting import json_ready
+
         payload: dict[str, Any] = {
             "train_until": result.train_until.isoformat(),
             "cost_unit": result.cost_unit,
@@ -151,16 +152,16 @@ def prune(
             "test_pushes": result.test_pushes,
             "test_nonpushes": result.test_nonpushes,
             "threshold": result.threshold,
-            "auc": _number(result.auc),
+            "auc": result.auc,
             "headline": None if result.headline is None else vars(result.headline),
-            "policies": _records(result.table),
-            "matched": _records(result.matched),
-            "importance": _records(result.importance),
+            "policies": result.table.to_dict("records"),
+            "matched": result.matched.to_dict("records"),
+            "importance": result.importance.to_dict("records"),
             "limit": result.limit,
         }
         if sweep:
-            payload["sweep"] = _records(result.sweep)
-        click.echo(json.dumps(payload, indent=2, default=str))
+            payload["sweep"] = result.sweep.to_dict("records")
+        click.echo(json.dumps(json_ready(payload), indent=2, default=str))
         return
     from analysis.pruning import when
     from analysis.pruning_report import comparison_table, headline_text
@@ -191,15 +192,3 @@ def prune(
     if not result.importance.empty:
         render(result.importance, "table", title="what drives non-pushes (feature families)")
     click.echo(f"limit: {result.limit}")
-
-
-def _number(value: float) -> float | None:
-    return None if math.isnan(value) else value
-
-
-def _records(frame: Any) -> list[dict[str, Any]]:
-    """Rows as dicts with NaN as null (JSON has no NaN)."""
-    return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        for row in frame.to_dict("records")
-    ]

@@ -1,15 +1,17 @@
-"""Shared frames: analyses run inside :func:`shared_frames` give what they give alone."""
+"""Shared frames: analyses given one :class:`Frames` give what they give alone, reading each
+frame once."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from analysis import characterize, reuse, waste
-from analysis.frames import shared_frames
+from analysis.frames import ALL, Frames, query
 from provenance.store import ProvenanceStore
 
 ANALYSES: list[Callable[..., Any]] = [
@@ -46,7 +48,24 @@ def test_shared_frames_change_nothing(tfx_cpu: ProvenanceStore, unit: str | None
         return {"unit": unit} if "unit" in f.__code__.co_varnames else {}
 
     alone = [f(tfx_cpu, **kwargs(f)) for f in ANALYSES]
-    with shared_frames():  # twice each: a later analysis must not see what an earlier changed
-        for _ in range(2):
-            for f, expected in zip(ANALYSES, alone, strict=True):
-                _same(f(tfx_cpu, **kwargs(f)), expected)
+    frames = Frames(tfx_cpu)
+    for _ in range(2):  # twice each: a later analysis must not see what an earlier changed
+        for f, expected in zip(ANALYSES, alone, strict=True):
+            _same(f(frames, **kwargs(f)), expected)
+    # read once each: the cost units, the executions, the graphlets in the cost unit and in
+    # seconds (for counts), and the two reuse queries
+    assert len(frames) == 6
+
+
+def test_frames_read_each_query_once(tfx_cpu: ProvenanceStore) -> None:
+    frames, params = Frames(tfx_cpu), ALL.params()
+    sql = (
+        "SELECT count(*) AS n FROM executions "
+        "WHERE in_scope(start_time, NULL, $since, $until, NULL)"
+    )
+    shared = query(frames, sql, params)
+    assert query(frames, sql, params) is shared and len(frames) == 1
+    assert query(frames, sql, {**params, "until": datetime(2000, 1, 1)}) is not shared
+    alone = query(tfx_cpu, sql, params)  # a store: read each time, nothing kept
+    assert alone is not query(tfx_cpu, sql, params) and alone.equals(shared)
+    assert len(Frames(tfx_cpu)) == 0 and len(frames) == 2

@@ -424,7 +424,7 @@ def test_decisions_per_pipeline(mid_result, mid_db: Path) -> None:  # type: igno
     with ProvenanceStore.open(mid_db, read_only=True) as store:
         graphlets = graphlet_frame(store, ALL, mid_result.cost_unit)
     html = pipeline_decisions(mid_result, top["pipeline"], graphlets)
-    assert f"would skip {top['skipped']:,} of this pipeline&#x27;s" in html
+    assert f"would skip {top['skipped']:,} of this pipeline&#39;s" in html
     mine = d[d["test"] & (d["pipeline"] == top["pipeline"])].sort_values(
         ["train_time", "graphlet_id"]
     )

@@ -1,0 +1,39 @@
+"""The waste report: ``report.html`` (self-contained), ``report.md`` and ``summary.json``,
+with drill-down pages for its top pipelines and their graphlets in ``pages/``.
+
+:func:`build_report` runs the analyses over one scope and renders them; :func:`write_report`
+puts the files in a directory atomically. The keys of ``summary.json`` are a stable,
+documented contract for dashboards (README, "summary.json"); :data:`SUMMARY_FORMAT` changes
+when a key changes meaning or goes away.
+
+The parts: :mod:`~analysis.report.model` (what the report shows, and summary.json),
+:mod:`~analysis.report.tables` (its tables and figures), :mod:`~analysis.report.formatting`
+(words, numbers and templates), :mod:`~analysis.report.sections` (the sections other analyses
+contribute) and :mod:`~analysis.report.files` (writing and reading report directories).
+
+Example:
+    >>> from provenance.store import ProvenanceStore
+    >>> from graphlets import build_graphlets  # doctest: +SKIP
+    >>> report = build_report(store, Scope.of(since=datetime(2025, 1, 1)))  # doctest: +SKIP
+    >>> write_report(report, "report/")  # doctest: +SKIP
+"""
+
+from analysis.report.files import FILES, load_summary, write_report
+from analysis.report.model import SUMMARY_FORMAT, Analyses, Report, analyze, build_report
+from analysis.report.sections import Section, extra_sections, pruning_section
+from analysis.report.tables import HEADLINE
+
+__all__ = [
+    "FILES",
+    "HEADLINE",
+    "SUMMARY_FORMAT",
+    "Analyses",
+    "Report",
+    "Section",
+    "analyze",
+    "build_report",
+    "extra_sections",
+    "load_summary",
+    "pruning_section",
+    "write_report",
+]
