@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from graphlets import ensure_current
-from provenance.sql import named_queries
+from provenance.sql import bind, named_queries
 from provenance.store import ProvenanceStore
 
 _SQL = named_queries("analysis", "frames.sql")
@@ -196,7 +196,7 @@ def store_of(source: Source) -> ProvenanceStore:
 def query(source: Source, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run ``sql`` (a named query of the analyses: it may use the ``in_scope`` macro) with those
     of ``params`` it uses, as a DataFrame (shared by a :class:`Frames`: treat it as read-only)."""
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    used = bind(sql, params)
     return source.df(sql, used) if isinstance(source, Frames) else _read(source, sql, used)
 
 

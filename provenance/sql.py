@@ -80,9 +80,14 @@ def execute(
         ``con``, holding the result of the block's last statement.
     """
     for statement in statements(block):
-        used = parameters(statement)
-        con.execute(statement, {k: v for k, v in (params or {}).items() if k in used})
+        con.execute(statement, bind(statement, params))
     return con
+
+
+def bind(statement: str, params: MappingABC[str, Any] | None) -> dict[str, Any]:
+    """Those of ``params`` a single statement uses (DuckDB refuses unused named parameters)."""
+    used = parameters(statement)
+    return {k: v for k, v in (params or {}).items() if k in used}
 
 
 def statements(block: str) -> list[str]:
