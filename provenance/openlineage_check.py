@@ -133,7 +133,9 @@ _KEPT = [
 ]
 CHECKED = (
     "CREATE TABLE mlprov_stage.ol_checked (src VARCHAR, pos BIGINT, kind VARCHAR, "
-    f"problem VARCHAR, ms BIGINT, run_uuid VARCHAR, {', '.join(c + ' VARCHAR' for c in _KEPT)}, "
+    "problem VARCHAR, ms BIGINT, run_uuid VARCHAR, type VARCHAR, rank BIGINT, is_dag BOOLEAN, "
+    "pipe_ns VARCHAR, pipe_name VARCHAR, pipe_run VARCHAR, "
+    f"{', '.join(c + ' VARCHAR' for c in _KEPT)}, "
     f"input_list {_duck_type(_DATASETS)}, output_list {_duck_type(_DATASETS)})"
 )
 
@@ -193,10 +195,8 @@ _FILES_SQL = (
 )
 
 
-def _files_sql(files: list[tuple[Path, str]]) -> str:
-    return _FILES_SQL.replace("{files}", ", ".join(_quote(str(p)) for p, _ in files)).replace(
-        "{paths}", ", ".join(f"({_quote(str(p))}, {_quote(n)})" for p, n in files)
-    )
+def _files_sql(files: list[Path]) -> str:
+    return _FILES_SQL.replace("{files}", ", ".join(_quote(str(p)) for p in files))
 
 
 def check_batch(stage: Stage, source: pa.Table) -> None:
@@ -216,7 +216,7 @@ def check_batch(stage: Stage, source: pa.Table) -> None:
         con.close()
 
 
-def check_files(stage: Stage, files: list[tuple[Path, str]]) -> tuple[int, set[str]]:
+def check_files(stage: Stage, files: list[Path]) -> tuple[int, set[Path]]:
     """Check whole NDJSON files with DuckDB's JSON reader. Return how many events it checked,
     and the files it cannot read or that hold a rejected event: none of their events are
     kept, for the caller to check them line by line (for the line numbers)."""
@@ -227,15 +227,15 @@ def check_files(stage: Stage, files: list[tuple[Path, str]]) -> tuple[int, set[s
             "SELECT DISTINCT src FROM mlprov_stage.ol_checked "
             "WHERE pos IS NULL AND problem IS NOT NULL"
         ).fetchall()
-        again = {r[0] for r in rejected}
+        again = {Path(r[0]) for r in rejected}
     except duckdb.Error:  # not JSON, or a field of another shape than the spec's
-        again = {name for _, name in files}
+        again = set(files)
     finally:
         con.close()
     if again:
         stage.con.execute(
             "DELETE FROM mlprov_stage.ol_checked WHERE pos IS NULL AND list_contains(?, src)",
-            [sorted(again)],
+            [sorted(str(p) for p in again)],
         )
     events = int(
         scalar(stage.con, "SELECT count(*) FROM mlprov_stage.ol_checked WHERE pos IS NULL")
