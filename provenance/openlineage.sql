@@ -1,4 +1,4 @@
--- OpenLineage RunEvents -> the staging tables (provenance/readers.py). provenance/openlineage.py
+-- OpenLineage RunEvents -> the staging tables (provenance/readers.py). provenance/openlineage_check.py
 -- fills mlprov_stage.ol_checked (one row per event: where it is, the fields used, and the first
 -- rule of the spec it breaks) with the `check` block, over the `files` DuckDB's JSON reader
 -- reads whole or the `lines` Python hands over, then runs the other blocks in file order. A
@@ -6,7 +6,8 @@
 -- with its canonical row (times widen, the state follows the latest event, properties of
 -- earlier events stay), so every ingest stages whole nodes from new events only.
 -- Parameters: $sid. Filled in by Python: {events} (the `lines` or `files` block), {problem}
--- (a CASE over the columns and the schemaURL's parts `url`), {url} (the schemaURL pattern);
+-- (a CASE over the columns and the schemaURL's parts `url`), {url} (the schemaURL pattern),
+-- {checked_only} (the columns not kept);
 -- in `lines`: {extract} (the fields of `doc`, a list), {columns} (its items named), {datasets}
 -- (the shape of inputs and outputs); in `files`: {files}, {schema} (the fields read)
 -- and {fields} (each named).
@@ -35,7 +36,7 @@ SELECT url.def AS kind, {problem} AS problem, epoch_ms(ts) AS ms, uuid AS run_uu
             ELSE coalesce(root_job, parent_job) END AS pipe_name,
        CASE WHEN is_dag OR parent_run IS NULL THEN uuid
             ELSE lower(coalesce(root_run, parent_run)) END AS pipe_run,
-       * EXCLUDE (url, ts, uuid, invalid, schema_url, event_time, run_id, type, is_dag)
+       * EXCLUDE (url, ts, uuid, invalid, type, is_dag, {checked_only})
 FROM u;
 
 -- name: lines

@@ -128,9 +128,20 @@ def _quote(text: str) -> str:
 
 
 SQL = named_queries("provenance", "openlineage.sql")
-_KEPT = [
-    c for c in _COLUMNS if c not in ("schema_url", "event_time", "run_id", "inputs", "outputs")
-]
+#: Columns only checked, or turned into ``kind``, ``ms``, ``run_uuid`` and ``pipe_*``: not kept.
+_CHECKED_ONLY = (
+    "schema_url",
+    "event_time",
+    "run_id",
+    "producer",
+    "parent_run",
+    "parent_ns",
+    "parent_job",
+    "root_run",
+    "root_ns",
+    "root_job",
+)
+_KEPT = [c for c in _COLUMNS if c not in (*_CHECKED_ONLY, "inputs", "outputs")]
 CHECKED = (
     "CREATE TABLE mlprov_stage.ol_checked (src VARCHAR, pos BIGINT, kind VARCHAR, "
     "problem VARCHAR, ms BIGINT, run_uuid VARCHAR, type VARCHAR, rank BIGINT, is_dag BOOLEAN, "
@@ -145,6 +156,7 @@ def _check_sql(events: str) -> str:
         SQL["check"]
         .replace("{url}", SCHEMA_URL.replace("'", "''"))
         .replace("{problem}", _problem_case())
+        .replace("{checked_only}", ", ".join(_CHECKED_ONLY))
         .replace("{events}", events)
     )  # last: the events' SQL holds file names
 
