@@ -21,7 +21,7 @@ INSERT INTO mlprov_stage.ol_checked BY NAME
 WITH c AS ({events}),
 u AS (
     SELECT *, regexp_extract(schema_url, '{url}', ['major', 'def']) AS url,
-           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID)::VARCHAR AS uuid,
+           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID) AS uuid,
            coalesce(event_type, 'OTHER') AS type,
            coalesce(upper(job_type) = 'DAG', false) AS is_dag
     FROM c
@@ -34,7 +34,7 @@ SELECT url.def AS kind, {problem} AS problem, epoch_ms(ts) AS ms, uuid AS run_uu
             ELSE coalesce(root_ns, parent_ns) END AS pipe_ns,
        CASE WHEN is_dag OR parent_job IS NULL THEN job
             ELSE coalesce(root_job, parent_job) END AS pipe_name,
-       CASE WHEN is_dag OR parent_run IS NULL THEN uuid
+       CASE WHEN is_dag OR parent_run IS NULL THEN uuid::VARCHAR
             ELSE lower(coalesce(root_run, parent_run)) END AS pipe_run,
        * EXCLUDE (url, ts, uuid, invalid, type, is_dag, {checked_only})
 FROM u;
@@ -80,7 +80,8 @@ FROM mlprov_stage.ol_checked WHERE problem IS NULL AND kind NOT IN ('DatasetEven
 -- (pipe_name, pipe_run, ns and job are never NULL: one arg_max takes them from one event;
 -- arg_max skips NULLs, so each facet has its own.)
 CREATE TABLE mlprov_stage.ol_run AS
-SELECT run_id, pipe_ns, w.pipe_name, w.pipe_run, w.ns, w.job, * EXCLUDE (run_id, pipe_ns, w)
+SELECT run_id::VARCHAR AS run_id, pipe_ns, w.pipe_name, w.pipe_run, w.ns, w.job,
+       * EXCLUDE (run_id, pipe_ns, w)
 FROM (
 SELECT run_id, arg_max(pipe_ns, rank) AS pipe_ns,
        arg_max(struct_pack(pipe_name, pipe_run, ns, job), rank) AS w,
@@ -230,11 +231,12 @@ WITH d AS (
     SELECT run_id, ms, 'INPUT', unnest(inputs) FROM mlprov_stage.ol_ev
     WHERE NOT is_dag AND len(inputs) > 0
 )
-SELECT run_id, type, d.namespace AS ns, d.name, d.facets.version.datasetVersion AS version,
+SELECT run_id::VARCHAR AS run_id, type, d.namespace AS ns, d.name,
+       d.facets.version.datasetVersion AS version,
        d.namespace || '/' || d.name AS uri,
        CASE WHEN d.facets.version.datasetVersion IS NOT NULL
             THEN to_json([d.namespace, d.name, 'version ' || d.facets.version.datasetVersion])
-            WHEN type = 'OUTPUT' THEN to_json([d.namespace, d.name, 'run ' || run_id])
+            WHEN type = 'OUTPUT' THEN to_json([d.namespace, d.name, 'run ' || run_id::VARCHAR])
        END::VARCHAR AS key,
        min(ms) AS ms, max(ms) AS last_ms
 FROM d GROUP BY ALL;
