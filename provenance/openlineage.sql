@@ -21,7 +21,7 @@ INSERT INTO mlprov_stage.ol_checked BY NAME
 WITH c AS ({events}),
 u AS (
     SELECT *, regexp_extract(schema_url, '{url}', ['major', 'def']) AS url,
-           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID) AS uuid,
+           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID)::VARCHAR AS uuid,
            coalesce(event_type, 'OTHER') AS type,
            coalesce(upper(job_type) = 'DAG', false) AS is_dag
     FROM c
@@ -34,7 +34,7 @@ SELECT url.def AS kind, {problem} AS problem, epoch_ms(ts) AS ms, uuid AS run_uu
             ELSE coalesce(root_ns, parent_ns) END AS pipe_ns,
        CASE WHEN is_dag OR parent_job IS NULL THEN job
             ELSE coalesce(root_job, parent_job) END AS pipe_name,
-       CASE WHEN is_dag OR parent_run IS NULL THEN uuid::VARCHAR
+       CASE WHEN is_dag OR parent_run IS NULL THEN uuid
             ELSE lower(coalesce(root_run, parent_run)) END AS pipe_run,
        * EXCLUDE (url, ts, uuid, invalid, type, is_dag, {checked_only})
 FROM u;
@@ -77,14 +77,10 @@ FROM mlprov_stage.ol_checked WHERE problem IS NULL AND kind NOT IN ('DatasetEven
 -- events, OTHER events only where it has no other), its latest state and the latest value of
 -- each facet kept as a property (the job, run id, namespace and parent run are on the
 -- execution's name and its contexts).
--- (pipe_name, pipe_run, ns and job are never NULL: one arg_max takes them from one event;
--- arg_max skips NULLs, so each facet has its own.)
 CREATE TABLE mlprov_stage.ol_run AS
-SELECT run_id::VARCHAR AS run_id, pipe_ns, w.pipe_name, w.pipe_run, w.ns, w.job,
-       * EXCLUDE (run_id, pipe_ns, w)
-FROM (
-SELECT run_id, arg_max(pipe_ns, rank) AS pipe_ns,
-       arg_max(struct_pack(pipe_name, pipe_run, ns, job), rank) AS w,
+SELECT run_id,
+       arg_max(pipe_ns, rank) AS pipe_ns, arg_max(pipe_name, rank) AS pipe_name,
+       arg_max(pipe_run, rank) AS pipe_run, arg_max(ns, rank) AS ns, arg_max(job, rank) AS job,
        min(ms) FILTER (WHERE type <> 'OTHER') AS first_ms,
        max(ms) FILTER (WHERE type <> 'OTHER') AS last_ms,
        min(ms) AS any_first_ms, max(ms) AS any_last_ms,
@@ -98,8 +94,7 @@ SELECT run_id, arg_max(pipe_ns, rank) AS pipe_ns,
        arg_max(processing_type, rank) AS processing_type,
        arg_max(integration, rank) AS integration,
        arg_max(job_type, rank) AS job_type
-FROM mlprov_stage.ol_ev WHERE NOT is_dag GROUP BY run_id
-);
+FROM mlprov_stage.ol_ev WHERE NOT is_dag GROUP BY run_id;
 
 -- name: executions
 -- Merged with the canonical row of a run seen before (ids_run: provenance.readers.Stage).
@@ -231,12 +226,11 @@ WITH d AS (
     SELECT run_id, ms, 'INPUT', unnest(inputs) FROM mlprov_stage.ol_ev
     WHERE NOT is_dag AND len(inputs) > 0
 )
-SELECT run_id::VARCHAR AS run_id, type, d.namespace AS ns, d.name,
-       d.facets.version.datasetVersion AS version,
+SELECT run_id, type, d.namespace AS ns, d.name, d.facets.version.datasetVersion AS version,
        d.namespace || '/' || d.name AS uri,
        CASE WHEN d.facets.version.datasetVersion IS NOT NULL
             THEN to_json([d.namespace, d.name, 'version ' || d.facets.version.datasetVersion])
-            WHEN type = 'OUTPUT' THEN to_json([d.namespace, d.name, 'run ' || run_id::VARCHAR])
+            WHEN type = 'OUTPUT' THEN to_json([d.namespace, d.name, 'run ' || run_id])
        END::VARCHAR AS key,
        min(ms) AS ms, max(ms) AS last_ms
 FROM d GROUP BY ALL;

@@ -144,7 +144,7 @@ _CHECKED_ONLY = (
 _KEPT = [c for c in _COLUMNS if c not in (*_CHECKED_ONLY, "inputs", "outputs")]
 CHECKED = (
     "CREATE TABLE mlprov_stage.ol_checked (src VARCHAR, pos BIGINT, kind VARCHAR, "
-    "problem VARCHAR, ms BIGINT, run_uuid UUID, type VARCHAR, rank BIGINT, is_dag BOOLEAN, "
+    "problem VARCHAR, ms BIGINT, run_uuid VARCHAR, type VARCHAR, rank BIGINT, is_dag BOOLEAN, "
     "pipe_ns VARCHAR, pipe_name VARCHAR, pipe_run VARCHAR, "
     f"{', '.join(c + ' VARCHAR' for c in _KEPT)}, "
     f"input_list {_duck_type(_DATASETS)}, output_list {_duck_type(_DATASETS)})"
