@@ -1,7 +1,8 @@
--- OpenLineage RunEvents -> the staging tables (provenance/readers.py). provenance/openlineage_check.py
--- fills mlprov_stage.ol_checked (one row per event: where it is, the fields used, and the first
--- rule of the spec it breaks) with the `check` block, over the `files` DuckDB's JSON reader
--- reads whole or the `lines` Python hands over, then runs the other blocks in file order. A
+-- OpenLineage RunEvents -> the staging tables (provenance/readers.py).
+-- provenance/openlineage_check.py fills mlprov_stage.ol_checked (one row per event: where it
+-- is, the fields used, and the first rule of the spec it breaks) with the `check` block, over
+-- the `files` DuckDB's JSON reader reads whole or the `lines` Python hands over;
+-- provenance/openlineage.py then runs the other blocks in file order. A
 -- run's execution, a context or a dataset version touched again by a later ingest is merged
 -- with its canonical row (times widen, the state follows the latest event, properties of
 -- earlier events stay), so every ingest stages whole nodes from new events only.
