@@ -7,37 +7,21 @@
 -- with its canonical row (times widen, the state follows the latest event, properties of
 -- earlier events stay), so every ingest stages whole nodes from new events only.
 -- Parameters: $sid. Filled in by Python: {events} (the `lines` or `files` block), {problem}
--- (a CASE over the columns and the schemaURL's parts `url`), {url} (the schemaURL pattern),
--- {checked_only} (the columns not kept);
+-- (a CASE over the columns and the schemaURL's parts `url`), {url} (the schemaURL pattern);
 -- in `lines`: {extract} (the fields of `doc`, a list), {columns} (its items named), {datasets}
--- (the shape of inputs and outputs); in `files`: {files}, {schema} (the fields read)
+-- (the shape of inputs and outputs); in `files`: {files}, {paths}, {schema} (the fields read)
 -- and {fields} (each named).
 
 -- name: check
--- Each event with the pipeline and pipeline run it belongs to: an Airflow DAG run's own events
--- (jobType DAG) are its pipeline run, a task's root (else parent) job and run are its pipeline
--- and pipeline run, a job without a parent is its own pipeline. rank orders events of one
--- millisecond: a terminal state wins over RUNNING over START, OTHER carries no state.
 INSERT INTO mlprov_stage.ol_checked BY NAME
 WITH c AS ({events}),
 u AS (
     SELECT *, regexp_extract(schema_url, '{url}', ['major', 'def']) AS url,
-           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID)::VARCHAR AS uuid,
-           coalesce(event_type, 'OTHER') AS type,
-           coalesce(upper(job_type) = 'DAG', false) AS is_dag
+           TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, TRY_CAST(run_id AS UUID) AS uuid
     FROM c
 )
-SELECT url.def AS kind, {problem} AS problem, epoch_ms(ts) AS ms, uuid AS run_uuid, type,
-       epoch_ms(ts) * 4 + CASE type WHEN 'OTHER' THEN 0 WHEN 'START' THEN 1
-                                    WHEN 'RUNNING' THEN 2 ELSE 3 END AS rank,
-       is_dag,
-       CASE WHEN is_dag OR parent_job IS NULL THEN job_ns
-            ELSE coalesce(root_ns, parent_ns) END AS pipe_ns,
-       CASE WHEN is_dag OR parent_job IS NULL THEN job
-            ELSE coalesce(root_job, parent_job) END AS pipe_name,
-       CASE WHEN is_dag OR parent_run IS NULL THEN uuid
-            ELSE lower(coalesce(root_run, parent_run)) END AS pipe_run,
-       * EXCLUDE (url, ts, uuid, invalid, type, is_dag, {checked_only})
+SELECT url.def AS kind, {problem} AS problem, epoch_ms(ts) AS ms, uuid::VARCHAR AS run_uuid,
+       * EXCLUDE (url, ts, uuid, invalid, schema_url, event_time, run_id)
 FROM u;
 
 -- name: lines
@@ -52,12 +36,13 @@ SELECT * EXCLUDE (inputs, outputs),
 FROM x
 
 -- name: files
--- Whole NDJSON files, parsed by DuckDB's JSON reader in parallel, only the fields read (no
--- sampling, no type inference); src is the file's path. One it cannot read, or an event
--- rejected, sends its files to `lines` (for the line numbers, and src its name).
-SELECT e.filename AS src, NULL::BIGINT AS pos, false AS invalid, {fields},
+-- Whole NDJSON files ({paths}: their paths and names), parsed by DuckDB's JSON reader in
+-- parallel; one it cannot read, or an event rejected, sends its files to `lines` (for the
+-- line numbers).
+SELECT f.name AS src, NULL::BIGINT AS pos, false AS invalid, {fields},
        e.inputs AS input_list, e.outputs AS output_list
 FROM read_ndjson([{files}], columns = {schema}, filename = true) e
+JOIN (VALUES {paths}) f(path, name) ON f.path = e.filename
 
 -- name: rejects
 INSERT INTO mlprov_stage.stg_rejects
@@ -65,13 +50,30 @@ SELECT 'OpenLineage event', src || coalesce(':' || pos, ''), problem
 FROM mlprov_stage.ol_checked WHERE problem IS NOT NULL ORDER BY src, pos;
 
 -- name: events
--- The run events (checked in `check`), as the blocks below read them.
-CREATE VIEW mlprov_stage.ol_ev AS
-SELECT run_uuid AS run_id, type, ms, rank, is_dag, job_ns AS ns, job, pipe_ns, pipe_name,
-       pipe_run, nominal_start_time, nominal_end_time, error_message, processing_engine,
+-- Run events, with the pipeline and pipeline run each belongs to: an Airflow DAG run's own
+-- events (jobType DAG) are its pipeline run, a task's root (else parent) job and run are its
+-- pipeline and pipeline run, a job without a parent is its own pipeline. rank orders events
+-- of one millisecond: a terminal state wins over RUNNING over START, OTHER carries no state.
+CREATE TABLE mlprov_stage.ol_ev AS
+WITH v AS (
+    SELECT *, run_uuid AS run_id, coalesce(event_type, 'OTHER') AS type,
+           coalesce(upper(job_type) = 'DAG', false) AS is_dag
+    FROM mlprov_stage.ol_checked WHERE problem IS NULL AND kind NOT IN ('DatasetEvent', 'JobEvent')
+)
+SELECT run_id, type, ms,
+       ms * 4 + CASE type WHEN 'OTHER' THEN 0 WHEN 'START' THEN 1 WHEN 'RUNNING' THEN 2 ELSE 3
+                END AS rank,
+       is_dag, job_ns AS ns, job,
+       CASE WHEN is_dag OR parent_job IS NULL THEN job_ns
+            ELSE coalesce(root_ns, parent_ns) END AS pipe_ns,
+       CASE WHEN is_dag OR parent_job IS NULL THEN job
+            ELSE coalesce(root_job, parent_job) END AS pipe_name,
+       CASE WHEN is_dag OR parent_run IS NULL THEN run_id
+            ELSE lower(coalesce(root_run, parent_run)) END AS pipe_run,
+       nominal_start_time, nominal_end_time, error_message, processing_engine,
        processing_engine_version, processing_type, integration, job_type,
        input_list AS inputs, output_list AS outputs
-FROM mlprov_stage.ol_checked WHERE problem IS NULL AND kind NOT IN ('DatasetEvent', 'JobEvent');
+FROM v;
 
 -- name: runs
 -- One row per run of a task or job (an execution): its pipeline, its times (of its state
@@ -156,19 +158,17 @@ SELECT id, name, true, NULL, NULL, value, NULL FROM mlprov_stage.ol_xprops;
 -- name: context_keys
 -- Pipelines (a job and namespace), pipeline runs (a run id) and nodes (a task's job).
 -- Grouped on the raw columns first: the keys are built once per context, not per event.
--- a and b: the raw parts of the key, for joins without building keys again.
 CREATE TABLE mlprov_stage.ol_ctx AS
-SELECT kind || ' ' || to_json(CASE kind WHEN 'run' THEN [a] ELSE [a, b] END)::VARCHAR AS key,
-       kind, a, b, name, ns, first_ms, last_ms
+SELECT kind || ' ' || to_json(parts)::VARCHAR AS key, kind, name, ns, first_ms, last_ms
 FROM (
-    SELECT 'pipeline' AS kind, pipe_ns AS a, pipe_name AS b, pipe_name AS name, pipe_ns AS ns,
+    SELECT 'pipeline' AS kind, [pipe_ns, pipe_name] AS parts, pipe_name AS name, pipe_ns AS ns,
            min(ms) AS first_ms, max(ms) AS last_ms
     FROM mlprov_stage.ol_ev GROUP BY pipe_ns, pipe_name
     UNION ALL
-    SELECT 'run', pipe_run, NULL, pipe_run, any_value(pipe_ns), min(ms), max(ms)
+    SELECT 'run', [pipe_run], pipe_run, any_value(pipe_ns), min(ms), max(ms)
     FROM mlprov_stage.ol_ev GROUP BY pipe_run
     UNION ALL
-    SELECT 'node', ns, job, job, ns, min(ms), max(ms) FROM mlprov_stage.ol_ev
+    SELECT 'node', [ns, job], job, ns, min(ms), max(ms) FROM mlprov_stage.ol_ev
     WHERE NOT is_dag GROUP BY ns, job
 );
 
@@ -182,24 +182,18 @@ LEFT JOIN contexts o ON o.source_id = $sid AND o.context_id = i.id;
 INSERT INTO stg_context_props
 SELECT i.id, 'namespace', true, NULL, NULL, c.ns, NULL
 FROM mlprov_stage.ol_ctx c JOIN ids_context i ON i.external_id = c.key;
--- every run's pipeline, pipeline run and node are contexts of this batch (ol_ctx)
 INSERT INTO stg_associations
-WITH c AS (
-    SELECT c.kind, c.a, c.b, i.id FROM mlprov_stage.ol_ctx c
-    JOIN ids_context i ON i.external_id = c.key
-), r AS (
-    SELECT x.id, r.pipe_ns, r.pipe_name, r.pipe_run, r.ns, r.job FROM mlprov_stage.ol_run r
-    JOIN ids_run x ON x.external_id = r.run_id
-)
-SELECT DISTINCT * FROM (
-    SELECT c.id, r.id FROM r JOIN c ON c.kind = 'pipeline'
-        AND c.a IS NOT DISTINCT FROM r.pipe_ns AND c.b IS NOT DISTINCT FROM r.pipe_name
+SELECT DISTINCT c.id, x.id
+FROM (
+    SELECT run_id, 'pipeline ' || to_json([pipe_ns, pipe_name])::VARCHAR AS key
+    FROM mlprov_stage.ol_run
     UNION ALL
-    SELECT c.id, r.id FROM r JOIN c ON c.kind = 'run' AND c.a IS NOT DISTINCT FROM r.pipe_run
+    SELECT run_id, 'run ' || to_json([pipe_run])::VARCHAR FROM mlprov_stage.ol_run
     UNION ALL
-    SELECT c.id, r.id FROM r JOIN c ON c.kind = 'node'
-        AND c.a IS NOT DISTINCT FROM r.ns AND c.b IS NOT DISTINCT FROM r.job
-);
+    SELECT run_id, 'node ' || to_json([ns, job])::VARCHAR FROM mlprov_stage.ol_run
+) r
+JOIN ids_run x ON x.external_id = r.run_id
+JOIN ids_context c ON c.external_id = r.key;
 INSERT INTO stg_parent_contexts
 SELECT DISTINCT c.id, p.id
 FROM (

@@ -128,25 +128,12 @@ def _quote(text: str) -> str:
 
 
 SQL = named_queries("provenance", "openlineage.sql")
-#: Columns only checked, or turned into ``kind``, ``ms``, ``run_uuid`` and ``pipe_*``: not kept.
-_CHECKED_ONLY = (
-    "schema_url",
-    "event_time",
-    "run_id",
-    "producer",
-    "parent_run",
-    "parent_ns",
-    "parent_job",
-    "root_run",
-    "root_ns",
-    "root_job",
-)
-_KEPT = [c for c in _COLUMNS if c not in (*_CHECKED_ONLY, "inputs", "outputs")]
+_KEPT = [
+    c for c in _COLUMNS if c not in ("schema_url", "event_time", "run_id", "inputs", "outputs")
+]
 CHECKED = (
     "CREATE TABLE mlprov_stage.ol_checked (src VARCHAR, pos BIGINT, kind VARCHAR, "
-    "problem VARCHAR, ms BIGINT, run_uuid VARCHAR, type VARCHAR, rank BIGINT, is_dag BOOLEAN, "
-    "pipe_ns VARCHAR, pipe_name VARCHAR, pipe_run VARCHAR, "
-    f"{', '.join(c + ' VARCHAR' for c in _KEPT)}, "
+    f"problem VARCHAR, ms BIGINT, run_uuid VARCHAR, {', '.join(c + ' VARCHAR' for c in _KEPT)}, "
     f"input_list {_duck_type(_DATASETS)}, output_list {_duck_type(_DATASETS)})"
 )
 
@@ -156,7 +143,6 @@ def _check_sql(events: str) -> str:
         SQL["check"]
         .replace("{url}", SCHEMA_URL.replace("'", "''"))
         .replace("{problem}", _problem_case())
-        .replace("{checked_only}", ", ".join(_CHECKED_ONLY))
         .replace("{events}", events)
     )  # last: the events' SQL holds file names
 
@@ -207,8 +193,10 @@ _FILES_SQL = (
 )
 
 
-def _files_sql(files: list[Path]) -> str:
-    return _FILES_SQL.replace("{files}", ", ".join(_quote(str(p)) for p in files))
+def _files_sql(files: list[tuple[Path, str]]) -> str:
+    return _FILES_SQL.replace("{files}", ", ".join(_quote(str(p)) for p, _ in files)).replace(
+        "{paths}", ", ".join(f"({_quote(str(p))}, {_quote(n)})" for p, n in files)
+    )
 
 
 def check_batch(stage: Stage, source: pa.Table) -> None:
@@ -228,7 +216,7 @@ def check_batch(stage: Stage, source: pa.Table) -> None:
         con.close()
 
 
-def check_files(stage: Stage, files: list[Path]) -> tuple[int, set[Path]]:
+def check_files(stage: Stage, files: list[tuple[Path, str]]) -> tuple[int, set[str]]:
     """Check whole NDJSON files with DuckDB's JSON reader. Return how many events it checked,
     and the files it cannot read or that hold a rejected event: none of their events are
     kept, for the caller to check them line by line (for the line numbers)."""
@@ -239,15 +227,15 @@ def check_files(stage: Stage, files: list[Path]) -> tuple[int, set[Path]]:
             "SELECT DISTINCT src FROM mlprov_stage.ol_checked "
             "WHERE pos IS NULL AND problem IS NOT NULL"
         ).fetchall()
-        again = {Path(r[0]) for r in rejected}
+        again = {r[0] for r in rejected}
     except duckdb.Error:  # not JSON, or a field of another shape than the spec's
-        again = set(files)
+        again = {name for _, name in files}
     finally:
         con.close()
     if again:
         stage.con.execute(
             "DELETE FROM mlprov_stage.ol_checked WHERE pos IS NULL AND list_contains(?, src)",
-            [sorted(str(p) for p in again)],
+            [sorted(again)],
         )
     events = int(
         scalar(stage.con, "SELECT count(*) FROM mlprov_stage.ol_checked WHERE pos IS NULL")

@@ -55,10 +55,10 @@ def read_files(path: Path, stage: Stage, result: ReadResult) -> None:
         events += _read_file(file, name, stage, result, whole)
         stage.progress(TABLE, events)
     if whole:
-        checked, again = check_files(stage, [file for file, _ in whole])
+        checked, again = check_files(stage, whole)
         events += checked
         for file, name in whole:
-            if file in again:
+            if name in again:
                 source, _, _ = lines(file.read_bytes(), name)
                 check_batch(stage, source)
                 events += source.num_rows
