@@ -24,54 +24,34 @@ redacted from every error message. Nothing is ever written: no DDL, no temporary
 
 from __future__ import annotations
 
-import re
-import socket
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 from provenance import mlmd_queries as q
-from provenance.errors import (
-    MlprovError,
-    NotAnMlmdStoreError,
-    SourceAccessError,
-    SourceNotFoundError,
-    SourceReadError,
-    SourceUnreachableError,
-    UnknownSourceError,
-    UnsupportedSchemaVersionError,
+from provenance.connect import (
+    MYSQL_SESSION,
+    PG_BEGIN,
+    Config,
+    check_reachable,
+    configure,
+    failure,
+    pg_connect,
+    pymysql_connect,
 )
-from provenance.readers import NO_SECRET, Mark, ReadResult, Secret, Stage
+from provenance.errors import MlprovError, NotAnMlmdStoreError, UnsupportedSchemaVersionError
+from provenance.readers import Mark, ReadResult, Secret, Stage
+
+__all__ = ["READER", "Config", "configure", "read"]
 
 #: PostgreSQL tables read at once, each on its own connection in the shared snapshot.
 PG_READ_THREADS = 3
-CONNECT_TIMEOUT_S = 10
-DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
-
-
-@dataclass(frozen=True)
-class Config:
-    """An MLMD database on a server: ``scheme://user@host:port/database`` and its password."""
-
-    scheme: str
-    host: str
-    port: int
-    user: str
-    database: str
-    secret: Secret = NO_SECRET
-
-    @property
-    def location(self) -> str:
-        """The URL without the password (how the source is recorded and reported)."""
-        return f"{self.scheme}://{quote(self.user)}@{self.host}:{self.port}/{self.database}"
-
-    def url(self) -> str:
-        """The URL with the password, for the driver only."""
-        auth = quote(self.user, safe="")
-        if self.secret.value:
-            auth += ":" + quote(self.secret.value, safe="")
-        return f"{self.scheme}://{auth}@{self.host}:{self.port}/{quote(self.database)}"
+# provenance.mlflow_store still reaches the connection helpers under their old private names.
+_check_reachable, _failure, _pg_connect, _pymysql_connect = (
+    check_reachable,
+    failure,
+    pg_connect,
+    pymysql_connect,
+)
+_PG_BEGIN, _MYSQL_SESSION = PG_BEGIN, MYSQL_SESSION
 
 
 class _ServerReader:
@@ -92,38 +72,6 @@ class _ServerReader:
 READER = _ServerReader()
 
 
-def configure(url: str, secret: Secret = NO_SECRET) -> Config:
-    """Parse ``mysql://user[:password]@host[:port]/database`` (or ``postgresql://``).
-
-    A password in the URL wins over ``secret``.
-
-    Raises:
-        UnknownSourceError: another scheme, or no user or database in the URL.
-    """
-    parts = urlsplit(url)
-    scheme = {"postgres": "postgresql"}.get(parts.scheme, parts.scheme)
-    if parts.password:
-        secret = Secret(unquote(parts.password))
-    shown = Config(scheme, parts.hostname or "localhost", 0, unquote(parts.username or ""), "")
-    if scheme not in DEFAULT_PORTS:
-        raise UnknownSourceError(
-            f"the server reader reads mysql:// and postgresql:// URLs, not {scheme}://"
-        )
-    database = unquote(parts.path.lstrip("/"))
-    if not database or not parts.username:
-        raise UnknownSourceError(
-            f"{shown.scheme}://{shown.host}: name the user and the MLMD database in the URL, "
-            f"e.g. {scheme}://reader@{shown.host}:{DEFAULT_PORTS[scheme]}/metadb"
-        )
-    try:
-        port = parts.port or DEFAULT_PORTS[scheme]
-    except ValueError as err:
-        raise UnknownSourceError(
-            f"{shown.scheme}://{shown.host}: the port is not a number"
-        ) from err
-    return Config(scheme, shown.host, port, shown.user, database, secret)
-
-
 def read(config: Config, stage: Stage) -> ReadResult:
     """Stage every row of the store past ``stage.marks``, from one snapshot of the database.
 
@@ -132,24 +80,14 @@ def read(config: Config, stage: Stage) -> ReadResult:
         UnsupportedSchemaVersionError, SourceReadError.
     """
     try:
-        _check_reachable(config)
+        check_reachable(config)
         if config.scheme == "mysql":
             return _read_mysql(config, stage)
         return _read_postgresql(config, stage)
     except MlprovError:
         raise
     except Exception as err:  # driver errors, also those surfacing through DuckDB's Arrow scan
-        raise _failure(config, err) from err
-
-
-def _check_reachable(config: Config) -> None:
-    """Fail fast where nothing listens (the drivers' pools retry for half a minute)."""
-    try:
-        socket.create_connection((config.host, config.port), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as err:
-        raise SourceUnreachableError(
-            _UNREACHABLE.format(where=config.location, host=config.host, port=config.port)
-        ) from err
+        raise failure(config, err) from err
 
 
 def _check_store(config: Config, tables: set[str], version: object) -> int:
@@ -168,22 +106,13 @@ def _check_store(config: Config, tables: set[str], version: object) -> int:
 
 # ---- PostgreSQL: ADBC, tables in parallel in one exported snapshot -------------------------
 
-_PG_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-
-
-def _pg_connect(config: Config) -> Any:
-    import adbc_driver_postgresql.dbapi
-
-    uri = f"{config.url()}?connect_timeout={CONNECT_TIMEOUT_S}&application_name=mlprov"
-    return adbc_driver_postgresql.dbapi.connect(uri, autocommit=True)
-
 
 def _read_postgresql(config: Config, stage: Stage) -> ReadResult:
     result = ReadResult()
-    conn = _pg_connect(config)
+    conn = pg_connect(config)
     try:
         cur = conn.cursor()
-        cur.execute(_PG_BEGIN)
+        cur.execute(PG_BEGIN)
         cur.execute(
             "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
         )
@@ -209,10 +138,10 @@ def _stage_parallel(
     config: Config, stage: Stage, result: ReadResult, snapshot: str, new: dict[str, Mark]
 ) -> None:
     def read_one(read: q.TableRead, sql: str) -> None:
-        conn = _pg_connect(config)
+        conn = pg_connect(config)
         try:
             cur = conn.cursor()
-            cur.execute(_PG_BEGIN)
+            cur.execute(PG_BEGIN)
             cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             cur.execute(sql)
             q.insert_batches(stage.con, read, cur.fetch_record_batch())
@@ -226,10 +155,6 @@ def _stage_parallel(
 
 # The typed first part fixes each slot's type whatever NULLs later parts put there.
 _SLOT_TYPES = {"i": "CAST(0 AS SIGNED)", "d": "0e0", "s": "CAST('' AS CHAR)"}
-_MYSQL_SESSION = [
-    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-    "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
-]
 
 
 def _slots() -> list[str]:
@@ -263,23 +188,10 @@ def _union(marks: dict[str, Mark]) -> tuple[str, list[dict[str, str]]]:
     return "\nUNION ALL ".join(parts), layouts
 
 
-def _pymysql_connect(config: Config) -> Any:
-    import pymysql
-
-    return pymysql.connect(
-        host=config.host,
-        port=config.port,
-        user=config.user,
-        password=config.secret.value or "",
-        database=config.database,
-        connect_timeout=CONNECT_TIMEOUT_S,
-    )
-
-
 def _mysql_tables(config: Config) -> tuple[set[str], object]:
     """The database's tables and MLMD schema version, through PyMySQL: connectorx's pool
     retries a refused login for half a minute before it reports it."""
-    conn = _pymysql_connect(config)
+    conn = pymysql_connect(config)
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW TABLES")
@@ -304,7 +216,7 @@ def _read_mysql(config: Config, stage: Stage) -> ReadResult:
     except MlprovError:
         raise
     except Exception as err:  # connected before: a connection failure now is a lost server
-        raise _failure(config, err, connected=True) from err
+        raise failure(config, err, connected=True) from err
 
 
 def _stage_union(
@@ -318,7 +230,7 @@ def _stage_union(
         return_type="arrow_stream",
         protocol="binary",
         batch_size=q.BATCH_ROWS,
-        pre_execution_query=_MYSQL_SESSION,
+        pre_execution_query=MYSQL_SESSION,
     )
     con = stage.con
     slots = ", ".join(
@@ -346,75 +258,3 @@ def _stage_union(
     finally:
         con.execute("DROP TABLE IF EXISTS stg_union")
     return result
-
-
-# ---- errors ----------------------------------------------------------------------------------
-
-# (pattern in the driver's message, error class, message); {where} is the location, {user} the
-# user, {table} the table named by the driver. First match wins.
-_FAILURES: tuple[tuple[str, type[MlprovError], str], ...] = (
-    (
-        r"Access denied for user|password authentication failed|authentication failed",
-        SourceAccessError,
-        "{where}: the server refused user {user!r} (wrong password or user); pass the password "
-        "in the URL, with --password-file FILE or in MLPROV_PASSWORD",
-    ),
-    (
-        r"Unknown database|database \"[^\"]*\" does not exist",
-        SourceNotFoundError,
-        "{where}: the server has no database {database!r}; name the MLMD database in the URL "
-        "(Kubeflow: metadb)",
-    ),
-    (
-        r"command denied to user .* for table [`']?(?P<table>\w+)|permission denied for "
-        r"(?:table|relation) (?P<table2>\w+)",
-        SourceAccessError,
-        "{where}: user {user!r} may not read table {table}; grant it SELECT on every MLMD "
-        "table (MySQL: GRANT SELECT ON {database}.* TO '{user}'@'%')",
-    ),
-    (
-        r"Lost connection|server has gone away|server closed the connection|terminating "
-        r"connection|connection reset|broken pipe|unexpected eof|EOF|Connection reset|"
-        r"could not receive data|no connection to the server|server disconnected",
-        SourceReadError,
-        "{where}: the server went away in the middle of the read; nothing was loaded. Check "
-        "the server (or the port-forward) and run the ingest again",
-    ),
-    (
-        r"Connection refused|could not connect|timed out|timeout|No route to host|"
-        r"Name or service not known|could not translate host name|failed to lookup|"
-        r"Can't connect|os error 111|Network is unreachable",
-        SourceUnreachableError,
-        "{where}: no server answers at {host}:{port}; check the host and port (Kubeflow: "
-        "kubectl -n kubeflow port-forward svc/mysql 3306:3306)",
-    ),
-)
-_UNREACHABLE = _FAILURES[-1][2]
-_WENT_AWAY = next(f for f in _FAILURES if f[1] is SourceReadError)
-
-
-def _failure(config: Config, err: BaseException, connected: bool = False) -> MlprovError:
-    """The one-line error for a driver failure, with the password redacted.
-
-    ``connected``: the server had answered this read before (connectorx reports a connection
-    lost mid-read as a failure to connect).
-    """
-    text = str(err)
-    fields = {
-        "where": config.location,
-        "user": config.user,
-        "database": config.database,
-        "host": config.host,
-        "port": config.port,
-    }
-    for pattern, cls, message in _FAILURES:
-        match = re.search(pattern, text, flags=re.IGNORECASE)
-        if match:
-            if connected and cls is SourceUnreachableError:
-                _, cls, message = _WENT_AWAY
-            table = next((g for g in match.groups() if g), "?") if match.groups() else "?"
-            return cls(config.secret.redact(message.format(table=table, **fields)))
-    first_line = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return SourceReadError(
-        config.secret.redact(f"{config.location}: the server read failed: {first_line[:300]}")
-    )

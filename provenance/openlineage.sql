@@ -1,7 +1,8 @@
--- OpenLineage RunEvents -> the staging tables (provenance/readers.py). provenance/openlineage.py
--- fills mlprov_stage.ol_checked (one row per event: where it is, the fields used, and the first
--- rule of the spec it breaks) with the `check` block, over the `files` DuckDB's JSON reader
--- reads whole or the `lines` Python hands over, then runs the other blocks in file order. A
+-- OpenLineage RunEvents -> the staging tables (provenance/readers.py).
+-- provenance/openlineage_check.py fills mlprov_stage.ol_checked (one row per event: where it
+-- is, the fields used, and the first rule of the spec it breaks) with the `check` block, over
+-- the `files` DuckDB's JSON reader reads whole or the `lines` Python hands over;
+-- provenance/openlineage.py then runs the other blocks in file order. A
 -- run's execution, a context or a dataset version touched again by a later ingest is merged
 -- with its canonical row (times widen, the state follows the latest event, properties of
 -- earlier events stay), so every ingest stages whole nodes from new events only.
@@ -117,14 +118,18 @@ SELECT p.execution_id, p.name, p.string_value FROM execution_properties p
 WHERE p.source_id = $sid AND p.execution_id IN (SELECT id FROM new)
   AND NOT EXISTS (SELECT 1 FROM new n WHERE n.id = p.execution_id AND n.name = p.name);
 
+-- The type from the latest integration and jobType, this batch's else the stored ones.
 CREATE TABLE mlprov_stage.ol_x AS
-WITH kind AS (
-    SELECT id, 'openlineage.' || coalesce(lower(max(value) FILTER (WHERE name = 'integration'))
-           || '.', '') || coalesce(lower(max(value) FILTER (WHERE name = 'job_type')), 'job')
-           AS type_name
-    FROM mlprov_stage.ol_xprops GROUP BY id
+WITH old AS (
+    SELECT execution_id AS id,
+           max(string_value) FILTER (WHERE name = 'integration') AS integration,
+           max(string_value) FILTER (WHERE name = 'job_type') AS job_type
+    FROM execution_properties
+    WHERE source_id = $sid AND name IN ('integration', 'job_type') GROUP BY execution_id
 )
-SELECT i.id, r.run_id, k.type_name,
+SELECT i.id, r.run_id,
+       'openlineage.' || coalesce(lower(coalesce(r.integration, o.integration)) || '.', '')
+       || coalesce(lower(coalesce(r.job_type, o.job_type)), 'job') AS type_name,
        CASE WHEN r.type IS NULL OR (x.end_time IS NOT NULL AND r.rank < epoch_ms(x.end_time)
                  * 4 + CASE x.state WHEN 'RUNNING' THEN 2 WHEN 'UNKNOWN' THEN 0 ELSE 3 END)
             THEN coalesce(x.state, 'UNKNOWN')
@@ -135,7 +140,7 @@ SELECT i.id, r.run_id, k.type_name,
        coalesce(greatest(r.last_ms, epoch_ms(x.end_time)), r.any_last_ms) AS update_ms
 FROM mlprov_stage.ol_run r
 JOIN ids_run i ON i.external_id = r.run_id
-JOIN kind k ON k.id = i.id
+LEFT JOIN old o ON o.id = i.id
 LEFT JOIN executions x ON x.source_id = $sid AND x.execution_id = i.id;
 
 INSERT INTO stg_types VALUES (1, 'openlineage.Pipeline', 'CONTEXT'),

@@ -97,3 +97,24 @@ def test_mlflow_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert 0 < result["reingest_unchanged"]["rows"] < result["rows"] / 2
     cached = sorted(p.name for p in tmp_path.iterdir())
     assert cached == ["mlflow_2e_40p_12x12_s7.db", "mlflow_schema.db"]
+
+
+def test_openlineage_ingest_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A tiny seeded corpus, generated once and reused, ingested twice: best and median rates
+    (wall and per CPU-second) come from the runs, and the unchanged re-ingest reads nothing."""
+    from benchmarks import openlineage_ingest as bench
+
+    args = ["--events", "600", "--runs", "2", "--cache", str(tmp_path)]
+    bench.main(args)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["events"] >= 600 and result["runs"] == len(result["per_run"]) == 2
+    assert len(result["load_avg_at_start"]) == 3
+    rates = [r["events_per_s"] for r in result["per_run"]]
+    assert result["best_events_per_s"] == max(rates) >= result["median_events_per_s"]
+    assert result["best_events_per_cpu_s"] >= result["median_events_per_cpu_s"] > 0
+    assert result["reingest_read"] == result["skipped"] == 0
+    assert result["loaded_executions"] > 0 and result["loaded_events"] > 0
+    corpus = Path(result["corpus"])
+    written = {p.name: p.stat().st_mtime_ns for p in corpus.iterdir()}
+    assert bench.cached_corpus(600, 7, tmp_path) == corpus  # cached: not written again
+    assert {p.name: p.stat().st_mtime_ns for p in corpus.iterdir()} == written

@@ -717,3 +717,25 @@ def test_spec_1_events_and_events_without_a_run(events: Emitter, store: Provenan
     assert executions(store, events) == EXPECTED_FIRST  # x1 START again, at minute 2
     with pytest.raises(UnknownSourceError, match="marquez:// or postgresql:// URLs of Marquez"):
         parse_source("mysql://me@db/marquez", "openlineage")
+
+
+def test_a_later_event_without_job_type_keeps_the_type_and_facets(
+    events: Emitter, store: ProvenanceStore
+) -> None:
+    """An event of a run read before, appended without the jobType facet: the execution keeps
+    the type and the properties its earlier events gave it."""
+    ingest(store, str(events.path))
+    event = json.loads(_good_line(events))
+    query = (
+        "SELECT type_name, (SELECT list(name || '=' || string_value ORDER BY name) FROM "
+        "execution_properties p WHERE p.execution_id = x.execution_id) FROM executions x "
+        "WHERE name = ?"
+    )
+    before = store.con.execute(query, [event["run"]["runId"]]).fetchall()
+    assert before[0][0].startswith("openlineage.airflow.") and "integration=AIRFLOW" in before[0][1]
+    event = _edit(event, "job.facets", None)
+    event["eventType"] = "OTHER"
+    with events.path.open("a") as f:
+        f.write(json.dumps(event) + "\n")
+    assert ingest(store, str(events.path)).rows_read == {"OpenLineage event": 1}
+    assert store.con.execute(query, [event["run"]["runId"]]).fetchall() == before
