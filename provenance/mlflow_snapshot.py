@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from provenance import mlmd_server, mlmd_sql
+from provenance import connect, mlmd_sql
 from provenance.errors import MlprovError, NotAnMlmdStoreError
 
 BATCH_ROWS = 65_536
@@ -35,7 +35,7 @@ class Config:
     """An MLflow tracking database: a SQLite file, or a server (``server``)."""
 
     path: Path | None = None
-    server: mlmd_server.Config | None = None
+    server: connect.Config | None = None
 
     @property
     def location(self) -> str:
@@ -58,10 +58,10 @@ def _sqlite(path: Path) -> Iterator[Fetch]:
     import adbc_driver_sqlite
 
     mlmd_sql.check_file(path)
-    with mlmd_sql._readable(path) as source:
-        failure = functools.partial(mlmd_sql._source_error, path)
+    with mlmd_sql.readable(path) as source:
+        failure = functools.partial(mlmd_sql.source_error, path)
         with _errors(path, failure):
-            conn = mlmd_sql._connect(source)
+            conn = mlmd_sql.connect(source)
         cur = conn.cursor()
         cur.adbc_statement.set_options(
             **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
@@ -69,7 +69,7 @@ def _sqlite(path: Path) -> Iterator[Fetch]:
 
         def fetch(sql: str) -> pa.RecordBatchReader:
             cur.execute(sql)
-            return mlmd_sql._valid_text(cur.fetch_record_batch())
+            return mlmd_sql.valid_text(cur.fetch_record_batch())
 
         try:  # the driver reports damage only when a page is read
             with _errors(path, failure):
@@ -79,16 +79,16 @@ def _sqlite(path: Path) -> Iterator[Fetch]:
 
 
 @contextmanager
-def _server(server: mlmd_server.Config) -> Iterator[Fetch]:
+def _server(server: connect.Config) -> Iterator[Fetch]:
     """PostgreSQL through ADBC (Arrow), MySQL through PyMySQL (rows), in one read-only
     snapshot: the MLMD server reader's connections and sessions."""
-    mlmd_server._check_reachable(server)
+    connect.check_reachable(server)
     pg = server.scheme == "postgresql"
-    with _errors(server.location, functools.partial(mlmd_server._failure, server)):
-        conn = mlmd_server._pg_connect(server) if pg else mlmd_server._pymysql_connect(server)
+    with _errors(server.location, functools.partial(connect.failure, server)):
+        conn = connect.pg_connect(server) if pg else connect.pymysql_connect(server)
         try:
             cur = conn.cursor()
-            for sql in [mlmd_server._PG_BEGIN] if pg else mlmd_server._MYSQL_SESSION:
+            for sql in [connect.PG_BEGIN] if pg else connect.MYSQL_SESSION:
                 cur.execute(sql)
             yield functools.partial(_arrow if pg else _rows, cur)
             cur.execute("ROLLBACK")

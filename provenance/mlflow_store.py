@@ -38,7 +38,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from provenance import mlmd_server
+from provenance import connect
 from provenance.errors import NotAnMlmdStoreError, UnsupportedSchemaVersionError
 from provenance.mlflow_snapshot import NO_TABLE, Config, Fetch, snapshot
 from provenance.readers import Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
@@ -230,7 +230,7 @@ class _MlflowReader:
         scheme = location.partition("://")[0] if "://" in location else ""
         if scheme in ("", "sqlite"):
             return Config(path=Path(unquote(location.removeprefix("sqlite://"))))
-        return Config(server=mlmd_server.configure(location, secret))
+        return Config(server=connect.configure(location, secret))
 
     def read(self, config: Config, stage: Stage) -> ReadResult:
         return read(config, stage)

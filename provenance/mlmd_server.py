@@ -44,14 +44,6 @@ __all__ = ["READER", "Config", "configure", "read"]
 
 #: PostgreSQL tables read at once, each on its own connection in the shared snapshot.
 PG_READ_THREADS = 3
-# provenance.mlflow_store still reaches the connection helpers under their old private names.
-_check_reachable, _failure, _pg_connect, _pymysql_connect = (
-    check_reachable,
-    failure,
-    pg_connect,
-    pymysql_connect,
-)
-_PG_BEGIN, _MYSQL_SESSION = PG_BEGIN, MYSQL_SESSION
 
 
 class _ServerReader:

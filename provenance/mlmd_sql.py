@@ -3,7 +3,7 @@
 Each source table is read with one query through the ADBC SQLite driver, which hands DuckDB
 Arrow batches; nothing is fetched row by row in Python. The file is opened with
 ``mode=ro``, so the source is never written, and nothing is written beside it: a store in WAL
-mode, or one with a hot journal, is read through a consistent copy (see :func:`_readable`).
+mode, or one with a hot journal, is read through a consistent copy (see :func:`readable`).
 Incremental reads take rows past the watermarks:
 new ids for append-only tables, and new ids or newer update times for executions, artifacts and
 contexts (MLMD bumps a node's update time when it or its properties change). The queries are
@@ -117,7 +117,7 @@ def check_file(path: Path) -> None:
         raise CorruptSourceError(f"{path} is truncated ({len(header)} bytes); copy it again")
 
 
-def _connect(path: Path) -> Any:
+def connect(path: Path) -> Any:
     """A read-only driver connection that waits up to BUSY_TIMEOUT_S for a writer's lock.
 
     The driver keeps a transaction open, so the first connection of a read holds SQLite's
@@ -136,7 +136,7 @@ def _connect(path: Path) -> Any:
 
 
 @contextmanager
-def _readable(path: Path) -> Iterator[Path]:
+def readable(path: Path) -> Iterator[Path]:
     """The file to read ``path`` through: the store itself, or a consistent copy of it.
 
     A rollback-journal store (SQLite's default, and MLMD's) is read in place. A WAL store is
@@ -165,7 +165,7 @@ def _readable(path: Path) -> Iterator[Path]:
                 con.execute("PRAGMA journal_mode = DELETE").fetchall()
             con.close()
         except sqlite3.DatabaseError as err:
-            raise _source_error(path, err) from err
+            raise source_error(path, err) from err
         yield target
 
 
@@ -250,7 +250,7 @@ def _busy(path: Path) -> SourceBusyError:
     )
 
 
-def _source_error(path: Path, err: Exception) -> BaseException:
+def source_error(path: Path, err: Exception) -> BaseException:
     """The one-line error for a SQLite failure reading ``path`` (KeyboardInterrupt when the
     driver stopped for Ctrl-C, so the command says it was interrupted)."""
     text = str(err)
@@ -341,7 +341,7 @@ def _schema_version(cur: Any, path: Path) -> int:
         cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         tables = {r[0] for r in cur.fetchall()}
     except Exception as err:
-        raise _source_error(path, err) from err
+        raise source_error(path, err) from err
     if "MLMDEnv" not in tables:
         missing = "MLMDEnv" if tables else "any table"
         raise NotAnMlmdStoreError(
@@ -367,13 +367,13 @@ def read(config: Config, stage: Stage) -> ReadResult:
     path, con = config.path, stage.con
     check_file(path)
     result = ReadResult()
-    snapshot = ExitStack()  # the file read: the store, or a consistent copy (see _readable)
-    source = snapshot.enter_context(_readable(path))
+    snapshot = ExitStack()  # the file read: the store, or a consistent copy (see readable)
+    source = snapshot.enter_context(readable(path))
     try:
-        conn = _connect(source)
+        conn = connect(source)
     except Exception as err:
         snapshot.close()
-        if isinstance(_source_error(path, err), KeyboardInterrupt):
+        if isinstance(source_error(path, err), KeyboardInterrupt):
             raise KeyboardInterrupt from err
         raise CorruptSourceError(f"cannot open {path} read-only: {err}") from err
     try:
@@ -390,7 +390,7 @@ def read(config: Config, stage: Stage) -> ReadResult:
     except (duckdb.Error, MlprovError):
         raise
     except Exception as err:  # the driver reports damage only when a page is read
-        raise _source_error(path, err) from err
+        raise source_error(path, err) from err
     finally:
         conn.close()
         snapshot.close()
@@ -402,7 +402,7 @@ def _stage(path: Path, con: duckdb.DuckDBPyConnection, read: q.TableRead, sql: s
     """Stream one source query into its staging table, on connections of its own (one driver
     connection, one DuckDB cursor): several run at once, in worker threads."""
     with source_batches(path, sql) as batches:
-        q.insert_batches(con, read, _valid_text(batches))
+        q.insert_batches(con, read, valid_text(batches))
 
 
 @contextmanager
@@ -411,7 +411,7 @@ def source_batches(path: Path, sql: str) -> Iterator[pa.RecordBatchReader]:
     on a read-only driver connection of their own (closed on leaving)."""
     import adbc_driver_sqlite
 
-    conn = _connect(path)
+    conn = connect(path)
     try:
         cur = conn.cursor()
         cur.adbc_statement.set_options(
@@ -423,7 +423,7 @@ def source_batches(path: Path, sql: str) -> Iterator[pa.RecordBatchReader]:
         conn.close()
 
 
-def _valid_text(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+def valid_text(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
     """Pass the batches on with invalid UTF-8 replaced by U+FFFD: SQLite stores any bytes as
     TEXT, DuckDB refuses them. Ingest reports the records holding U+FFFD as dirty text."""
 

@@ -198,11 +198,11 @@ def test_hot_journal_is_read_as_of_the_last_commit(store_dir: Path, tmp_path: Pa
         assert canonical_rows(store) == committed
     assert files(store_dir) == before
     # Were the journal to turn hot after mlprov looked for one, the driver's refusal says so.
-    conn = mlmd_sql._connect(source)
+    conn = mlmd_sql.connect(source)
     with pytest.raises(Exception, match="readonly database") as refusal:
         conn.cursor().execute("SELECT count(*) FROM sqlite_master")
     conn.close()
-    assert str(mlmd_sql._source_error(source, refusal.value)) == (
+    assert str(mlmd_sql.source_error(source, refusal.value)) == (
         f"{source} has a hot journal (a writer was killed mid-transaction); ingest again: "
         "mlprov then reads it as of its last commit"
     )
