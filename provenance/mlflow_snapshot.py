@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from provenance import connect, mlmd_sql
+from provenance import connect, sqlite_source
 from provenance.errors import MlprovError, NotAnMlmdStoreError
 
 BATCH_ROWS = 65_536
@@ -57,11 +57,11 @@ def snapshot(config: Config) -> Iterator[Fetch]:
 def _sqlite(path: Path) -> Iterator[Fetch]:
     import adbc_driver_sqlite
 
-    mlmd_sql.check_file(path)
-    with mlmd_sql.readable(path) as source:
-        failure = functools.partial(mlmd_sql.source_error, path)
+    sqlite_source.check_file(path)
+    with sqlite_source.readable(path) as source:
+        failure = functools.partial(sqlite_source.source_error, path)
         with _errors(path, failure):
-            conn = mlmd_sql.connect(source)
+            conn = sqlite_source.connect(source)
         cur = conn.cursor()
         cur.adbc_statement.set_options(
             **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
@@ -69,7 +69,7 @@ def _sqlite(path: Path) -> Iterator[Fetch]:
 
         def fetch(sql: str) -> pa.RecordBatchReader:
             cur.execute(sql)
-            return mlmd_sql.valid_text(cur.fetch_record_batch())
+            return sqlite_source.valid_text(cur.fetch_record_batch())
 
         try:  # the driver reports damage only when a page is read
             with _errors(path, failure):

@@ -95,7 +95,7 @@ def _open_store(config: Config) -> Any:
             "SQLite stores can be read without it"
         ) from err
     if isinstance(config.url, Path):
-        from provenance.mlmd_sql import check_file
+        from provenance.sqlite_source import check_file
 
         check_file(config.url)
         conn = pb.ConnectionConfig()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance import mlmd_sql
+from provenance import sqlite_source
 from provenance.errors import CorruptSourceError, SourceBusyError
 from provenance.ingest import ingest
 from provenance.store import ProvenanceStore
@@ -198,11 +198,11 @@ def test_hot_journal_is_read_as_of_the_last_commit(store_dir: Path, tmp_path: Pa
         assert canonical_rows(store) == committed
     assert files(store_dir) == before
     # Were the journal to turn hot after mlprov looked for one, the driver's refusal says so.
-    conn = mlmd_sql.connect(source)
+    conn = sqlite_source.connect(source)
     with pytest.raises(Exception, match="readonly database") as refusal:
         conn.cursor().execute("SELECT count(*) FROM sqlite_master")
     conn.close()
-    assert str(mlmd_sql.source_error(source, refusal.value)) == (
+    assert str(sqlite_source.source_error(source, refusal.value)) == (
         f"{source} has a hot journal (a writer was killed mid-transaction); ingest again: "
         "mlprov then reads it as of its last commit"
     )
@@ -239,7 +239,7 @@ def test_writer_holding_its_lock_too_long(
         time.sleep(120)
     """)
     writer = subprocess.Popen([sys.executable, "-c", script])
-    monkeypatch.setattr(mlmd_sql, "BUSY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(sqlite_source, "BUSY_TIMEOUT_S", 0.3)
     try:
         while not ready.exists():
             time.sleep(0.01)
@@ -350,7 +350,7 @@ def test_wal_store_that_keeps_changing_during_every_copy(
                 open({str(counter)!r}, "w").write("10")
     """
     writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
-    monkeypatch.setattr(mlmd_sql, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(sqlite_source, "BUSY_TIMEOUT_S", 0.05)
     errors = []
     try:
         while commits(counter) < 10:
