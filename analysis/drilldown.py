@@ -42,7 +42,7 @@ def pipeline_href(name: str | None) -> str:
 
     Example:
         >>> pipeline_href("taxi/daily v2")
-        'pipeline-taxi-daily-v2-7c2d9b0e.html'
+        'pipeline-taxi-daily-v2-be0789bc.html'
     """
     text = name if isinstance(name, str) else ""  # None, or NaN from a frame
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:60] or "none"
