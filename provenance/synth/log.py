@@ -177,6 +177,7 @@ class Properties:
     int_value: I64
     double_value: F64
     string_value: pa.Array  # strings, null where kind is not STRING
+    is_ref: npt.NDArray[np.bool_]  # int_value holds an artifact id
 
 
 @dataclass(frozen=True)
@@ -207,9 +208,13 @@ class PutLog:
     ev_index: I64
     art_type: I64
     art_uri: pa.Array
+    art_dir: pa.Array  # art_uri without its last part, the creating execution's id
     art_time: I64
     attr_ctx: I64  # Attribution rows in insertion order
     attr_art: I64
+    ctx_exec: I64  # the execution whose put creates each context, artifact, attribution
+    art_exec: I64
+    attr_exec: I64
     exec_props: Properties
     art_props: Properties
     pipeline_names: tuple[str, ...]
@@ -232,6 +237,11 @@ class PutLog:
         }
 
 
+def uris(art_dir: pa.Array, exec_ids: I64) -> pa.Array:
+    """Artifact URIs: each artifact's directory followed by its creating execution's id."""
+    return pc.binary_join_element_wise(art_dir, pc.cast(pa.array(exec_ids), pa.string()), "")
+
+
 def _cat(parts: list[list[int]] | list[list[float]], dtype: type = np.int64) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=dtype)
@@ -251,7 +261,6 @@ def _properties(
         ivals = np.asarray(rows[4], dtype=np.int64)
         ref = kind == ARTIFACT_REF
         ivals[ref] = art_map[ivals[ref]]
-        kind[ref] = INT
         scode = np.asarray(rows[6], dtype=np.int64)
         scode[scode >= 0] += len(all_strings)
         all_strings.extend(rec.strings)
@@ -269,14 +278,16 @@ def _properties(
     string_values = string_table.take(
         pa.array(np.where(scode_all >= 0, scode_all, 0), mask=scode_all < 0)
     )
+    kind_all = np.concatenate(kinds)[order]
     return Properties(
         owner=owner_all[order],
         name=np.concatenate(names)[order],
         is_custom=np.concatenate(custom)[order],
-        kind=np.concatenate(kinds)[order],
+        kind=np.where(kind_all == ARTIFACT_REF, INT, kind_all),
         int_value=np.concatenate(ints)[order],
         double_value=np.concatenate(dbls)[order],
         string_value=string_values,
+        is_ref=kind_all == ARTIFACT_REF,
     )
 
 
@@ -342,12 +353,12 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
     node_names = pa.array([n for n, _ in NODES])
     key_names = pa.array(list(KEYS))
     pipe_names = pa.array([r.name for r in recs], pa.string())
-    art_uri = pc.binary_join_element_wise(
+    art_dir = pc.binary_join_element_wise(
         pa.scalar(pipeline_root),
         pipe_names.take(pa.array(art_pipe)),
         node_names.take(pa.array(art_node)),
         key_names.take(pa.array(art_key)),
-        pc.cast(pa.array(art_exec), pa.string()),
+        "",
         "/",
     )
 
@@ -370,7 +381,8 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
     ctx_keys = keys_used[ctx_order]
     ctx_id_of_key = np.zeros(n_pipes + int(run_off[-1]) + n_pipes * n_nodes, dtype=np.int64)
     ctx_id_of_key[ctx_keys] = np.arange(1, len(ctx_keys) + 1)
-    ctx_time = ex_start_sorted[slot_exec[first_slot[ctx_order]] - 1]
+    ctx_exec = slot_exec[first_slot[ctx_order]]
+    ctx_time = ex_start_sorted[ctx_exec - 1]
     is_pipe = ctx_keys < n_pipes
     is_run = (ctx_keys >= n_pipes) & (ctx_keys < n_pipes + run_off[-1])
     is_node = ~is_pipe & ~is_run
@@ -436,7 +448,7 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
         ex_state=state[order],
         ex_start=ex_start_sorted,
         ex_end=ex_end_sorted,
-        ex_pipeline=pipe[order],
+        ex_pipeline=np.asarray([r.index for r in recs], dtype=np.int64)[pipe[order]],
         ex_node=node[order],
         assoc_exec=assoc_exec,
         assoc_ctx=assoc_ctx,
@@ -447,10 +459,14 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
         ev_key=ev_key,
         ev_index=ev_index,
         art_type=art_type,
-        art_uri=art_uri,
+        art_uri=uris(art_dir, art_exec),
+        art_dir=art_dir,
         art_time=art_time,
         attr_ctx=attr_ctx,
         attr_art=attr_art,
+        ctx_exec=ctx_exec,
+        art_exec=art_exec,
+        attr_exec=row_assoc_exec[first_row],
         exec_props=exec_props,
         art_props=art_props,
         pipeline_names=tuple(r.name for r in recs),
