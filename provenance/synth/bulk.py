@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from provenance.synth.log import DOUBLE, INT, LIVE, STRING, Properties, PutLog
+from provenance.mlmd_codes import ArtifactState
+from provenance.synth.log import Properties, PutLog
+from provenance.synth.recorder import DOUBLE, INT, STRING
 from provenance.synth.tfx import KEYS, PROPERTY_NAMES, SYSTEM_TYPES, TYPES, TypeSpec
 from provenance.synth.writer import MlmdWriter, client_available
 
@@ -171,7 +173,7 @@ def tables(log: PutLog, type_ids: dict[int, int]) -> list[tuple[str, pa.Table]]:
                     "id": np.arange(1, n_art + 1, dtype=np.int64),
                     "type_id": tid[log.art_type],
                     "uri": log.art_uri,
-                    "state": np.full(n_art, LIVE, dtype=np.int64),
+                    "state": np.full(n_art, ArtifactState.LIVE, dtype=np.int64),
                     "name": pa.nulls(n_art, pa.string()),
                     "external_id": pa.nulls(n_art, pa.string()),
                     "create_time_since_epoch": log.art_time,

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from provenance.synth.log import PutLog
-from provenance.synth.simulate import TruthRow
+
+
+@dataclass
+class TruthRow:
+    """Ground truth for one training execution (see :mod:`provenance.synth.generator`)."""
+
+    local_exec: int
+    pipeline: str
+    train_start_ms: int
+    window_spans: list[int]
+    model_type: str
+    pushed: bool = False
+    cause: str = "in_flight"
+    blessed: bool | None = None
 
 
 def truth_path(store: str | Path) -> Path:

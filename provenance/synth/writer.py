@@ -34,13 +34,6 @@ if TYPE_CHECKING:
 
 PropertyValue = int | float | str | bool
 
-INPUT, OUTPUT, INTERNAL_INPUT, INTERNAL_OUTPUT = (
-    EventType.INPUT.value,
-    EventType.OUTPUT.value,
-    EventType.INTERNAL_INPUT.value,
-    EventType.INTERNAL_OUTPUT.value,
-)
-STATES = {state.name: state.value for state in ExecutionState}
 # Properties TFX declares on its artifact types; everything else is a custom property.
 DECLARED_ARTIFACT_PROPERTIES = {"span": int, "version": int, "split_names": str}
 
@@ -197,7 +190,7 @@ class MlmdWriter:
             type_id=self._type_id(
                 "execution", type_name, {p: type(v) for p, v in (properties or {}).items()}
             ),
-            last_known_state=STATES[state],
+            last_known_state=ExecutionState[state],
         )
         self._set(execution.properties, properties or {})
         self._set(execution.custom_properties, custom or {})
@@ -213,9 +206,9 @@ class MlmdWriter:
             ]
         )
         for event_type, group in (
-            (INPUT, inputs),
-            (OUTPUT, outputs),
-            (INTERNAL_OUTPUT, internal_outputs),
+            (EventType.INPUT, inputs),
+            (EventType.OUTPUT, outputs),
+            (EventType.INTERNAL_OUTPUT, internal_outputs),
         ):
             for key, items in (group or {}).items():
                 for index, item in enumerate(items):
@@ -223,14 +216,12 @@ class MlmdWriter:
                         artifact = self._make_artifact(item)
                     else:
                         artifact = existing[item]
-                    event = pb.Event(
-                        type=event_type,
-                        milliseconds_since_epoch=end_ms if event_type != INPUT else start_ms,
-                    )
+                    at = start_ms if event_type == EventType.INPUT else end_ms
+                    event = pb.Event(type=event_type, milliseconds_since_epoch=at)
                     event.path.steps.add().key = key
                     event.path.steps.add().index = index
                     pairs.append((artifact, event))
-                    if event_type != INPUT:
+                    if event_type != EventType.INPUT:
                         out_keys.append(key)
         ctx_protos = self.store.get_contexts_by_id(list(contexts)) if contexts else []
         eid, artifact_ids, _ = self.store.put_execution(execution, pairs, ctx_protos)
@@ -239,7 +230,7 @@ class MlmdWriter:
         for (artifact, event), aid in zip(pairs, artifact_ids, strict=True):
             if not artifact.HasField("id"):
                 self._times["Artifact"].append((aid, end_ms, end_ms))
-            if event.type != INPUT:
+            if event.type != EventType.INPUT:
                 produced.setdefault(event.path.steps[0].key, []).append(aid)
         return eid, produced
 
@@ -275,7 +266,7 @@ class MlmdWriter:
     def set_execution_state(self, execution_id: int, state: str, end_ms: int) -> None:
         """Move an execution to a new state (a RUNNING trainer that finished or failed)."""
         [execution] = self.store.get_executions_by_id([execution_id])
-        execution.last_known_state = STATES[state]
+        execution.last_known_state = ExecutionState[state]
         self.store.put_executions([execution])
         start_ms = next((s for e, s, _ in self._times["Execution"] if e == execution_id), None)
         if start_ms is None:
@@ -452,7 +443,7 @@ def _set_property(
     target: Any, name: str, kind: int, ival: int, dval: float, sval: str | None
 ) -> None:
     """Set one property value of a proto map from a put-log row."""
-    from provenance.synth.log import DOUBLE, INT
+    from provenance.synth.recorder import DOUBLE, INT
 
     v = target[name]
     if kind == INT:
