@@ -190,7 +190,7 @@ class MlmdWriter:
             type_id=self._type_id(
                 "execution", type_name, {p: type(v) for p, v in (properties or {}).items()}
             ),
-            last_known_state=ExecutionState[state],
+            last_known_state=ExecutionState[state].value,
         )
         self._set(execution.properties, properties or {})
         self._set(execution.custom_properties, custom or {})
@@ -217,7 +217,7 @@ class MlmdWriter:
                     else:
                         artifact = existing[item]
                     at = start_ms if event_type == EventType.INPUT else end_ms
-                    event = pb.Event(type=event_type, milliseconds_since_epoch=at)
+                    event = pb.Event(type=event_type.value, milliseconds_since_epoch=at)
                     event.path.steps.add().key = key
                     event.path.steps.add().index = index
                     pairs.append((artifact, event))
@@ -267,7 +267,7 @@ class MlmdWriter:
     def set_execution_state(self, execution_id: int, state: str, end_ms: int) -> None:
         """Move an execution to a new state (a RUNNING trainer that finished or failed)."""
         [execution] = self.store.get_executions_by_id([execution_id])
-        execution.last_known_state = ExecutionState[state]
+        execution.last_known_state = ExecutionState[state].value
         self.store.put_executions([execution])
         start_ms = next((s for e, s, _ in self._times["Execution"] if e == execution_id), None)
         if start_ms is None:

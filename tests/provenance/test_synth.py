@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from provenance.synth.bulk import create_store
-from provenance.synth.generator import PRESETS, SynthConfig, generate, truth_path
+from provenance.synth.bulk import create_store, write_bulk
+from provenance.synth.generator import PRESETS, SynthConfig, generate, simulate, truth_path
 from provenance.synth.tfx import TYPES
 
 TABLES = (
@@ -86,6 +86,19 @@ def test_same_seed_gives_identical_store(tmp_path: Path) -> None:
     assert pq.read_table(a.truth_path).equals(pq.read_table(b.truth_path))
     c = generate(SynthConfig(pipelines=5, days=12, seed=4), tmp_path / "c.sqlite", writer="bulk")
     assert _rows(a.path, "Execution") != _rows(c.path, "Execution")
+
+
+def test_chunked_generation_writes_the_single_pass_store(tmp_path: Path) -> None:
+    """Chunks of pipelines spilled and merged on id give the ids of one in-memory merge."""
+    config = SynthConfig(pipelines=7, days=20, seed=8)
+    log, truth = simulate(config)
+    write_bulk(log, tmp_path / "one.sqlite")
+    chunked = generate(config, tmp_path / "chunked.sqlite", writer="bulk", chunk_pipelines=3)
+    for table in TABLES:
+        assert _rows(chunked.path, table) == _rows(tmp_path / "one.sqlite", table), table
+    assert pq.read_table(chunked.truth_path).equals(truth)
+    assert chunked.rows == log.row_counts()
+    assert chunked.pipelines == len(np.unique(log.ex_pipeline))
 
 
 def test_refuses_to_overwrite_and_leaves_no_temp_files(tmp_path: Path) -> None:
