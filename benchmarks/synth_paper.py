@@ -26,6 +26,7 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--pipelines", type=int, help="override the preset's pipeline count")
+    parser.add_argument("--workers", type=int, help="simulating processes (default: one per CPU)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     config = PRESETS[args.preset]
@@ -42,15 +43,19 @@ def main() -> int:
     prof = cProfile.Profile() if args.profile else None
     if prof:
         prof.enable()
-    result = generate(config, args.out, writer="bulk", overwrite=True, progress=progress)
+    result = generate(
+        config, args.out, writer="bulk", overwrite=True, progress=progress, workers=args.workers
+    )
     if prof:
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
     size = args.out.stat().st_size
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
+    worker_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6  # the largest
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"seconds {result.seconds:.1f} peak_rss {peak_gb:.2f} GB load {load} "
+        f"seconds {result.seconds:.1f} peak_rss {peak_gb:.2f} GB (largest worker "
+        f"{worker_gb:.2f} GB) load {load} "
         f"size {size / 1e9:.2f} GB pipelines {result.pipelines} "
         f"trainers {result.trainers} unpushed {result.unpushed_share:.3f}"
     )

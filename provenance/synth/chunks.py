@@ -15,7 +15,11 @@ single in-memory pass writes (a test compares both).
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,6 +179,7 @@ def spill(
     folder: Path,
     *,
     chunk_pipelines: int = CHUNK_PIPELINES,
+    workers: int | None = 1,
     progress: Progress | None = None,
 ) -> Spill:
     """Simulate ``config`` a chunk of pipelines at a time into Arrow files under ``folder``.
@@ -183,42 +188,61 @@ def spill(
         config: what to simulate.
         folder: an empty directory for the spilled tables (the caller removes it).
         chunk_pipelines: pipelines per chunk.
+        workers: processes simulating chunks side by side (None: one per CPU; never more than
+            there are chunks). Chunks are independent, so the result does not depend on it.
+            More than one starts fresh interpreters, which import the caller's main module:
+            a script must guard its entry point with ``if __name__ == "__main__"``.
         progress: called with ("simulate", pipelines done, pipelines).
 
     Returns:
         The :class:`Spill`, ready to :meth:`~Spill.write`.
     """
+    jobs = [
+        (config, range(first, min(first + chunk_pipelines, config.pipelines)), folder / f"c{i:05d}")
+        for i, first in enumerate(range(0, config.pipelines, chunk_pipelines))
+    ]
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
     chunks: list[_Chunk] = []
     rows: dict[str, int] = {}
     pipelines = 0
-    for first in range(0, config.pipelines, chunk_pipelines):
-        indexes = range(first, min(first + chunk_pipelines, config.pipelines))
-        sims = [PipelineSim(config, i).run() for i in indexes]
-        log = merge([s.rec for s in sims], config.pipeline_root)
-        truth = truth_table([s.truth for s in sims], log)
-        del sims
-        chunk_folder = folder / f"chunk{len(chunks):05d}"
-        chunk_folder.mkdir()
-        _write_tables(log, chunk_folder)
-        n_ex = len(log.ex_type)
-        chunks.append(
-            _Chunk(
-                folder=chunk_folder,
-                start=log.ex_start,
-                pipeline=log.ex_pipeline,
-                counts={
-                    space: np.bincount(owner - 1, minlength=n_ex).astype(np.int64)
-                    for space, owner in _owners(log).items()
-                },
-                truth=truth,
-            )
-        )
-        for name, n in log.row_counts().items():
-            rows[name] = rows.get(name, 0) + n
-        pipelines += len(np.unique(log.ex_pipeline))
-        if progress is not None:
-            progress("simulate", indexes.stop, config.pipelines)
+    with contextlib.ExitStack() as stack:
+        results: Iterator[tuple[_Chunk, dict[str, int], int]] = map(_spill_chunk, jobs)
+        if workers > 1:
+            context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=context))
+            results = pool.map(_spill_chunk, jobs)
+        for (_, indexes, _), (chunk, chunk_rows, ran) in zip(jobs, results, strict=True):
+            chunks.append(chunk)
+            for name, n in chunk_rows.items():
+                rows[name] = rows.get(name, 0) + n
+            pipelines += ran
+            if progress is not None:
+                progress("simulate", indexes.stop, config.pipelines)
     return Spill(chunks, rows, pipelines, config.pipeline_root)
+
+
+def _spill_chunk(job: tuple[SynthConfig, range, Path]) -> tuple[_Chunk, dict[str, int], int]:
+    """Simulate and merge one chunk, spill its tables; returns what stays in memory of it, its
+    row counts and how many of its pipelines ran."""
+    config, indexes, chunk_folder = job
+    sims = [PipelineSim(config, i).run() for i in indexes]
+    log = merge([s.rec for s in sims], config.pipeline_root)
+    truth = truth_table([s.truth for s in sims], log)
+    del sims
+    chunk_folder.mkdir()
+    _write_tables(log, chunk_folder)
+    n_ex = len(log.ex_type)
+    chunk = _Chunk(
+        folder=chunk_folder,
+        start=log.ex_start,
+        pipeline=log.ex_pipeline,
+        counts={
+            space: np.bincount(owner - 1, minlength=n_ex).astype(np.int64)
+            for space, owner in _owners(log).items()
+        },
+        truth=truth,
+    )
+    return chunk, log.row_counts(), len(np.unique(log.ex_pipeline))
 
 
 def _write_tables(log: PutLog, folder: Path) -> None:

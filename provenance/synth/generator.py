@@ -162,6 +162,7 @@ def generate(
     progress: Progress | None = None,
     payloads: str | Path | None = None,
     chunk_pipelines: int = CHUNK_PIPELINES,
+    workers: int | None = 1,
 ) -> SynthResult:
     """Generate a TFX-shaped MLMD store and its ground truth.
 
@@ -182,6 +183,8 @@ def generate(
         chunk_pipelines: the bulk writer simulates this many pipelines at a time and spills
             them next to the store (:mod:`provenance.synth.chunks`), so memory stays bounded;
             the store does not depend on it.
+        workers: processes simulating chunks side by side (None: one per CPU; see
+            :func:`provenance.synth.chunks.spill`).
 
     Returns:
         A :class:`SynthResult`.
@@ -215,7 +218,11 @@ def generate(
             corpus = None
             if writer != "client":
                 corpus = spill(
-                    config, Path(folder), chunk_pipelines=chunk_pipelines, progress=progress
+                    config,
+                    Path(folder),
+                    chunk_pipelines=chunk_pipelines,
+                    workers=workers,
+                    progress=progress,
                 )
                 small = corpus.executions <= CLIENT_MAX_EXECUTIONS
                 if writer == "auto" and small and client_available():

@@ -93,7 +93,9 @@ def test_chunked_generation_writes_the_single_pass_store(tmp_path: Path) -> None
     config = SynthConfig(pipelines=7, days=20, seed=8)
     log, truth = simulate(config)
     write_bulk(log, tmp_path / "one.sqlite")
-    chunked = generate(config, tmp_path / "chunked.sqlite", writer="bulk", chunk_pipelines=3)
+    chunked = generate(
+        config, tmp_path / "chunked.sqlite", writer="bulk", chunk_pipelines=3, workers=2
+    )
     for table in TABLES:
         assert _rows(chunked.path, table) == _rows(tmp_path / "one.sqlite", table), table
     assert pq.read_table(chunked.truth_path).equals(truth)
