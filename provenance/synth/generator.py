@@ -6,6 +6,10 @@ the ml-metadata client for small stores, column-wise SQL for large ones; both wr
 rows), and a ground-truth sidecar ``store.sqlite.truth.parquet`` with, per training execution,
 whether its model was pushed and why not.
 
+The column-wise writer simulates a chunk of pipelines at a time and spills it next to the store
+(:mod:`provenance.synth.chunks`), so memory is bounded by the chunk, not the corpus; the ids,
+and so the store, are those of one pass over the whole corpus, whatever the chunk size.
+
 What the store holds (TFX conventions, see ``provenance/synth/tfx.py``): execution types named
 by component class path; artifact types Examples, ExampleStatistics, Schema, ExampleAnomalies,
 TransformGraph, HyperParameters, Model, ModelRun, ModelEvaluation, ModelBlessing,
@@ -13,7 +17,7 @@ InfraBlessing, PushedModel; contexts ``pipeline``, ``pipeline_run`` and ``node``
 (``<pipeline>.<node id>``), runs and nodes children of their pipeline; every input and output
 artifact of an execution attributed to each of its contexts; events with path (key, index).
 
-Distributions and parameters (constants in ``provenance/synth/simulate.py``):
+Distributions and parameters (constants in ``provenance/synth/parameters.py``):
 
 Pipelines
     - span period (ExampleGen cadence): choice over ``config.cadence_hours`` with
