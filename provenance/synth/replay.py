@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from provenance.mlmd_codes import ArtifactState
-from provenance.synth.log import PutLog
+from provenance.synth.log import Properties, PutLog
 from provenance.synth.recorder import DOUBLE, INT
 from provenance.synth.tfx import KEYS, PROPERTY_NAMES, TYPES
 from provenance.synth.writer import MlmdWriter
@@ -67,16 +67,7 @@ def replay(w: MlmdWriter, log: PutLog, progress: Callable[[int, int], None] | No
         execution = pb.Execution(
             type_id=type_ids[int(log.ex_type[i])], last_known_state=int(log.ex_state[i])
         )
-        for r in range(ep_at[i], ep_at[i + 1]):
-            target = execution.custom_properties if ep.is_custom[r] else execution.properties
-            _set_property(
-                target,
-                PROPERTY_NAMES[ep.name[r]],
-                int(ep.kind[r]),
-                int(ep.int_value[r]),
-                float(ep.double_value[r]),
-                ep_str[r],
-            )
+        _set_properties(execution, ep, range(ep_at[i], ep_at[i + 1]), ep_str)
         events = range(ev_at[i], ev_at[i + 1])
         existing = w.artifacts_by_id(
             [int(log.ev_art[e]) for e in events if log.ev_art[e] <= created_art]
@@ -96,16 +87,7 @@ def replay(w: MlmdWriter, log: PutLog, progress: Callable[[int, int], None] | No
                     uri=uris[k],
                     state=ArtifactState.LIVE.value,
                 )
-                for r in range(ap_at[k], ap_at[k + 1]):
-                    target = artifact.custom_properties if ap.is_custom[r] else artifact.properties
-                    _set_property(
-                        target,
-                        PROPERTY_NAMES[ap.name[r]],
-                        int(ap.kind[r]),
-                        int(ap.int_value[r]),
-                        float(ap.double_value[r]),
-                        ap_str[r],
-                    )
+                _set_properties(artifact, ap, range(ap_at[k], ap_at[k + 1]), ap_str)
             event = pb.Event(type=int(log.ev_type[e]), milliseconds_since_epoch=int(log.ev_time[e]))
             event.path.steps.add().key = KEYS[log.ev_key[e]]
             event.path.steps.add().index = int(log.ev_index[e])
@@ -122,14 +104,15 @@ def replay(w: MlmdWriter, log: PutLog, progress: Callable[[int, int], None] | No
         progress(n, n)
 
 
-def _set_property(
-    target: Any, name: str, kind: int, ival: int, dval: float, sval: str | None
-) -> None:
-    """Set one property value of a proto map from a put-log row."""
-    v = target[name]
-    if kind == INT:
-        v.int_value = ival
-    elif kind == DOUBLE:
-        v.double_value = dval
-    else:
-        v.string_value = sval or ""
+def _set_properties(node: Any, props: Properties, rows: range, strings: list[str | None]) -> None:
+    """Set rows ``rows`` of a put log's property table on an execution or artifact proto."""
+    for r in rows:
+        target = node.custom_properties if props.is_custom[r] else node.properties
+        value = target[PROPERTY_NAMES[props.name[r]]]
+        kind = int(props.kind[r])
+        if kind == INT:
+            value.int_value = int(props.int_value[r])
+        elif kind == DOUBLE:
+            value.double_value = float(props.double_value[r])
+        else:
+            value.string_value = strings[r] or ""
