@@ -436,3 +436,19 @@ def test_truth_window_spans_are_recent(mid_store: Path) -> None:
     contiguous = truth["window_spans"].map(lambda s: s[-1] - s[0] + 1 >= len(s))
     assert contiguous.all()
     assert np.all(np.diff(truth["trainer_execution_id"].to_numpy()) > 0)
+
+
+def test_paper_benchmark_prints_wall_peak_memory_and_load(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "bench.sqlite"
+    args = [sys.executable, "benchmarks/synth_paper.py", str(out), "--pipelines", "3"]
+    done = subprocess.run(args, cwd=repo, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = next(line for line in done.stdout.splitlines() if line.startswith("seconds "))
+    fields = summary.split()
+    assert float(fields[fields.index("peak_rss") + 1]) > 0
+    assert "load" in fields and fields[fields.index("pipelines") + 1] == "3"
+    assert out.exists()
