@@ -102,7 +102,6 @@ class Spill:
     chunks: list[_Chunk]
     rows: dict[str, int]
     pipelines: int
-    pipeline_root: str
 
     @property
     def executions(self) -> int:
@@ -157,14 +156,14 @@ class Spill:
     ) -> Iterator[pa.Table]:
         """The chunk's rows of table ``name``, renumbered, in batches sorted on the first column."""
         store_type = np.asarray([type_ids[i] for i in range(len(type_ids))], dtype=np.int64)
+        renumber = {column: chunk.ids(space, base) for column, space in ID_COLUMNS[name].items()}
         with pa.OSFile(str(chunk.folder / f"{name}.arrow")) as source:
             reader = pa.ipc.open_file(source)
             for i in range(reader.num_record_batches):
                 table = pa.Table.from_batches([reader.get_batch(i)])
                 if "type_id" in table.column_names:
                     table = _replace(table, "type_id", pa.array(store_type[_col(table, "type_id")]))
-                for column, space in ID_COLUMNS[name].items():
-                    ids = chunk.ids(space, base)
+                for column, ids in renumber.items():
                     table = _replace(table, column, pa.array(ids[_col(table, column) - 1]))
                 if "_ref" in table.column_names:
                     table = _renumber_refs(table, chunk.ids("art", base))
@@ -218,7 +217,7 @@ def spill(
             pipelines += ran
             if progress is not None:
                 progress("simulate", indexes.stop, config.pipelines)
-    return Spill(chunks, rows, pipelines, config.pipeline_root)
+    return Spill(chunks, rows, pipelines)
 
 
 def _spill_chunk(job: tuple[SynthConfig, range, Path]) -> tuple[_Chunk, dict[str, int], int]:
