@@ -285,13 +285,12 @@ class BulkLoad:
         self._db.close()
 
 
-# A 1 GB page cache holds the unique indexes MLMD keeps during the load (Event, Association,
-# Attribution: inserted out of order); the indexes rebuilt at the end sort in temporary files,
-# not in memory, so the writer's memory stays bounded.
+# 256 MB of page cache bounds the writer's memory; MLMD's indexes are rebuilt with sorts that
+# spill to temporary files rather than to memory.
 PRAGMAS = (
     "journal_mode=OFF",
     "synchronous=OFF",
-    "cache_size=-1000000",
+    "cache_size=-262144",
     "locking_mode=EXCLUSIVE",
 )
 
