@@ -72,6 +72,7 @@ def synth(
                 overwrite=overwrite,
                 progress=progress,
                 payloads=payloads,
+                workers=None,  # one simulating process per CPU for large stores
             )
         except FileExistsError as err:
             raise click.UsageError(str(err)) from err

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from provenance.synth.log import DOUBLE, INT, LIVE, STRING, Properties, PutLog
+from provenance.mlmd_codes import ArtifactState
+from provenance.synth.log import Properties, PutLog
+from provenance.synth.recorder import DOUBLE, INT, STRING
 from provenance.synth.tfx import KEYS, PROPERTY_NAMES, SYSTEM_TYPES, TYPES, TypeSpec
 from provenance.synth.writer import MlmdWriter, client_available
 
@@ -111,7 +113,7 @@ def _props_table(owner_col: str, props: Properties) -> pa.Table:
     )
 
 
-def _tables(log: PutLog, type_ids: dict[int, int]) -> list[tuple[str, pa.Table]]:
+def tables(log: PutLog, type_ids: dict[int, int]) -> list[tuple[str, pa.Table]]:
     """The MLMD tables to append, as Arrow tables with the store's column names."""
     tid = np.zeros(len(TYPES), dtype=np.int64)
     for i, t in type_ids.items():
@@ -171,7 +173,7 @@ def _tables(log: PutLog, type_ids: dict[int, int]) -> list[tuple[str, pa.Table]]
                     "id": np.arange(1, n_art + 1, dtype=np.int64),
                     "type_id": tid[log.art_type],
                     "uri": log.art_uri,
-                    "state": np.full(n_art, LIVE, dtype=np.int64),
+                    "state": np.full(n_art, ArtifactState.LIVE, dtype=np.int64),
                     "name": pa.nulls(n_art, pa.string()),
                     "external_id": pa.nulls(n_art, pa.string()),
                     "create_time_since_epoch": log.art_time,
@@ -233,6 +235,66 @@ def pc_mask(values: pa.Array, mask: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(mask), pa.nulls(len(values), values.type), values)
 
 
+class BulkLoad:
+    """One load into a new MLMD store: create it, append Arrow tables, rebuild its indexes.
+
+    Everything happens in one transaction with MLMD's secondary indexes dropped; tables must be
+    appended in id order (the store is written front to back).
+
+    Args:
+        path: the SQLite file to create (must not exist).
+        use_client: create the schema through the client (default: when installed).
+    """
+
+    def __init__(self, path: str | Path, *, use_client: bool | None = None) -> None:
+        import adbc_driver_sqlite.dbapi as adbc
+
+        #: Map from index in :data:`tfx.TYPES` to type id.
+        self.type_ids = create_store(path, use_client=use_client)
+        con = sqlite3.connect(path)
+        self._indexes = con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        ).fetchall()
+        with con:
+            for name, _ in self._indexes:
+                con.execute(f"DROP INDEX `{name}`")
+        con.close()
+        self._db = adbc.connect(str(path), autocommit=True)
+        self._cur = self._db.cursor()
+        for pragma in PRAGMAS:
+            self._cur.execute(f"PRAGMA {pragma}")
+            self._cur.fetchall()
+        self._cur.execute("BEGIN")
+
+    def append(self, table_name: str, table: pa.Table) -> None:
+        """Append rows (columns named as the store's) to ``table_name``."""
+        if table.num_rows:
+            self._cur.adbc_ingest(table_name, table, mode="append")
+
+    def commit(self, progress: Progress | None = None) -> None:
+        """Rebuild the indexes and commit; ``progress`` gets ("index <name>", 1, 1) per index."""
+        for name, sql in self._indexes:
+            self._cur.execute(sql)
+            if progress is not None:
+                progress(f"index {name}", 1, 1)
+        self._cur.execute("COMMIT")
+
+    def close(self) -> None:
+        """Release the connection (without :meth:`commit`, nothing is kept)."""
+        self._cur.close()
+        self._db.close()
+
+
+# 256 MB of page cache bounds the writer's memory; MLMD's indexes are rebuilt with sorts that
+# spill to temporary files rather than to memory.
+PRAGMAS = (
+    "journal_mode=OFF",
+    "synchronous=OFF",
+    "cache_size=-262144",
+    "locking_mode=EXCLUSIVE",
+)
+
+
 def write_bulk(
     log: PutLog,
     path: str | Path,
@@ -250,46 +312,17 @@ def write_bulk(
         use_client: create the schema through the client (default: when installed).
         chunk_rows: rows per Arrow batch handed to the driver.
     """
-    import adbc_driver_sqlite.dbapi as adbc
-
-    type_ids = create_store(path, use_client=use_client)
-    con = sqlite3.connect(path)
-    indexes = con.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-    ).fetchall()
-    with con:
-        for name, _ in indexes:
-            con.execute(f"DROP INDEX `{name}`")
-    con.close()
-    db = adbc.connect(str(path), autocommit=True)
+    load = BulkLoad(path, use_client=use_client)
     try:
-        cur = db.cursor()
-        for pragma in (
-            "journal_mode=OFF",
-            "synchronous=OFF",
-            "cache_size=-1000000",
-            "temp_store=MEMORY",
-            "locking_mode=EXCLUSIVE",
-        ):
-            cur.execute(f"PRAGMA {pragma}")
-            cur.fetchall()
-        cur.execute("BEGIN")
-        for table_name, table in _tables(log, type_ids):
+        for table_name, table in tables(log, load.type_ids):
             total = table.num_rows
             for start in range(0, max(total, 1), chunk_rows):
-                chunk = table.slice(start, chunk_rows)
-                if chunk.num_rows:
-                    cur.adbc_ingest(table_name, chunk, mode="append")
+                load.append(table_name, table.slice(start, chunk_rows))
                 if progress is not None:
                     progress(table_name, min(start + chunk_rows, total), total)
-        for name, sql in indexes:
-            cur.execute(sql)
-            if progress is not None:
-                progress(f"index {name}", 1, 1)
-        cur.execute("COMMIT")
-        cur.close()
+        load.commit(progress)
     finally:
-        db.close()
+        load.close()
 
 
-__all__ = ["create_store", "dump_schema", "write_bulk"]
+__all__ = ["BulkLoad", "create_store", "dump_schema", "tables", "write_bulk"]

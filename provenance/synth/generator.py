@@ -6,6 +6,10 @@ the ml-metadata client for small stores, column-wise SQL for large ones; both wr
 rows), and a ground-truth sidecar ``store.sqlite.truth.parquet`` with, per training execution,
 whether its model was pushed and why not.
 
+The column-wise writer simulates a chunk of pipelines at a time and spills it next to the store
+(:mod:`provenance.synth.chunks`), so memory is bounded by the chunk, not the corpus; the ids,
+and so the store, are those of one pass over the whole corpus, whatever the chunk size.
+
 What the store holds (TFX conventions, see ``provenance/synth/tfx.py``): execution types named
 by component class path; artifact types Examples, ExampleStatistics, Schema, ExampleAnomalies,
 TransformGraph, HyperParameters, Model, ModelRun, ModelEvaluation, ModelBlessing,
@@ -13,7 +17,7 @@ InfraBlessing, PushedModel; contexts ``pipeline``, ``pipeline_run`` and ``node``
 (``<pipeline>.<node id>``), runs and nodes children of their pipeline; every input and output
 artifact of an execution attributed to each of its contexts; events with path (key, index).
 
-Distributions and parameters (constants in ``provenance/synth/simulate.py``):
+Distributions and parameters (constants in ``provenance/synth/parameters.py``):
 
 Pipelines
     - span period (ExampleGen cadence): choice over ``config.cadence_hours`` with
@@ -91,10 +95,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from provenance.synth.chunks import CHUNK_PIPELINES, spill
 from provenance.synth.config import PRESETS, SynthConfig
 from provenance.synth.log import PutLog, merge
 from provenance.synth.payloads import PayloadTree, write_payloads
-from provenance.synth.simulate import PipelineSim, TruthRow
+from provenance.synth.simulate import PipelineSim
+from provenance.synth.truth import truth_path, truth_table
 from provenance.synth.writer import MlmdWriter, client_available
 
 Writer = Literal["auto", "client", "bulk"]
@@ -132,12 +138,6 @@ class SynthResult:
     payloads: PayloadTree | None = None
 
 
-def truth_path(store: str | Path) -> Path:
-    """Where the ground truth of ``store`` lives: ``<store>.truth.parquet``."""
-    store = Path(store)
-    return store.with_name(store.name + ".truth.parquet")
-
-
 def simulate(config: SynthConfig, progress: Progress | None = None) -> tuple[PutLog, pa.Table]:
     """Simulate every pipeline and return the put log and the ground-truth table.
 
@@ -154,29 +154,7 @@ def simulate(config: SynthConfig, progress: Progress | None = None) -> tuple[Put
         if progress is not None and ((i + 1) % 50 == 0 or i + 1 == config.pipelines):
             progress("simulate", i + 1, config.pipelines)
     log = merge([s.rec for s in sims], config.pipeline_root)
-    return log, _truth_table([s.truth for s in sims], log)
-
-
-def _truth_table(truth: list[list[TruthRow]], log: PutLog) -> pa.Table:
-    ids, rows = [], []
-    for pipeline_rows, exec_ids in zip(truth, log.local_exec_ids, strict=True):
-        for r in pipeline_rows:
-            ids.append(int(exec_ids[r.local_exec]))
-            rows.append(r)
-    order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
-    rows = [rows[i] for i in order]
-    return pa.table(
-        {
-            "trainer_execution_id": pa.array(np.asarray(ids, dtype=np.int64)[order]),
-            "pipeline": pa.array([r.pipeline for r in rows], pa.string()),
-            "pushed": pa.array([r.pushed for r in rows], pa.bool_()),
-            "cause": pa.array([r.cause or None for r in rows], pa.string()),
-            "blessed": pa.array([r.blessed for r in rows], pa.bool_()),
-            "window_spans": pa.array([r.window_spans for r in rows], pa.list_(pa.int64())),
-            "model_type": pa.array([r.model_type for r in rows], pa.string()),
-            "train_time": pa.array([r.train_start_ms for r in rows], pa.timestamp("ms", tz="UTC")),
-        }
-    )
+    return log, truth_table([s.truth for s in sims], log)
 
 
 def generate(
@@ -187,6 +165,8 @@ def generate(
     overwrite: bool = False,
     progress: Progress | None = None,
     payloads: str | Path | None = None,
+    chunk_pipelines: int = CHUNK_PIPELINES,
+    workers: int | None = 1,
 ) -> SynthResult:
     """Generate a TFX-shaped MLMD store and its ground truth.
 
@@ -204,6 +184,11 @@ def generate(
         payloads: also write the statistics, schema and anomalies files of the store's
             artifacts under this directory (:mod:`provenance.synth.payloads`); URIs under
             ``config.pipeline_root`` map to it.
+        chunk_pipelines: the bulk writer simulates this many pipelines at a time and spills
+            them next to the store (:mod:`provenance.synth.chunks`), so memory stays bounded;
+            the store does not depend on it.
+        workers: processes simulating chunks side by side (None: one per CPU; see
+            :func:`provenance.synth.chunks.spill`).
 
     Returns:
         A :class:`SynthResult`.
@@ -226,10 +211,6 @@ def generate(
         )
     if writer not in ("auto", "client", "bulk"):
         raise ValueError(f"writer must be 'auto', 'client' or 'bulk', got {writer!r}")
-    log, truth = simulate(config, progress)
-    if writer == "auto":
-        small = len(log.ex_type) <= CLIENT_MAX_EXECUTIONS
-        writer = "client" if small and client_available() else "bulk"
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
     os.close(fd)
@@ -237,18 +218,34 @@ def generate(
     tmp_truth = tmp.with_name(tmp.name + ".truth")
     try:
         tmp.unlink()  # both writers create the store themselves
-        if writer == "client":
-            with MlmdWriter(tmp) as w:
-                w.replay(
-                    log,
-                    None
-                    if progress is None
-                    else lambda done, total: progress("write", done, total),
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as folder:
+            corpus = None
+            if writer != "client":
+                corpus = spill(
+                    config,
+                    Path(folder),
+                    chunk_pipelines=chunk_pipelines,
+                    workers=workers,
+                    progress=progress,
                 )
-        else:
-            from provenance.synth.bulk import write_bulk
-
-            write_bulk(log, tmp, progress=progress)
+                small = corpus.executions <= CLIENT_MAX_EXECUTIONS
+                if writer == "auto" and small and client_available():
+                    corpus = None
+            if corpus is None:
+                writer = "client"
+                log, truth = simulate(config, progress)
+                with MlmdWriter(tmp) as w:
+                    w.replay(
+                        log,
+                        None
+                        if progress is None
+                        else lambda done, total: progress("write", done, total),
+                    )
+                rows, pipelines = log.row_counts(), len(np.unique(log.ex_pipeline))
+            else:
+                writer = "bulk"
+                truth = corpus.write(tmp, progress)
+                rows, pipelines = corpus.rows, corpus.pipelines
         pq.write_table(truth, tmp_truth)
         os.replace(tmp, out)
         os.replace(tmp_truth, truth_out)
@@ -263,8 +260,8 @@ def generate(
     return SynthResult(
         path=out,
         truth_path=truth_out,
-        rows=log.row_counts(),
-        pipelines=len(np.unique(log.ex_pipeline)),
+        rows=rows,
+        pipelines=pipelines,
         trainers=truth.num_rows,
         unpushed_share=float(1.0 - pushed.mean()) if len(pushed) else 0.0,
         writer=writer,

@@ -1,11 +1,12 @@
 """The backend-independent log of MLMD puts that the corpus simulation produces.
 
-The simulation records each pipeline's history in a :class:`PipelineRecorder` (local ids, plain
-Python lists, cheap appends). :func:`merge` then orders every pipeline's executions by start
-time, the way a shared metadata store sees them arrive, and assigns the ids the store will give
-them: MLMD numbers each table independently, in the order rows are put, so the ids follow from
-the put order alone. The result, a :class:`PutLog` of numpy columns, is what both store backends
-consume: the ml-metadata client replays it put by put (:meth:`MlmdWriter.replay
+The simulation records each pipeline's history in a
+:class:`~provenance.synth.recorder.PipelineRecorder` (local ids, plain Python lists).
+:func:`merge` then orders every pipeline's executions by start time, the way a shared metadata
+store sees them arrive, and assigns the ids the store will give them: MLMD numbers each table
+independently, in the order rows are put, so the ids follow from the put order alone. The
+result, a :class:`PutLog` of numpy columns, is what both store backends consume: the
+ml-metadata client replays it put by put (:meth:`MlmdWriter.replay
 <provenance.synth.writer.MlmdWriter.replay>`), the bulk writer (:mod:`provenance.synth.bulk`)
 writes its columns directly. Both therefore produce the same store.
 
@@ -28,142 +29,12 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.mlmd_codes import ArtifactState, EventType, ExecutionState
+from provenance.mlmd_codes import EventType
+from provenance.synth.recorder import ARTIFACT_REF, INT, PipelineRecorder
 from provenance.synth.tfx import KEYS, NODES
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-
-# Event.type, Execution.last_known_state and Artifact.state values written by the simulation.
-INPUT, OUTPUT, INTERNAL_OUTPUT = (
-    EventType.INPUT.value,
-    EventType.OUTPUT.value,
-    EventType.INTERNAL_OUTPUT.value,
-)
-RUNNING, COMPLETE, FAILED, CACHED = (
-    ExecutionState.RUNNING.value,
-    ExecutionState.COMPLETE.value,
-    ExecutionState.FAILED.value,
-    ExecutionState.CACHED.value,
-)
-LIVE = ArtifactState.LIVE.value
-# Value kinds of a property row.
-INT, DOUBLE, STRING, ARTIFACT_REF = 0, 1, 2, 3
-
-
-class PipelineRecorder:
-    """Collects one pipeline's executions, artifacts, events and properties with local ids.
-
-    Local ids are positions in this recorder's lists. Property values of kind ``ARTIFACT_REF``
-    hold a local artifact id that :func:`merge` turns into the store's artifact id.
-    """
-
-    def __init__(self, index: int, name: str) -> None:
-        self.index = index
-        self.name = name
-        self.ex_node: list[int] = []
-        self.ex_state: list[int] = []
-        self.ex_start: list[int] = []
-        self.ex_end: list[int] = []
-        self.ex_run: list[int] = []
-        self.ev_exec: list[int] = []
-        self.ev_art: list[int] = []
-        self.ev_type: list[int] = []
-        self.ev_key: list[int] = []
-        self.ev_index: list[int] = []
-        self.art_type: list[int] = []
-        self.art_node: list[int] = []
-        self.art_key: list[int] = []
-        self.run_start: list[int] = []
-        self.run_name: list[str] = []
-        self.strings: list[str] = []
-        self._string_codes: dict[str, int] = {}
-        # property rows: owner, name code, custom flag, kind, int, double, string code
-        self.ep: tuple[
-            list[int], list[int], list[int], list[int], list[int], list[float], list[int]
-        ] = ([], [], [], [], [], [], [])
-        self.ap: tuple[
-            list[int], list[int], list[int], list[int], list[int], list[float], list[int]
-        ] = ([], [], [], [], [], [], [])
-
-    def string(self, value: str) -> int:
-        """Intern a string property value and return its local code."""
-        code = self._string_codes.get(value)
-        if code is None:
-            code = self._string_codes[value] = len(self.strings)
-            self.strings.append(value)
-        return code
-
-    def run(self, start_ms: int, name: str) -> int:
-        """Start a pipeline run (a ``pipeline_run`` context); returns its local id."""
-        self.run_start.append(start_ms)
-        self.run_name.append(name)
-        return len(self.run_start) - 1
-
-    def artifact(self, type_code: int, node: int, key: int) -> int:
-        """Declare an artifact that the next execution of ``node`` outputs under ``key``."""
-        self.art_type.append(type_code)
-        self.art_node.append(node)
-        self.art_key.append(key)
-        return len(self.art_type) - 1
-
-    def execution(self, node: int, state: int, start_ms: int, end_ms: int, run: int) -> int:
-        """Record an execution; add its events right after with :meth:`event`."""
-        self.ex_node.append(node)
-        self.ex_state.append(state)
-        self.ex_start.append(start_ms)
-        self.ex_end.append(end_ms)
-        self.ex_run.append(run)
-        return len(self.ex_node) - 1
-
-    def event(self, execution: int, artifact: int, event_type: int, key: int, index: int) -> None:
-        """Record an event of the last recorded execution (events keep their put order)."""
-        self.ev_exec.append(execution)
-        self.ev_art.append(artifact)
-        self.ev_type.append(event_type)
-        self.ev_key.append(key)
-        self.ev_index.append(index)
-
-    def _prop(
-        self,
-        rows: tuple[list[int], list[int], list[int], list[int], list[int], list[float], list[int]],
-        owner: int,
-        name: int,
-        custom: int,
-        value: int | float | str,
-        ref: bool,
-    ) -> None:
-        rows[0].append(owner)
-        rows[1].append(name)
-        rows[2].append(custom)
-        if ref:
-            kind, i, d, s = ARTIFACT_REF, int(value), 0.0, -1
-        elif isinstance(value, str):
-            kind, i, d, s = STRING, 0, 0.0, self.string(value)
-        elif isinstance(value, float):
-            kind, i, d, s = DOUBLE, 0, value, -1
-        else:
-            kind, i, d, s = INT, value, 0.0, -1
-        rows[3].append(kind)
-        rows[4].append(i)
-        rows[5].append(d)
-        rows[6].append(s)
-
-    def exec_prop(self, execution: int, name: int, value: int | float | str) -> None:
-        """Add a custom property to an execution (TFX records exec properties as custom)."""
-        self._prop(self.ep, execution, name, 1, value, False)
-
-    def art_prop(
-        self,
-        artifact: int,
-        name: int,
-        value: int | float | str,
-        *,
-        custom: bool = True,
-        ref: bool = False,
-    ) -> None:
-        """Add a property to an artifact; ``ref`` marks an int holding a local artifact id."""
-        self._prop(self.ap, artifact, name, int(custom), value, ref)
 
 
 @dataclass(frozen=True)
@@ -177,6 +48,7 @@ class Properties:
     int_value: I64
     double_value: F64
     string_value: pa.Array  # strings, null where kind is not STRING
+    is_ref: npt.NDArray[np.bool_]  # int_value holds an artifact id
 
 
 @dataclass(frozen=True)
@@ -207,9 +79,13 @@ class PutLog:
     ev_index: I64
     art_type: I64
     art_uri: pa.Array
+    art_dir: pa.Array  # art_uri without its last part, the creating execution's id
     art_time: I64
     attr_ctx: I64  # Attribution rows in insertion order
     attr_art: I64
+    ctx_exec: I64  # the execution whose put creates each context, artifact, attribution
+    art_exec: I64
+    attr_exec: I64
     exec_props: Properties
     art_props: Properties
     pipeline_names: tuple[str, ...]
@@ -232,6 +108,11 @@ class PutLog:
         }
 
 
+def uris(art_dir: pa.Array, exec_ids: I64) -> pa.Array:
+    """Artifact URIs: each artifact's directory followed by its creating execution's id."""
+    return pc.binary_join_element_wise(art_dir, pc.cast(pa.array(exec_ids), pa.string()), "")
+
+
 def _cat(parts: list[list[int]] | list[list[float]], dtype: type = np.int64) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=dtype)
@@ -251,7 +132,6 @@ def _properties(
         ivals = np.asarray(rows[4], dtype=np.int64)
         ref = kind == ARTIFACT_REF
         ivals[ref] = art_map[ivals[ref]]
-        kind[ref] = INT
         scode = np.asarray(rows[6], dtype=np.int64)
         scode[scode >= 0] += len(all_strings)
         all_strings.extend(rec.strings)
@@ -269,14 +149,16 @@ def _properties(
     string_values = string_table.take(
         pa.array(np.where(scode_all >= 0, scode_all, 0), mask=scode_all < 0)
     )
+    kind_all = np.concatenate(kinds)[order]
     return Properties(
         owner=owner_all[order],
         name=np.concatenate(names)[order],
         is_custom=np.concatenate(custom)[order],
-        kind=np.concatenate(kinds)[order],
+        kind=np.where(kind_all == ARTIFACT_REF, INT, kind_all),
         int_value=np.concatenate(ints)[order],
         double_value=np.concatenate(dbls)[order],
         string_value=string_values,
+        is_ref=kind_all == ARTIFACT_REF,
     )
 
 
@@ -322,14 +204,16 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
     if len(first) != total_art:
         raise ValueError("every recorded artifact must appear in at least one event")
     creating = np.sort(first)
-    if np.any(ev_type[creating] == INPUT):
+    if np.any(ev_type[creating] == EventType.INPUT):
         raise ValueError("an artifact is consumed before the execution that creates it")
     art_id = np.empty(total_art, dtype=np.int64)
     art_id[ev_art_global[creating]] = np.arange(1, total_art + 1)
     ev_art = art_id[ev_art_global]
     ex_start_sorted = start[order]
     ex_end_sorted = end[order]
-    ev_time = np.where(ev_type == INPUT, ex_start_sorted[ev_exec - 1], ex_end_sorted[ev_exec - 1])
+    ev_time = np.where(
+        ev_type == EventType.INPUT, ex_start_sorted[ev_exec - 1], ex_end_sorted[ev_exec - 1]
+    )
 
     # Artifacts in id order.
     art_global_by_id = ev_art_global[creating]
@@ -342,12 +226,12 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
     node_names = pa.array([n for n, _ in NODES])
     key_names = pa.array(list(KEYS))
     pipe_names = pa.array([r.name for r in recs], pa.string())
-    art_uri = pc.binary_join_element_wise(
+    art_dir = pc.binary_join_element_wise(
         pa.scalar(pipeline_root),
         pipe_names.take(pa.array(art_pipe)),
         node_names.take(pa.array(art_node)),
         key_names.take(pa.array(art_key)),
-        pc.cast(pa.array(art_exec), pa.string()),
+        "",
         "/",
     )
 
@@ -370,7 +254,8 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
     ctx_keys = keys_used[ctx_order]
     ctx_id_of_key = np.zeros(n_pipes + int(run_off[-1]) + n_pipes * n_nodes, dtype=np.int64)
     ctx_id_of_key[ctx_keys] = np.arange(1, len(ctx_keys) + 1)
-    ctx_time = ex_start_sorted[slot_exec[first_slot[ctx_order]] - 1]
+    ctx_exec = slot_exec[first_slot[ctx_order]]
+    ctx_time = ex_start_sorted[ctx_exec - 1]
     is_pipe = ctx_keys < n_pipes
     is_run = (ctx_keys >= n_pipes) & (ctx_keys < n_pipes + run_off[-1])
     is_node = ~is_pipe & ~is_run
@@ -436,7 +321,7 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
         ex_state=state[order],
         ex_start=ex_start_sorted,
         ex_end=ex_end_sorted,
-        ex_pipeline=pipe[order],
+        ex_pipeline=np.asarray([r.index for r in recs], dtype=np.int64)[pipe[order]],
         ex_node=node[order],
         assoc_exec=assoc_exec,
         assoc_ctx=assoc_ctx,
@@ -447,10 +332,14 @@ def merge(recs: list[PipelineRecorder], pipeline_root: str = "/pipelines") -> Pu
         ev_key=ev_key,
         ev_index=ev_index,
         art_type=art_type,
-        art_uri=art_uri,
+        art_uri=uris(art_dir, art_exec),
+        art_dir=art_dir,
         art_time=art_time,
         attr_ctx=attr_ctx,
         attr_art=attr_art,
+        ctx_exec=ctx_exec,
+        art_exec=art_exec,
+        attr_exec=row_assoc_exec[first_row],
         exec_props=exec_props,
         art_props=art_props,
         pipeline_names=tuple(r.name for r in recs),

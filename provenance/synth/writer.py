@@ -21,26 +21,19 @@ Example:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.mlmd_codes import ArtifactState, EventType, ExecutionState
-from provenance.synth.tfx import KEYS, Kind, TypeSpec
+from provenance.synth.tfx import Kind, TypeSpec
 
 if TYPE_CHECKING:
     from provenance.synth.log import PutLog
 
 PropertyValue = int | float | str | bool
 
-INPUT, OUTPUT, INTERNAL_INPUT, INTERNAL_OUTPUT = (
-    EventType.INPUT.value,
-    EventType.OUTPUT.value,
-    EventType.INTERNAL_INPUT.value,
-    EventType.INTERNAL_OUTPUT.value,
-)
-STATES = {state.name: state.value for state in ExecutionState}
 # Properties TFX declares on its artifact types; everything else is a custom property.
 DECLARED_ARTIFACT_PROPERTIES = {"span": int, "version": int, "split_names": str}
 
@@ -76,7 +69,7 @@ class MlmdWriter:
         from ml_metadata.proto import metadata_store_pb2
 
         pb: Any = metadata_store_pb2  # generated protobuf module, no type stubs
-        self._pb = pb
+        self.pb = pb
         self.path = str(path)
         self._run_sql = run_sql
         if "://" in self.path:
@@ -109,7 +102,7 @@ class MlmdWriter:
     def _type_id(self, kind: str, name: str, properties: Mapping[str, type] | None = None) -> int:
         key = (kind, name)
         if key not in self._types:
-            pb = self._pb
+            pb = self.pb
             cls = {
                 "execution": pb.ExecutionType,
                 "artifact": pb.ArtifactType,
@@ -151,14 +144,14 @@ class MlmdWriter:
             if found is not None:
                 self._contexts[key] = found.id
                 return found.id
-            ctx = self._pb.Context(type_id=self._type_id("context", type_name), name=name)
+            ctx = self.pb.Context(type_id=self._type_id("context", type_name), name=name)
             self._set(ctx.custom_properties, custom or {})
             [cid] = self.store.put_contexts([ctx])
             self._contexts[key] = cid
             self._times["Context"].append((cid, create_ms, create_ms))
             if parent is not None:
                 self.store.put_parent_contexts(
-                    [self._pb.ParentContext(child_id=cid, parent_id=parent)]
+                    [self.pb.ParentContext(child_id=cid, parent_id=parent)]
                 )
         return self._contexts[key]
 
@@ -192,18 +185,18 @@ class MlmdWriter:
         artifacts) or :class:`NewArtifact` specs created now. Every artifact is attributed to
         each of ``contexts``. Returns the execution id and the output artifact ids by key.
         """
-        pb = self._pb
+        pb = self.pb
         execution = pb.Execution(
             type_id=self._type_id(
                 "execution", type_name, {p: type(v) for p, v in (properties or {}).items()}
             ),
-            last_known_state=STATES[state],
+            last_known_state=ExecutionState[state].value,
         )
         self._set(execution.properties, properties or {})
         self._set(execution.custom_properties, custom or {})
         pairs: list[tuple[Any, Any]] = []
         out_keys: list[str] = []
-        existing = self._artifacts_by_id(
+        existing = self.artifacts_by_id(
             [
                 a
                 for group in (inputs, outputs, internal_outputs)
@@ -213,9 +206,9 @@ class MlmdWriter:
             ]
         )
         for event_type, group in (
-            (INPUT, inputs),
-            (OUTPUT, outputs),
-            (INTERNAL_OUTPUT, internal_outputs),
+            (EventType.INPUT, inputs),
+            (EventType.OUTPUT, outputs),
+            (EventType.INTERNAL_OUTPUT, internal_outputs),
         ):
             for key, items in (group or {}).items():
                 for index, item in enumerate(items):
@@ -223,14 +216,12 @@ class MlmdWriter:
                         artifact = self._make_artifact(item)
                     else:
                         artifact = existing[item]
-                    event = pb.Event(
-                        type=event_type,
-                        milliseconds_since_epoch=end_ms if event_type != INPUT else start_ms,
-                    )
+                    at = start_ms if event_type == EventType.INPUT else end_ms
+                    event = pb.Event(type=event_type.value, milliseconds_since_epoch=at)
                     event.path.steps.add().key = key
                     event.path.steps.add().index = index
                     pairs.append((artifact, event))
-                    if event_type != INPUT:
+                    if event_type != EventType.INPUT:
                         out_keys.append(key)
         ctx_protos = self.store.get_contexts_by_id(list(contexts)) if contexts else []
         eid, artifact_ids, _ = self.store.put_execution(execution, pairs, ctx_protos)
@@ -239,11 +230,12 @@ class MlmdWriter:
         for (artifact, event), aid in zip(pairs, artifact_ids, strict=True):
             if not artifact.HasField("id"):
                 self._times["Artifact"].append((aid, end_ms, end_ms))
-            if event.type != INPUT:
+            if event.type != EventType.INPUT:
                 produced.setdefault(event.path.steps[0].key, []).append(aid)
         return eid, produced
 
-    def _artifacts_by_id(self, ids: list[int]) -> dict[int, Any]:
+    def artifacts_by_id(self, ids: list[int]) -> dict[int, Any]:
+        """The client's artifact protos of ``ids``, by id."""
         if not ids:
             return {}
         return {a.id: a for a in self.store.get_artifacts_by_id(sorted(set(ids)))}
@@ -254,7 +246,7 @@ class MlmdWriter:
             for k in spec.properties
             if k in DECLARED_ARTIFACT_PROPERTIES
         }
-        artifact = self._pb.Artifact(
+        artifact = self.pb.Artifact(
             type_id=self._type_id("artifact", spec.type_name, declared),
             uri=spec.uri,
             state=spec.state,
@@ -275,7 +267,7 @@ class MlmdWriter:
     def set_execution_state(self, execution_id: int, state: str, end_ms: int) -> None:
         """Move an execution to a new state (a RUNNING trainer that finished or failed)."""
         [execution] = self.store.get_executions_by_id([execution_id])
-        execution.last_known_state = STATES[state]
+        execution.last_known_state = ExecutionState[state].value
         self.store.put_executions([execution])
         start_ms = next((s for e, s, _ in self._times["Execution"] if e == execution_id), None)
         if start_ms is None:
@@ -291,7 +283,7 @@ class MlmdWriter:
         Returns:
             The type ids, in the same order.
         """
-        pb = self._pb
+        pb = self.pb
         kinds = {
             Kind.EXECUTION: ("execution", pb.ExecutionType),
             Kind.ARTIFACT: ("artifact", pb.ArtifactType),
@@ -313,116 +305,14 @@ class MlmdWriter:
         return ids
 
     def replay(self, log: PutLog, progress: Callable[[int, int], None] | None = None) -> None:
-        """Write a put log through the client, one ``put_execution`` per execution.
+        """Write a put log through the client (see :func:`provenance.synth.replay.replay`)."""
+        from provenance.synth.replay import replay
 
-        Contexts are created just before the first execution that uses them; each call's
-        artifacts and events follow the log's order, so the client assigns the log's ids
-        (checked: a mismatch raises, since the bulk writer relies on the same numbering).
+        replay(self, log, progress)
 
-        Args:
-            log: the log (see :mod:`provenance.synth.log`); the store must hold no
-                executions, artifacts or contexts yet.
-            progress: called with (executions written, total) every 1,000 executions.
-
-        Raises:
-            RuntimeError: if the client assigned an id other than the log's.
-        """
-        import numpy as np
-
-        from provenance.synth.tfx import PROPERTY_NAMES, TYPES
-
-        pb = self._pb
-        type_ids = self.register_types(TYPES)
-        n = len(log.ex_type)
-        ev_at = np.searchsorted(log.ev_exec, np.arange(1, n + 2))
-        as_at = np.searchsorted(log.assoc_exec, np.arange(1, n + 2))
-        ep, ap = log.exec_props, log.art_props
-        ep_at = np.searchsorted(ep.owner, np.arange(1, n + 2))
-        ap_at = np.searchsorted(ap.owner, np.arange(1, len(log.art_type) + 2))
-        ep_str, ap_str = ep.string_value.to_pylist(), ap.string_value.to_pylist()
-        ctx_names = log.ctx_name.to_pylist()
-        uris = log.art_uri.to_pylist()
-        ctx_protos: dict[int, Any] = {}
-        created_ctx = created_art = 0
-        for i in range(n):
-            ctx_ids = [int(c) for c in log.assoc_ctx[as_at[i] : as_at[i + 1]]]
-            while created_ctx < max(ctx_ids):
-                j = created_ctx
-                parent = int(log.ctx_parent[j])
-                cid = self.context(
-                    TYPES[int(log.ctx_type[j])].name,
-                    ctx_names[j],
-                    create_ms=int(log.ctx_time[j]),
-                    parent=parent or None,
-                )
-                created_ctx += 1
-                if cid != created_ctx:
-                    raise RuntimeError(f"client gave context id {cid}, log has {created_ctx}")
-            missing = [c for c in ctx_ids if c not in ctx_protos]
-            if missing:
-                ctx_protos.update({c.id: c for c in self.store.get_contexts_by_id(missing)})
-            execution = pb.Execution(
-                type_id=type_ids[int(log.ex_type[i])], last_known_state=int(log.ex_state[i])
-            )
-            for r in range(ep_at[i], ep_at[i + 1]):
-                target = execution.custom_properties if ep.is_custom[r] else execution.properties
-                _set_property(
-                    target,
-                    PROPERTY_NAMES[ep.name[r]],
-                    int(ep.kind[r]),
-                    int(ep.int_value[r]),
-                    float(ep.double_value[r]),
-                    ep_str[r],
-                )
-            events = range(ev_at[i], ev_at[i + 1])
-            existing = self._artifacts_by_id(
-                [int(log.ev_art[e]) for e in events if log.ev_art[e] <= created_art]
-            )
-            pairs = []
-            for e in events:
-                aid = int(log.ev_art[e])
-                if aid <= created_art:
-                    artifact = existing[aid]
-                else:
-                    created_art += 1
-                    if aid != created_art:
-                        raise RuntimeError(f"log creates artifact {aid} out of order")
-                    k = aid - 1
-                    artifact = pb.Artifact(
-                        type_id=type_ids[int(log.art_type[k])],
-                        uri=uris[k],
-                        state=ArtifactState.LIVE.value,
-                    )
-                    for r in range(ap_at[k], ap_at[k + 1]):
-                        target = (
-                            artifact.custom_properties if ap.is_custom[r] else artifact.properties
-                        )
-                        _set_property(
-                            target,
-                            PROPERTY_NAMES[ap.name[r]],
-                            int(ap.kind[r]),
-                            int(ap.int_value[r]),
-                            float(ap.double_value[r]),
-                            ap_str[r],
-                        )
-                event = pb.Event(
-                    type=int(log.ev_type[e]), milliseconds_since_epoch=int(log.ev_time[e])
-                )
-                event.path.steps.add().key = KEYS[log.ev_key[e]]
-                event.path.steps.add().index = int(log.ev_index[e])
-                pairs.append((artifact, event))
-            eid, aids, _ = self.store.put_execution(
-                execution, pairs, [ctx_protos[c] for c in ctx_ids]
-            )
-            if eid != i + 1 or list(aids) != [int(log.ev_art[e]) for e in events]:
-                raise RuntimeError(f"client ids diverge from the log at execution {i + 1}")
-            self._times["Execution"].append((eid, int(log.ex_start[i]), int(log.ex_end[i])))
-            if progress is not None and (i + 1) % 1000 == 0:
-                progress(i + 1, n)
-        # put_execution touches the update time of every artifact it is given: restamp all.
-        self._times["Artifact"].extend((k + 1, int(t), int(t)) for k, t in enumerate(log.art_time))
-        if progress is not None:
-            progress(n, n)
+    def stamp(self, table: str, rows: Iterable[tuple[int, int, int]]) -> None:
+        """Record (id, create ms, update ms) of rows of ``table`` for :meth:`close` to write."""
+        self._times[table].extend(rows)
 
     def close(self) -> None:
         """Release the client and stamp the recorded create/update times into the store."""
@@ -446,18 +336,3 @@ class MlmdWriter:
             con.close()
         for rows in self._times.values():
             rows.clear()
-
-
-def _set_property(
-    target: Any, name: str, kind: int, ival: int, dval: float, sval: str | None
-) -> None:
-    """Set one property value of a proto map from a put-log row."""
-    from provenance.synth.log import DOUBLE, INT
-
-    v = target[name]
-    if kind == INT:
-        v.int_value = ival
-    elif kind == DOUBLE:
-        v.double_value = dval
-    else:
-        v.string_value = sval or ""

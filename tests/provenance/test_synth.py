@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from provenance.synth.bulk import create_store
-from provenance.synth.generator import PRESETS, SynthConfig, generate, truth_path
+from provenance.synth.bulk import create_store, write_bulk
+from provenance.synth.generator import PRESETS, SynthConfig, generate, simulate, truth_path
 from provenance.synth.tfx import TYPES
 
 TABLES = (
@@ -86,6 +86,21 @@ def test_same_seed_gives_identical_store(tmp_path: Path) -> None:
     assert pq.read_table(a.truth_path).equals(pq.read_table(b.truth_path))
     c = generate(SynthConfig(pipelines=5, days=12, seed=4), tmp_path / "c.sqlite", writer="bulk")
     assert _rows(a.path, "Execution") != _rows(c.path, "Execution")
+
+
+def test_chunked_generation_writes_the_single_pass_store(tmp_path: Path) -> None:
+    """Chunks of pipelines spilled and merged on id give the ids of one in-memory merge."""
+    config = SynthConfig(pipelines=7, days=20, seed=8)
+    log, truth = simulate(config)
+    write_bulk(log, tmp_path / "one.sqlite")
+    chunked = generate(
+        config, tmp_path / "chunked.sqlite", writer="bulk", chunk_pipelines=3, workers=2
+    )
+    for table in TABLES:
+        assert _rows(chunked.path, table) == _rows(tmp_path / "one.sqlite", table), table
+    assert pq.read_table(chunked.truth_path).equals(truth)
+    assert chunked.rows == log.row_counts()
+    assert chunked.pipelines == len(np.unique(log.ex_pipeline))
 
 
 def test_refuses_to_overwrite_and_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -421,3 +436,19 @@ def test_truth_window_spans_are_recent(mid_store: Path) -> None:
     contiguous = truth["window_spans"].map(lambda s: s[-1] - s[0] + 1 >= len(s))
     assert contiguous.all()
     assert np.all(np.diff(truth["trainer_execution_id"].to_numpy()) > 0)
+
+
+def test_paper_benchmark_prints_wall_peak_memory_and_load(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "bench.sqlite"
+    args = [sys.executable, "benchmarks/synth_paper.py", str(out), "--pipelines", "3"]
+    done = subprocess.run(args, cwd=repo, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = next(line for line in done.stdout.splitlines() if line.startswith("seconds "))
+    fields = summary.split()
+    assert float(fields[fields.index("peak_rss") + 1]) > 0
+    assert "load" in fields and fields[fields.index("pipelines") + 1] == "3"
+    assert out.exists()
