@@ -1,8 +1,8 @@
 """Characterize pipelines the way the study does: lifespan, training cadence, model types,
 component usage and compute share, graphlet topology, input windows, cached and failed work.
 
-Every function takes the scope arguments of :mod:`analysis.frames` and returns a DataFrame (or,
-for :func:`characterization_summary`, a frozen dataclass); each docstring names its units.
+Every function takes the scope arguments of :mod:`mlprov.analysis.frames` and returns a DataFrame
+(or, for :func:`characterization_summary`, a frozen dataclass); each docstring names its units.
 """
 
 from __future__ import annotations
@@ -13,8 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.frames import ALL, Scope, Source, cost_unit, execution_frame, graphlet_frame, share
-from analysis.present import Readable
+from mlprov.analysis.frames import (
+    ALL,
+    Scope,
+    Source,
+    cost_unit,
+    execution_frame,
+    graphlet_frame,
+    share,
+)
+from mlprov.analysis.present import Readable
 
 DAY_S = 86_400.0
 

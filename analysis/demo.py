@@ -1,6 +1,6 @@
 """``mlprov demo``: the bundled sample store, from MLMD to a waste report in one call.
 
-The sample store ships as the ``mlprov_sample`` package (``sample_data/`` of a source checkout),
+The sample store ships as the ``mlprov.sample`` package (``sample_data/`` of a source checkout),
 so the demo runs from any directory whether mlprov was installed from a checkout or a wheel.
 """
 
@@ -10,18 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import SampleDataNotFoundError
-from analysis.report import build_report, write_report
-from graphlets import build_graphlets
-from provenance.conventions import load_mapping
-from provenance.ingest import ingest
-from provenance.payloads import read_payloads
-from provenance.store import ProvenanceStore
-from provenance.synth.payloads import extract_tree
+from mlprov.analysis.errors import SampleDataNotFoundError
+from mlprov.analysis.report import build_report, write_report
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.conventions import load_mapping
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.payloads import read_payloads
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.payloads import extract_tree
 
 SAMPLE_STORE = "tfx_sample.sqlite"
 SAMPLE_MAPPING = "mapping.toml"
-#: The sample store's payload tree (provenance.synth.payloads), and the URI prefix it stands for.
+#: The sample store's payload tree (mlprov.sample.synth.payloads), and the URI prefix it stands for.
 SAMPLE_PAYLOADS = ("payloads.tar.gz", "/pipelines")
 
 
@@ -53,7 +53,7 @@ def find_sample_data(sample_dir: str | Path | None = None) -> Path:
     where = Path(sample_dir) if sample_dir is not None else _installed_sample()
     if not (where / SAMPLE_STORE).is_file():
         raise SampleDataNotFoundError(
-            f"no sample store at {where / SAMPLE_STORE}; reinstall mlprov (its mlprov_sample "
+            f"no sample store at {where / SAMPLE_STORE}; reinstall mlprov (its mlprov.sample "
             f"package holds it), or pass --sample DIR with the directory holding {SAMPLE_STORE}"
         )
     return where
@@ -61,10 +61,10 @@ def find_sample_data(sample_dir: str | Path | None = None) -> Path:
 
 def _installed_sample() -> Path:
     try:
-        import mlprov_sample
+        import mlprov.sample
     except ImportError:  # not installed: a bare source tree
         return Path(__file__).resolve().parent.parent / "sample_data"
-    return Path(mlprov_sample.__file__).resolve().parent
+    return Path(mlprov.sample.__file__).resolve().parent
 
 
 def _read_sample_payloads(store: ProvenanceStore, sample: Path, db: Path) -> None:
@@ -84,7 +84,7 @@ def run_demo(
 
     Args:
         db: the mlprov database to create or update.
-        out_dir: the report directory (see :func:`analysis.report.write_report`).
+        out_dir: the report directory (see :func:`mlprov.analysis.report.write_report`).
         sample_dir: the sample_data directory; default: :func:`find_sample_data`.
 
     Raises:

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from provenance.sql import named_queries
-from provenance.store import ProvenanceStore
+from mlprov.provenance.sql import named_queries
+from mlprov.provenance.store import ProvenanceStore
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def dataset_drift(
 
 
 def _queries() -> dict[str, str]:
-    return named_queries("analysis", "drift.sql")
+    return named_queries("mlprov.analysis", "drift.sql")
 
 
 def statistics_distributions(

@@ -2,7 +2,7 @@
 what became of the models trained on the drifted data.
 
 A trained model *followed drift* when the TFDV drift of its training window against the
-previous graphlet's window (:mod:`analysis.drift`, the largest L-infinity or Jensen-Shannon
+previous graphlet's window (:mod:`mlprov.analysis.drift`, the largest L-infinity or Jensen-Shannon
 distance of any feature) exceeds :data:`DRIFT_THRESHOLD`, and *followed a schema change*
 when its schema differs from the previous graphlet's. Only graphlets whose outcome is known
 count. The section appears once statistics payloads were read (``mlprov payloads``).
@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.drift import span_drift
-from analysis.frames import Scope
-from analysis.plots import COLORS, png_base64
-from analysis.present import Table
-from analysis.pruning.features import decision_features
-from analysis.report.formatting import render
-from analysis.report.sections import Section
-from provenance.store import ProvenanceStore
+from mlprov.analysis.drift import span_drift
+from mlprov.analysis.frames import Scope
+from mlprov.analysis.plots import COLORS, png_base64
+from mlprov.analysis.present import Table
+from mlprov.analysis.pruning.features import decision_features
+from mlprov.analysis.report.formatting import render
+from mlprov.analysis.report.sections import Section
+from mlprov.provenance.store import ProvenanceStore
 
 #: Drift above this counts as drift (TFDV leaves the threshold to the user's drift comparator;
 #: 0.1 is a common choice for both L-infinity and Jensen-Shannon).

@@ -4,7 +4,7 @@ A pipeline page has its graphlets over time, why they did not push, the latest g
 (each linked to its page) and what the report's sections say about that pipeline (the pruning
 simulation's decisions); a graphlet page has its lineage drawing with the cost of every node
 and the deploy decision with its evidence. Pages are static HTML with figures embedded, in
-:data:`PAGES` beside ``report.html``; :func:`analysis.report.write_report` swaps them in with
+:data:`PAGES` beside ``report.html``; :func:`mlprov.analysis.report.write_report` swaps them in with
 the rest. Their number is bounded: the report's top pipelines, and ``graphlet_pages`` graphlets
 each (the latest).
 """
@@ -19,19 +19,19 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import plots
-from analysis.present import EmbeddedFigure, Table, cell, num, pct, template_env
-from analysis.waste import reason_table
-from graphlets import REASONS, load_graphlet
-from graphlets.display import decision_evidence, graphlet_figure
-from graphlets.load import GraphletView
-from provenance.store import ProvenanceStore
+from mlprov.analysis import plots
+from mlprov.analysis.present import EmbeddedFigure, Table, cell, num, pct, template_env
+from mlprov.analysis.waste import reason_table
+from mlprov.graphlets import REASONS, load_graphlet
+from mlprov.graphlets.display import decision_evidence, graphlet_figure
+from mlprov.graphlets.load import GraphletView
+from mlprov.provenance.store import ProvenanceStore
 
 #: The directory of the pages, inside the report's directory.
 PAGES = "pages"
 #: Graphlets per pipeline page that get a page of their own (the latest), by default.
 GRAPHLET_PAGES = 5
-#: Colors of the pages' pictures (see :func:`analysis.plots.png_bytes`).
+#: Colors of the pages' pictures (see :func:`mlprov.analysis.plots.png_bytes`).
 PALETTE = 64
 #: A section's fragment for one pipeline's page: (pipeline name, its graphlets) -> HTML.
 PipelineHtml = Callable[[str | None, pd.DataFrame], str]
@@ -69,8 +69,8 @@ def drilldown_pages(
     Args:
         store: the store the report reads (its graphlets current).
         unit: the report's cost unit.
-        pipelines: the rows of :func:`analysis.waste.waste_by_pipeline` to give pages.
-        graphlets: :func:`analysis.frames.graphlet_frame` of the report's scope.
+        pipelines: the rows of :func:`mlprov.analysis.waste.waste_by_pipeline` to give pages.
+        graphlets: :func:`mlprov.analysis.frames.graphlet_frame` of the report's scope.
         sections: (key, title, fragment) of each report section with a per-pipeline part.
         graphlet_pages: how many graphlets per pipeline get a page (the latest).
         report_name: the main page, linked from every page.

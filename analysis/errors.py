@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provenance.errors import MlprovError
+from mlprov.provenance.errors import MlprovError
 
 
 class ReportError(MlprovError):

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphlets import ensure_current
-from provenance.sql import bind, named_queries
-from provenance.store import ProvenanceStore
+from mlprov.graphlets import ensure_current
+from mlprov.provenance.sql import bind, named_queries
+from mlprov.provenance.store import ProvenanceStore
 
-_SQL = named_queries("analysis", "frames.sql")
+_SQL = named_queries("mlprov.analysis", "frames.sql")
 
 #: Execution statuses (study.md, "Cost and waste"); wasted = unpushed + orphan + abandoned.
 STATUSES = ("deployed", "in_flight", "abandoned", "unpushed", "orphan")
@@ -221,7 +221,7 @@ def require_graphlets(store: ProvenanceStore) -> None:
 
     Raises:
         StaleGraphletsError, NotBuiltError: stale graphlets on a read-only store (see
-            :func:`graphlets.ensure_current`).
+            :func:`mlprov.graphlets.ensure_current`).
     """
     ensure_current(store)
 

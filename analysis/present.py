@@ -132,7 +132,7 @@ def styled(frame: pd.DataFrame, unit: str | None = None) -> Any:
     unit in the cost columns' headings, no index (a pandas ``Styler``).
 
     Args:
-        frame: an analysis frame (e.g. :func:`analysis.waste.waste_by_pipeline`).
+        frame: an analysis frame (e.g. :func:`mlprov.analysis.waste.waste_by_pipeline`).
         unit: the unit of its cost columns, shown in their headings.
     """
     formats: dict[Any, Callable[[object], str] | str | None] = {
@@ -152,7 +152,7 @@ def styled(frame: pd.DataFrame, unit: str | None = None) -> Any:
 def template_env(*, autoescape: bool) -> jinja2.Environment:
     """The Jinja environment of analysis/templates (the report and its pages)."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("analysis", "templates"),
+        loader=jinja2.PackageLoader("mlprov.analysis", "templates"),
         autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

@@ -3,7 +3,8 @@ every source, brings the graphlets up to date and writes the waste report.
 
 Example:
     >>> from importlib import resources
-    >>> starter = resources.files("analysis").joinpath("templates", "mlprov.toml").read_text()
+    >>> templates = resources.files("mlprov.analysis").joinpath("templates")
+    >>> starter = templates.joinpath("mlprov.toml").read_text()
     >>> parse_project(starter, Path("/srv/mlprov/mlprov.toml")).report.out
     PosixPath('/srv/mlprov/report')
 """
@@ -20,14 +21,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import ProjectError
-from analysis.frames import STALE_AFTER, Scope, parse_duration
-from analysis.report import Report, build_report, load_summary, write_report
-from graphlets import BuildReport, build_graphlets, current_rules
-from provenance.conventions import load_mapping
-from provenance.errors import did_you_mean
-from provenance.ingest import LoadReport, Strictness, ingest, parse_source
-from provenance.store import ProvenanceStore
+from mlprov.analysis.errors import ProjectError
+from mlprov.analysis.frames import STALE_AFTER, Scope, parse_duration
+from mlprov.analysis.report import Report, build_report, load_summary, write_report
+from mlprov.graphlets import BuildReport, build_graphlets, current_rules
+from mlprov.provenance.conventions import load_mapping
+from mlprov.provenance.errors import did_you_mean
+from mlprov.provenance.ingest import LoadReport, Strictness, ingest, parse_source
+from mlprov.provenance.store import ProvenanceStore
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,7 +68,7 @@ class ReportSpec:
         out: the report directory.
         window: the span before the run that the report covers; None for the whole history.
         fail_above: the wasted share above which the run exits with code 3; None for never.
-        stale_after: see :class:`analysis.frames.Liveness`.
+        stale_after: see :class:`mlprov.analysis.frames.Liveness`.
         top: pipelines in the "most wasteful" table.
     """
 
@@ -116,7 +117,7 @@ class RunResult:
 
 def starter_text() -> str:
     """The commented starter project file that ``mlprov init`` writes."""
-    return resources.files("analysis").joinpath("templates", "mlprov.toml").read_text()
+    return resources.files("mlprov.analysis").joinpath("templates", "mlprov.toml").read_text()
 
 
 def load_project(path: str | Path) -> Project:
@@ -268,7 +269,7 @@ def run_project(
         project: a :func:`load_project` result.
         as_of: the time of the run (UTC): the window's end and the time RUNNING work is judged
             against.
-        progress: called as ingest reads (see :func:`provenance.ingest.ingest`).
+        progress: called as ingest reads (see :func:`mlprov.provenance.ingest.ingest`).
 
     Raises:
         MlprovError subclasses from ingest, the graphlet build and the report.

@@ -1,7 +1,7 @@
 """Figures and a report section for a :class:`~analysis.pruning.PruningResult`.
 
 Figures are :class:`matplotlib.figure.Figure` objects on the Agg canvas (no pyplot, no global
-state), in the style of :mod:`analysis.plots`. :func:`pruning_section` renders the section as
+state), in the style of :mod:`mlprov.analysis.plots`. :func:`pruning_section` renders the section as
 Markdown or HTML for the report, through the report's templates and table helpers.
 """
 
@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.plots import COLORS, blank, figure, png_base64
-from analysis.present import Table
-from analysis.pruning import PUSHES_KEPT_TARGET, PruningResult, when
-from analysis.report.formatting import Format, render
-from analysis.report.tables import frame_table
+from mlprov.analysis.plots import COLORS, blank, figure, png_base64
+from mlprov.analysis.present import Table
+from mlprov.analysis.pruning import PUSHES_KEPT_TARGET, PruningResult, when
+from mlprov.analysis.report.formatting import Format, render
+from mlprov.analysis.report.tables import frame_table
 
 #: Columns of the comparison table in the report, with their headings.
 TABLE_COLUMNS = {
@@ -213,7 +213,7 @@ def pruning_section(
     importance table, and the stated limit (templates ``pruning.html.j2``, ``pruning.md.j2``).
 
     Args:
-        result: from :func:`analysis.pruning.simulate_pruning`.
+        result: from :func:`mlprov.analysis.pruning.simulate_pruning`.
         fmt: ``markdown`` or ``html``.
         images: figure name (see :func:`pruning_figures`) -> image URL/path to reference.
             Without it, HTML embeds the figures as base64 PNGs and Markdown leaves them out.
@@ -260,9 +260,10 @@ def pipeline_decisions(result: PruningResult, pipeline: str | None, graphlets: p
     the test period, beside what became of them.
 
     Args:
-        result: from :func:`analysis.pruning.simulate_pruning`.
+        result: from :func:`mlprov.analysis.pruning.simulate_pruning`.
         pipeline: the pipeline's name.
-        graphlets: its graphlets (``analysis.frames.graphlet_frame`` rows), for their outcome.
+        graphlets: its graphlets (``mlprov.analysis.frames.graphlet_frame`` rows), for their
+        outcome.
     """
     d = result.decisions
     if d.empty or result.threshold is None:

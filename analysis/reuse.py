@@ -5,7 +5,7 @@ In continuously running pipelines with rolling windows, a Transform (or statisti
 run over spans 1-7 today reads spans 1-6 that yesterday's run already read; the study points to
 reusing that work. Caching already saves the cost of every cache hit: a hit re-publishes an
 earlier run's outputs, so it saves what that original run cost. Costs are in the cost unit of
-:mod:`analysis.frames`.
+:mod:`mlprov.analysis.frames`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,20 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frames import ALL, Scope, Source, cost_unit, execution_frame, in_unit, query, share
-from analysis.present import Readable
-from provenance.sql import named_queries
+from mlprov.analysis.frames import (
+    ALL,
+    Scope,
+    Source,
+    cost_unit,
+    execution_frame,
+    in_unit,
+    query,
+    share,
+)
+from mlprov.analysis.present import Readable
+from mlprov.provenance.sql import named_queries
 
-_SQL = named_queries("analysis", "reuse.sql")
+_SQL = named_queries("mlprov.analysis", "reuse.sql")
 
 #: Categories whose per-span work is recomputed over overlapping windows by default.
 UPSTREAM = ("data_validation", "transform")

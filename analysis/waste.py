@@ -3,9 +3,9 @@
 Definitions are study.md's "Cost and waste": an execution is *wasted* when it is a member of no
 deployed graphlet, except that work whose only graphlets are still in flight (trainer RUNNING,
 recently updated) is counted on its own line and not as waste. Orphans (executions in no
-graphlet) and abandoned work (left RUNNING, see :class:`analysis.frames.Liveness`) are part of
-the waste and also reported alone. Every cost figure is in the summary's ``cost_unit``; the scope
-arguments are described in :mod:`analysis.frames`.
+graphlet) and abandoned work (left RUNNING, see :class:`mlprov.analysis.frames.Liveness`) are part
+of the waste and also reported alone. Every cost figure is in the summary's ``cost_unit``; the scope
+arguments are described in :mod:`mlprov.analysis.frames`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.errors import NonFiniteCostError
-from analysis.frames import (
+from mlprov.analysis.errors import NonFiniteCostError
+from mlprov.analysis.frames import (
     ALL,
     Scope,
     Source,
@@ -27,7 +27,7 @@ from analysis.frames import (
     graphlet_frame,
     share,
 )
-from analysis.present import Readable
+from mlprov.analysis.present import Readable
 
 
 @dataclass(frozen=True, repr=False)  # Readable's table instead
@@ -97,7 +97,7 @@ def waste_summary(store: Source, scope: Scope = ALL, *, unit: str | None = None)
 
     Args:
         store: a store with graphlets built, or :class:`~analysis.frames.Frames` over one.
-        scope, unit: the scope and cost unit (see :mod:`analysis.frames`).
+        scope, unit: the scope and cost unit (see :mod:`mlprov.analysis.frames`).
 
     Returns:
         A :class:`WasteSummary`; costs in its ``cost_unit``.
@@ -317,7 +317,7 @@ def graphlet_outcomes(
     Returns:
         One row per graphlet, by pipeline and train time: pipeline, graphlet_id,
         trainer_execution_id, trainer_state, model_type, train_time, push_time, outcome
-        (pushed, unpushed, in_flight), reason (why it did not push: ``graphlets.REASONS``),
+        (pushed, unpushed, in_flight), reason (why it did not push: ``mlprov.graphlets.REASONS``),
         own_cost and split_cost (cost unit), n_executions.
     """
     unit = cost_unit(store, scope, unit)
@@ -346,7 +346,7 @@ def execution_outcomes(store: Source, scope: Scope = ALL) -> pd.DataFrame:
 
     Returns:
         One row per execution: source_id, execution_id, status (see
-        :data:`analysis.frames.STATUSES`), and the flags wasted (unpushed, orphan or
+        :data:`mlprov.analysis.frames.STATUSES`), and the flags wasted (unpushed, orphan or
         abandoned), in_flight and abandoned.
     """
     frame = execution_frame(store, scope, cost_unit(store, scope))
@@ -357,10 +357,10 @@ def execution_outcomes(store: Source, scope: Scope = ALL) -> pd.DataFrame:
 
 
 def graphlet_reasons(store: Source, scope: Scope = ALL, *, unit: str | None = None) -> pd.DataFrame:
-    """Why the graphlets trained in scope did not push (see ``graphlets.REASONS``).
+    """Why the graphlets trained in scope did not push (see ``mlprov.graphlets.REASONS``).
 
     Returns:
-        One row per reason (see ``graphlets.REASONS``), pushed first, then the most common:
+        One row per reason (see ``mlprov.graphlets.REASONS``), pushed first, then the most common:
         reason, graphlets, share (of the graphlets in scope), split_cost (cost unit).
     """
     return reason_table(graphlet_frame(store, scope, cost_unit(store, scope, unit)))

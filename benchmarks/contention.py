@@ -21,13 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from graphlets import build_graphlets
-from provenance.conventions import Mapping
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import SynthConfig, generate
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.conventions import Mapping
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import SynthConfig, generate
 
-MLPROV = [sys.executable, "-c", "from analysis.cli import main; main()"]
+MLPROV = [sys.executable, "-c", "from mlprov.analysis.cli import main; main()"]
 
 
 def _hog() -> None:  # pragma: no cover - runs in the hog process

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provenance.synth.generator import PRESETS, SynthConfig, generate
+from mlprov.sample.synth.generator import PRESETS, SynthConfig, generate
 
 PAPER = PRESETS["paper"]
 DAY_MS = 86_400_000

@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import PRESETS, generate
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import PRESETS, generate
 
 TABLES = (
     "Type",

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from benchmarks.ingest_speed import stdlib_read
-from provenance.ingest import ingest
-from provenance.mlflow_store import _READS
-from provenance.store import ProvenanceStore
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.mlflow_store import _READS
+from mlprov.provenance.store import ProvenanceStore
 
 T0 = 1_767_225_600_000
 STEPS = ("preprocess", "train", "evaluate")

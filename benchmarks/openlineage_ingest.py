@@ -28,8 +28,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from benchmarks.ingest_speed import print_result
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 
 TASKS = ("extract", "validate", "transform", "train", "evaluate", "deploy")
 CLIENT = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python"

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import config_for, ensure_corpus
-from provenance.synth.writer import client_available
+from mlprov.sample.synth.writer import client_available
 
 PIPELINE = ("ingest", "graphlets", "waste", "pruning", "report")
 #: The stages of the user's job (the report includes waste and pruning): end to end.

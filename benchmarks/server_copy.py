@@ -41,7 +41,7 @@ def create_schema(server: Server, database: str) -> None:
     """Create ``database`` and let the ml-metadata client create MLMD's tables in it."""
     from ml_metadata.metadata_store import metadata_store
 
-    from provenance.mlmd_client import connection_config
+    from mlprov.provenance.mlmd_client import connection_config
 
     metadata_store.MetadataStore(connection_config(server.admin_url(database), create_db=True))
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from benchmarks.ingest_speed import add_store_arguments, cached_store
 from benchmarks.server_copy import copy_store
-from provenance.ingest import SOURCE_TABLES, ingest, parse_source
-from provenance.store import ProvenanceStore
+from mlprov.provenance.ingest import SOURCE_TABLES, ingest, parse_source
+from mlprov.provenance.store import ProvenanceStore
 from tests.fixtures.servers import Server, start_mariadb, start_postgres
 
 

@@ -4,8 +4,8 @@ per task.
 Generates (or reuses) the corpus of a scale in ``--cache`` and its ingested DuckDB store, then
 rebuilds every pipeline whole (``incremental=False``), each time in a fresh copy of the store:
 
-* ``duckdb``: :func:`graphlets.build_graphlets`, the baseline, measured in the same run;
-* ``spark``: :func:`graphlets.spark.build_on_spark` on ``local[N]`` with its default buckets
+* ``duckdb``: :func:`mlprov.graphlets.build_graphlets`, the baseline, measured in the same run;
+* ``spark``: :func:`mlprov.graphlets.spark.build_on_spark` on ``local[N]`` with its default buckets
   (four per core), split into export, Spark job and load by the build's progress stages;
 * ``spark_per_pipeline``: one bucket per pipeline. Against the default, the difference per
   extra task is Spark's cost of a task (scheduling, shipping, a DuckDB store opened per task);
@@ -32,10 +32,10 @@ from typing import Any
 import pyarrow as pa
 
 from benchmarks.corpus import config_for, ensure_corpus
-from graphlets import build_graphlets
-from graphlets.rules import GraphletRules
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.graphlets import build_graphlets
+from mlprov.graphlets.rules import GraphletRules
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 
 #: Each graphlet table summed up: rows, a sum of hashes per column, and the float columns'
 #: sums rounded (the engines add a graphlet's costs in different orders).
@@ -90,7 +90,7 @@ def timed_build(
 def task_floor(repeats: int = 20) -> float:
     """Seconds of one task's fixed work outside Spark: open an in-memory store, build
     nothing, write the empty results."""
-    from graphlets.spark import build_bucket, parquet_bytes
+    from mlprov.graphlets.spark import build_bucket, parquet_bytes
 
     with ProvenanceStore.open(":memory:") as store:
         sources = parquet_bytes(store.con.sql("SELECT * FROM sources").to_arrow_table())
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-per-pipeline", action="store_true", help="Skip that run.")
     args = parser.parse_args(argv)
 
-    from graphlets.spark import build_on_spark, spark_session
+    from mlprov.graphlets.spark import build_on_spark, spark_session
 
     db = ingested(args.scale, args.cache)
     with ProvenanceStore.open(db, read_only=True) as store:

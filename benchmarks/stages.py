@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from provenance.store import ProvenanceStore
+from mlprov.provenance.store import ProvenanceStore
 
 Result = dict[str, Any]
 
@@ -49,8 +49,8 @@ def floor_stage(source: str) -> Result:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from provenance import mlmd_queries as q
-    from provenance.mlmd_sql import READ_THREADS, source_batches
+    from mlprov.provenance import mlmd_queries as q
+    from mlprov.provenance.mlmd_sql import READ_THREADS, source_batches
 
     path = Path(source)
 
@@ -68,7 +68,7 @@ def floor_stage(source: str) -> Result:
 
 def ingest_stage(db: str, source: str, memory_limit: str | None = None) -> Result:
     """Ingest ``source`` into ``db`` (incremental when ``db`` already holds it)."""
-    from provenance.ingest import ingest
+    from mlprov.provenance.ingest import ingest
 
     with open_store(db, memory_limit=memory_limit) as store:
         started = time.perf_counter()
@@ -87,7 +87,7 @@ def graphlets_stage(db: str, memory_limit: str | None = None) -> Result:
     """Build the model graphlets of ``db``, or refresh them: after an ingest, only the
     graphlets its new provenance can change are redone (``graphlets`` written of
     ``total_graphlets``)."""
-    from graphlets import build_graphlets
+    from mlprov.graphlets import build_graphlets
 
     with open_store(db, memory_limit=memory_limit) as store:
         started = time.perf_counter()
@@ -105,7 +105,12 @@ def graphlets_stage(db: str, memory_limit: str | None = None) -> Result:
 
 def waste_stage(db: str, memory_limit: str | None = None) -> Result:
     """The waste analyses: headline, by pipeline, by category, by week."""
-    from analysis.waste import waste_by_category, waste_by_pipeline, waste_by_week, waste_summary
+    from mlprov.analysis.waste import (
+        waste_by_category,
+        waste_by_pipeline,
+        waste_by_week,
+        waste_summary,
+    )
 
     with open_store(db, read_only=True, memory_limit=memory_limit) as store:
         started = time.perf_counter()
@@ -123,7 +128,7 @@ def waste_stage(db: str, memory_limit: str | None = None) -> Result:
 
 def pruning_stage(db: str, memory_limit: str | None = None) -> Result:
     """The pruning simulation with every policy, seed 0."""
-    from analysis.pruning import simulate_pruning
+    from mlprov.analysis.pruning import simulate_pruning
 
     with open_store(db, read_only=True, memory_limit=memory_limit) as store:
         started = time.perf_counter()
@@ -139,7 +144,7 @@ def pruning_stage(db: str, memory_limit: str | None = None) -> Result:
 
 def report_stage(db: str, memory_limit: str | None = None) -> Result:
     """Build the report and write its files into a temporary directory."""
-    from analysis.report import build_report, write_report
+    from mlprov.analysis.report import build_report, write_report
 
     with (
         open_store(db, read_only=True, memory_limit=memory_limit) as store,
@@ -276,7 +281,7 @@ def networkx_stage(db: str, sample: int, seed: int) -> Result:
 def split_stage(source: str, pipelines: int, days: int, seed: int, work: str) -> Result:
     """Cut the last day off a copy of ``source`` (see :func:`benchmarks.corpus.split_last_day`)."""
     from benchmarks.corpus import split_last_day
-    from provenance.synth.generator import SynthConfig
+    from mlprov.sample.synth.generator import SynthConfig
 
     started = time.perf_counter()
     split = split_last_day(
@@ -330,7 +335,7 @@ def peak_rss_mb() -> float:
 
 def main(argv: list[str]) -> int:
     """Run ``argv[0]`` with the keyword arguments in the JSON object ``argv[1]``."""
-    from provenance.resources import limit_threads
+    from mlprov.provenance.resources import limit_threads
 
     limit_threads()  # as the command line does, before any thread pool loads
     stage, kwargs = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from provenance.synth.generator import PRESETS, generate
+from mlprov.sample.synth.generator import PRESETS, generate
 
 
 def main() -> int:

@@ -4,26 +4,26 @@ Build them once per store; every reader then refreshes them incrementally after 
 (:func:`ensure_current`), so they are never stale. Read the ``graphlets`` and
 ``graphlet_members`` tables or load one graphlet for display::
 
-    from provenance.store import ProvenanceStore
-    from graphlets import build_graphlets, load_graphlet
+    from mlprov.provenance.store import ProvenanceStore
+    from mlprov.graphlets import build_graphlets, load_graphlet
 
     with ProvenanceStore.open("prov.duckdb") as store:
         report = build_graphlets(store)
         view = load_graphlet(store, 42)
 """
 
-from graphlets.build import BuildReport, build_graphlets
-from graphlets.current import current_rules, ensure_current, graphlet_status, open_current
-from graphlets.load import (
+from mlprov.graphlets.build import BuildReport, build_graphlets
+from mlprov.graphlets.current import current_rules, ensure_current, graphlet_status, open_current
+from mlprov.graphlets.load import (
     GraphletView,
     graphlet_summary,
     list_graphlets,
     load_graphlet,
     to_networkx,
 )
-from graphlets.rules import GraphletRules
-from graphlets.state import ensure_schema
-from graphlets.vocabulary import EXPORTED_TABLES, REASONS, Outcome, Role
+from mlprov.graphlets.rules import GraphletRules
+from mlprov.graphlets.state import ensure_schema
+from mlprov.graphlets.vocabulary import EXPORTED_TABLES, REASONS, Outcome, Role
 
 __all__ = [
     "EXPORTED_TABLES",

@@ -11,8 +11,8 @@ last build saw (``graphlet_seen``); a pipeline is rebuilt whole only when it is 
 under other rules, or an old execution's edges moved.
 
 Example:
-    >>> from provenance.store import ProvenanceStore
-    >>> from graphlets import build_graphlets
+    >>> from mlprov.provenance.store import ProvenanceStore
+    >>> from mlprov.graphlets import build_graphlets
     >>> with ProvenanceStore.open(":memory:") as store:
     ...     build_graphlets(store).graphlets
     0
@@ -27,19 +27,19 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from graphlets.errors import UnknownPipelineError
-from graphlets.rules import GraphletRules
-from graphlets.state import ensure_schema, is_current, record
-from provenance.errors import did_you_mean
-from provenance.sql import Queries, scalar
-from provenance.store import ProvenanceStore
+from mlprov.graphlets.errors import UnknownPipelineError
+from mlprov.graphlets.rules import GraphletRules
+from mlprov.graphlets.state import ensure_schema, is_current, record
+from mlprov.provenance.errors import did_you_mean
+from mlprov.provenance.sql import Queries, scalar
+from mlprov.provenance.store import ProvenanceStore
 
-_SQL = Queries("graphlets", "build.sql", "refresh.sql")
+_SQL = Queries("mlprov.graphlets", "build.sql", "refresh.sql")
 #: Pipelines rebuilt whole are built together until a batch holds this many executions.
 BATCH_EXECUTIONS = 500_000
 #: Rebuilds the pipelines of temp table ``gl_full`` whole (their ``graphlets``,
 #: ``graphlet_members`` and ``graphlet_seen`` rows) given (connection, rules, progress step):
-#: DuckDB on this machine by default, Spark in :mod:`graphlets.spark`.
+#: DuckDB on this machine by default, Spark in :mod:`mlprov.graphlets.spark`.
 RebuildWhole = Callable[
     [duckdb.DuckDBPyConnection, GraphletRules, Callable[[str, int], None]], "Written"
 ]

@@ -7,13 +7,13 @@ read-only database) the reader stops with :class:`StaleGraphletsError` saying wh
 instead of counting every new execution as an orphan.
 
 The rules of the refresh are the ones the graphlets were last cut with (recorded by
-:func:`graphlets.build_graphlets` in ``graphlet_state``), so a user who built with other
+:func:`mlprov.graphlets.build_graphlets` in ``graphlet_state``), so a user who built with other
 rules keeps them; defaults only for a store never built. Passing ``rules`` asks for those
 rules: graphlets cut under others are then stale too.
 
 Example:
-    >>> from provenance.store import ProvenanceStore
-    >>> from graphlets import ensure_current
+    >>> from mlprov.provenance.store import ProvenanceStore
+    >>> from mlprov.graphlets import ensure_current
     >>> with ProvenanceStore.open(":memory:") as store:
     ...     ensure_current(store).graphlets
     0
@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from graphlets.build import BuildReport, build_graphlets
-from graphlets.errors import GraphletError, NotBuiltError, StaleGraphletsError
-from graphlets.rules import GraphletRules
-from graphlets.state import LAYOUT, ingests_since, is_current, latest_ingest, state
-from provenance.sql import scalar
-from provenance.store import ProvenanceStore
+from mlprov.graphlets.build import BuildReport, build_graphlets
+from mlprov.graphlets.errors import GraphletError, NotBuiltError, StaleGraphletsError
+from mlprov.graphlets.rules import GraphletRules
+from mlprov.graphlets.state import LAYOUT, ingests_since, is_current, latest_ingest, state
+from mlprov.provenance.sql import scalar
+from mlprov.provenance.store import ProvenanceStore
 
 
 def current_rules(store: ProvenanceStore) -> GraphletRules:
@@ -90,7 +90,7 @@ def ensure_current(
         store: an open store (read-only is fine when its graphlets are current).
         rules: the rules wanted; None keeps those of the last build (see the module doc).
         refresh: refresh stale graphlets; False refuses them instead.
-        progress: passed to :func:`graphlets.build_graphlets`.
+        progress: passed to :func:`mlprov.graphlets.build_graphlets`.
 
     Returns:
         The refresh's :class:`BuildReport`, or None when they were current.

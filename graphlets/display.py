@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from graphlets.load import GraphletView, to_networkx
-from graphlets.vocabulary import REASONS, Role
+from mlprov.graphlets.load import GraphletView, to_networkx
+from mlprov.graphlets.vocabulary import REASONS, Role
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

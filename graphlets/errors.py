@@ -1,9 +1,9 @@
-"""Errors the graphlet stage raises; all are :class:`provenance.errors.MlprovError`, so the CLI
-prints them on one line and exits with code 2."""
+"""Errors the graphlet stage raises; all are :class:`mlprov.provenance.errors.MlprovError`, so the
+CLI prints them on one line and exits with code 2."""
 
 from __future__ import annotations
 
-from provenance.errors import MlprovError
+from mlprov.provenance.errors import MlprovError
 
 
 class GraphletError(MlprovError):

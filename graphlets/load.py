@@ -1,8 +1,8 @@
 """Read built graphlets: a listing, a summary, and one graphlet with its edges for display.
 
 Example:
-    >>> from provenance.store import ProvenanceStore
-    >>> from graphlets import graphlet_summary
+    >>> from mlprov.provenance.store import ProvenanceStore
+    >>> from mlprov.graphlets import graphlet_summary
     >>> with ProvenanceStore.open(":memory:") as store:
     ...     graphlet_summary(store).graphlets
     0
@@ -17,14 +17,14 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from graphlets.build import pipeline_keys
-from graphlets.current import current_rules, ensure_current
-from graphlets.errors import UnknownGraphletError
-from graphlets.rules import GraphletRules
-from provenance.sql import Queries
-from provenance.store import ProvenanceStore
+from mlprov.graphlets.build import pipeline_keys
+from mlprov.graphlets.current import current_rules, ensure_current
+from mlprov.graphlets.errors import UnknownGraphletError
+from mlprov.graphlets.rules import GraphletRules
+from mlprov.provenance.sql import Queries
+from mlprov.provenance.store import ProvenanceStore
 
-_SQL = Queries("graphlets", "load.sql")
+_SQL = Queries("mlprov.graphlets", "load.sql")
 
 
 @dataclass(frozen=True)
@@ -76,13 +76,13 @@ class GraphletView:
 
     def _repr_png_(self) -> bytes:
         """In a notebook, a graphlet shows as its drawing (graphlets.display)."""
-        from graphlets.display import graphlet_png
+        from mlprov.graphlets.display import graphlet_png
 
         return graphlet_png(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """In IPython's text display: one line saying what it is and whether it pushed."""
-        from graphlets.display import status
+        from mlprov.graphlets.display import status
 
         printer.text(
             f"graphlet {self.graphlet_id} of pipeline {self.info.get('pipeline')}: "
@@ -110,7 +110,7 @@ def list_graphlets(
     Args:
         store: an open store.
         pipelines: pipeline names to keep; all when None.
-        refresh: refresh stale graphlets (see :func:`graphlets.ensure_current`); False
+        refresh: refresh stale graphlets (see :func:`mlprov.graphlets.ensure_current`); False
             refuses them.
 
     Returns:

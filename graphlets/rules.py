@@ -4,7 +4,7 @@ The defaults are the project's definition; every switch exists so a user can see
 figure depends on it, or adapt the cut to a source that records provenance differently.
 
 Example:
-    >>> from graphlets.rules import GraphletRules
+    >>> from mlprov.graphlets.rules import GraphletRules
     >>> GraphletRules().excluded_keys
     ('baseline_model',)
     >>> GraphletRules(deploy_on_complete=True).digest() != GraphletRules().digest()
@@ -18,10 +18,10 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
-from graphlets.errors import ConflictingRulesError
+from mlprov.graphlets.errors import ConflictingRulesError
 
 if TYPE_CHECKING:
-    from provenance.store import ProvenanceStore
+    from mlprov.provenance.store import ProvenanceStore
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class GraphletRules:
     def for_store(cls, store: ProvenanceStore) -> GraphletRules:
         """The default rules with the deploy rule the store's sources were ingested with.
 
-        A mapping's ``[deploy]`` table (:class:`provenance.conventions.DeployRule`) is kept
+        A mapping's ``[deploy]`` table (:class:`mlprov.provenance.conventions.DeployRule`) is kept
         with each source: ``tasks`` turn on ``deploy_on_complete`` (ingest already put exactly
         those tasks in the deploy category) and ``pushed_property`` names the push property.
         Sources that name different push properties cannot share one build.

@@ -1,7 +1,7 @@
 """Build graphlets on Spark, for stores with more pipelines than one machine digests in time.
 
 The heavy work of a build is per pipeline: no walk leaves its pipeline. So the Spark engine
-plans, refreshes in part and records exactly as :func:`graphlets.build_graphlets` does, and
+plans, refreshes in part and records exactly as :func:`mlprov.graphlets.build_graphlets` does, and
 only the pipelines rebuilt whole go to Spark:
 
 1. the canonical rows those pipelines read are exported as Parquet, one dataset per table,
@@ -9,10 +9,10 @@ only the pipelines rebuilt whole go to Spark:
    ``LAKE/canonical/<table>/bucket=N/*.parquet``;
 2. Spark reads each bucket's files as bytes, ``groupBy(bucket).applyInArrow`` hands them to
    one task, which loads them into an in-memory DuckDB store and runs
-   :func:`graphlets.build_graphlets` on it (today's SQL, nothing re-expressed), returning its
+   :func:`mlprov.graphlets.build_graphlets` on it (today's SQL, nothing re-expressed), returning its
    graphlet tables as Parquet bytes (``LAKE/results``);
 3. the driver loads those rows into the store in the build's one transaction, so the build
-   records (and :func:`graphlets.ensure_current`) see a build like any other.
+   records (and :func:`mlprov.graphlets.ensure_current`) see a build like any other.
 
 The Parquet files travel as bytes, never as Spark columns: every DuckDB type (unsigned
 hashes, lists) arrives as it left, and a column added to the graphlet tables travels without
@@ -21,7 +21,7 @@ temporary one in local mode, a shared mount (``/dbfs/...``, NFS) on a cluster.
 
 Example (Spark local mode; needs pyspark and Java)::
 
-    from graphlets.spark import build_on_spark, spark_session
+    from mlprov.graphlets.spark import build_on_spark, spark_session
     spark = spark_session("local[2]")   # or the session of spark-submit, Databricks, ...
     with ProvenanceStore.open("prov.duckdb") as store:
         report = build_on_spark(store, spark=spark)
@@ -48,11 +48,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from graphlets.build import BuildReport, Written, build_graphlets
-from graphlets.errors import SparkJobError, SparkUnavailableError
-from graphlets.rules import GraphletRules
-from provenance.sql import scalar
-from provenance.store import ProvenanceStore
+from mlprov.graphlets.build import BuildReport, Written, build_graphlets
+from mlprov.graphlets.errors import SparkJobError, SparkUnavailableError
+from mlprov.graphlets.rules import GraphletRules
+from mlprov.provenance.sql import scalar
+from mlprov.provenance.store import ProvenanceStore
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -152,13 +152,13 @@ def build_on_spark(
     buckets: int | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> BuildReport:
-    """:func:`graphlets.build_graphlets` with the pipelines rebuilt whole built on Spark.
+    """:func:`mlprov.graphlets.build_graphlets` with the pipelines rebuilt whole built on Spark.
 
     The result is the one the DuckDB build writes, row for row.
 
     Args:
         store, rules, pipelines, incremental, progress: as for
-            :func:`graphlets.build_graphlets`.
+            :func:`mlprov.graphlets.build_graphlets`.
         spark: the session to run on (see :func:`spark_session`).
         lake: a directory to keep the exported canonical tables (``canonical/``), the tasks'
             results (``results/``) and the graphlet tables as Parquet (``graphlets/``,
@@ -167,7 +167,7 @@ def build_on_spark(
             Spark offers (``defaultParallelism``), at most one per pipeline.
 
     Returns:
-        A :class:`graphlets.build.BuildReport`.
+        A :class:`mlprov.graphlets.build.BuildReport`.
     """
     with _lake(lake) as where:
         rebuild = functools.partial(
@@ -218,7 +218,7 @@ def _rebuild_on_spark(
     lake: Path,
     buckets: int,
 ) -> Written:
-    """The :data:`graphlets.build.RebuildWhole` of Spark (see the module doc)."""
+    """The :data:`mlprov.graphlets.build.RebuildWhole` of Spark (see the module doc)."""
     pipelines = int(scalar(con, "SELECT count(*) FROM gl_full"))
     if not pipelines:
         return Written()
@@ -305,7 +305,7 @@ def build_bucket(files: pa.Table, rules: GraphletRules, threads: int = 1) -> pa.
 
     Returns:
         Rows (bucket, tbl, content, report): each of :data:`OUTPUT` as Parquet bytes, with
-        what the build wrote (a :class:`graphlets.build.Written` as JSON).
+        what the build wrote (a :class:`mlprov.graphlets.build.Written` as JSON).
     """
     with ProvenanceStore.open(":memory:") as store:
         store.con.execute(f"SET threads = {max(1, threads)}")

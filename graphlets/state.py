@@ -14,16 +14,16 @@ from importlib import resources
 
 import duckdb
 
-from graphlets.rules import GraphletRules
-from provenance.sql import Queries
-from provenance.store import ProvenanceStore
+from mlprov.graphlets.rules import GraphletRules
+from mlprov.provenance.sql import Queries
+from mlprov.provenance.store import ProvenanceStore
 
 #: Version of graphlets/schema.sql: bump it with any change there. A store whose graphlet
 #: tables have another layout drops and rebuilds them.
 LAYOUT = "3"
 #: The tables of graphlets/schema.sql.
 TABLES = ("graphlets", "graphlet_members", "graphlet_builds", "graphlet_seen", "graphlet_state")
-_SQL = Queries("graphlets", "state.sql")
+_SQL = Queries("mlprov.graphlets", "state.sql")
 
 
 def ensure_schema(store: ProvenanceStore) -> None:
@@ -36,7 +36,7 @@ def ensure_schema(store: ProvenanceStore) -> None:
         return
     for table in TABLES:
         store.con.execute(f"DROP TABLE IF EXISTS {table}")
-    store.con.execute(resources.files("graphlets").joinpath("schema.sql").read_text())
+    store.con.execute(resources.files("mlprov.graphlets").joinpath("schema.sql").read_text())
     _SQL.run(store.con, "set_state", {"key": "layout", "value": LAYOUT})
 
 

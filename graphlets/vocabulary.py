@@ -1,7 +1,7 @@
 """The words of model graphlets, defined once (study.md, "Model graphlet" and "Cost and waste").
 
 graphlets/build.sql writes these values into ``graphlet_members.role`` and
-``graphlets.reason``; analysis/frames.sql derives each graphlet's :class:`Outcome` from them.
+``mlprov.graphlets.reason``; analysis/frames.sql derives each graphlet's :class:`Outcome` from them.
 Both enums are ``str`` enums, so they compare equal to the text in the tables and frames.
 
 Example:
@@ -37,7 +37,7 @@ class Outcome(str, Enum):
         return self.value.replace("_", " ")
 
 
-#: Why a graphlet did or did not push (``graphlets.reason``), as a sentence. ``abandoned``
+#: Why a graphlet did or did not push (``mlprov.graphlets.reason``), as a sentence. ``abandoned``
 #: comes only from analyses, which tell it from ``in_flight`` as of a time.
 REASONS = {
     "pushed": "pushed",

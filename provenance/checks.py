@@ -13,9 +13,9 @@ from typing import Literal
 
 import duckdb
 
-from provenance.errors import MalformedRecordError
-from provenance.readers import NodeKind, Skipped
-from provenance.sql import execute
+from mlprov.provenance.errors import MalformedRecordError
+from mlprov.provenance.readers import NodeKind, Skipped
+from mlprov.provenance.sql import execute
 
 Strictness = Literal["raise", "warn", "skip"]
 

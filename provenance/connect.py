@@ -1,7 +1,7 @@
 """Connections to database servers the readers read: URLs, drivers, snapshots and failures.
 
-Shared by the readers of servers (:mod:`provenance.mlmd_server`, Marquez in
-:mod:`provenance.openlineage_marquez`, the MLflow tracking store): a URL parsed into a
+Shared by the readers of servers (:mod:`mlprov.provenance.mlmd_server`, Marquez in
+:mod:`mlprov.provenance.openlineage_marquez`, the MLflow tracking store): a URL parsed into a
 :class:`Config` holding the password apart, a fast check that a server listens, the driver
 connections opened for a read-only snapshot, and one-line errors for driver failures, with the
 password redacted.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from provenance.errors import (
+from mlprov.provenance.errors import (
     MlprovError,
     SourceAccessError,
     SourceNotFoundError,
@@ -23,7 +23,7 @@ from provenance.errors import (
     SourceUnreachableError,
     UnknownSourceError,
 )
-from provenance.readers import NO_SECRET, Secret
+from mlprov.provenance.readers import NO_SECRET, Secret
 
 CONNECT_TIMEOUT_S = 10
 DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}

@@ -21,7 +21,7 @@ file::
 With ``deploy.tasks``, the ``deploy`` category is exactly the executions those globs name (the
 presets' deploy rules no longer apply), and a COMPLETE one counts as a push when none of its
 outputs carries the pushed property. The rule is stored with the source and used by every
-graphlet build of the store (:meth:`graphlets.rules.GraphletRules.for_store`).
+graphlet build of the store (:meth:`mlprov.graphlets.rules.GraphletRules.for_store`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from provenance.errors import MappingError, did_you_mean
+from mlprov.provenance.errors import MappingError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -137,7 +137,7 @@ class DeployRule:
         pushed_property: artifact property a deploy execution sets to 1 on what it deployed
             (TFX: ``pushed``).
         aliases: MLflow registry aliases that mark a model version deployed (None: the
-            reader's default, :data:`provenance.mlflow_store.DEPLOY_ALIASES`).
+            reader's default, :data:`mlprov.provenance.mlflow_store.DEPLOY_ALIASES`).
     """
 
     tasks: tuple[str, ...] = ()

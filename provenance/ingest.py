@@ -1,7 +1,7 @@
 """Load a provenance source into the canonical store: incremental, atomic, with a load report.
 
 Example:
-    >>> from provenance.ingest import parse_source
+    >>> from mlprov.provenance.ingest import parse_source
     >>> parse_source("grpc://metadata:8080").kind
     'mlmd_client'
     >>> parse_source("mysql://reader@127.0.0.1:3306/metadb").kind
@@ -20,10 +20,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from provenance.checks import TIME_RANGE_MS, Strictness, check_records
-from provenance.conventions import CONVENTIONS, Convention, Mapping, detect_convention
-from provenance.errors import UnknownSourceError, did_you_mean, interrupts_as_keyboard
-from provenance.readers import (
+from mlprov.provenance.checks import TIME_RANGE_MS, Strictness, check_records
+from mlprov.provenance.conventions import CONVENTIONS, Convention, Mapping, detect_convention
+from mlprov.provenance.errors import UnknownSourceError, did_you_mean, interrupts_as_keyboard
+from mlprov.provenance.readers import (
     NODE_TABLES,
     REGISTRY,
     Mark,
@@ -35,8 +35,8 @@ from provenance.readers import (
     reader,
     staging_area,
 )
-from provenance.sql import Queries, scalar
-from provenance.store import ProvenanceStore
+from mlprov.provenance.sql import Queries, scalar
+from mlprov.provenance.store import ProvenanceStore
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def parse_source(text: str, kind: str | None = None, *, password: str | None = N
 
     Args:
         text: the path or URL; a password in the URL wins over ``password``.
-        kind: a key of :data:`provenance.readers.REGISTRY`, or None to choose as above.
+        kind: a key of :data:`mlprov.provenance.readers.REGISTRY`, or None to choose as above.
         password: the password for URLs that carry none (from a file or the environment).
 
     Raises:
@@ -125,7 +125,7 @@ class LoadReport:
         return {**asdict(self), "total_read": self.total_read}
 
 
-_SQL = Queries("provenance", "ingest.sql", "canonicalize.sql")
+_SQL = Queries("mlprov.provenance", "ingest.sql", "canonicalize.sql")
 SOURCE_TABLES = (  # the canonical tables an ingest writes rows of a source into
     "contexts",
     "context_properties",

@@ -1,10 +1,10 @@
 """One read-only snapshot of an MLflow tracking database, as a function from SQL to Arrow.
 
-SQLite through the ADBC driver (with :mod:`provenance.mlmd_sql`'s handling of WAL files and
+SQLite through the ADBC driver (with :mod:`mlprov.provenance.mlmd_sql`'s handling of WAL files and
 hot journals), PostgreSQL through ADBC in one ``REPEATABLE READ, READ ONLY`` transaction,
 MySQL through PyMySQL in one consistent snapshot (the MLMD server reader's connections and
 sessions). Driver errors inside the snapshot become the one-line errors of
-:mod:`provenance.errors`.
+:mod:`mlprov.provenance.errors`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from provenance import connect, sqlite_source
-from provenance.errors import MlprovError, NotAnMlmdStoreError
+from mlprov.provenance import connect, sqlite_source
+from mlprov.provenance.errors import MlprovError, NotAnMlmdStoreError
 
 BATCH_ROWS = 65_536
 #: How SQLite, PostgreSQL and MySQL say a table is missing.

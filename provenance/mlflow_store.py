@@ -3,7 +3,7 @@
 MLflow's SQLAlchemy store keeps experiments, runs, their params, metrics and tags, the
 datasets runs logged as inputs, MLflow 3's logged models and the model registry in plain
 tables. Each table is read with one query inside one read-only snapshot
-(:mod:`provenance.mlflow_snapshot`) into Arrow, which DuckDB reads in place as views, and
+(:mod:`mlprov.provenance.mlflow_snapshot`) into Arrow, which DuckDB reads in place as views, and
 ``mlflow_store.sql`` maps them set at a time onto the staging tables: experiments are
 pipelines, top-level runs pipeline runs, runs executions, datasets and models artifacts (the
 file's header gives the whole mapping). Metrics are read from ``latest_metrics`` (one value
@@ -38,11 +38,11 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from provenance import connect
-from provenance.errors import NotAnMlmdStoreError, UnsupportedSchemaVersionError
-from provenance.mlflow_snapshot import NO_TABLE, Config, Fetch, snapshot
-from provenance.readers import Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
-from provenance.sql import named_queries, statements
+from mlprov.provenance import connect
+from mlprov.provenance.errors import NotAnMlmdStoreError, UnsupportedSchemaVersionError
+from mlprov.provenance.mlflow_snapshot import NO_TABLE, Config, Fetch, snapshot
+from mlprov.provenance.readers import Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
+from mlprov.provenance.sql import named_queries, statements
 
 #: Registry aliases that mark a model version deployed, unless the mapping names others.
 DEPLOY_ALIASES = ("champion", "production", "prod")
@@ -66,7 +66,7 @@ _WORKSPACES = KNOWN_REVISIONS.index("1b5f0d9ad7c1")  # model registry names per 
 #: Tables that make a SQLite file an MLflow tracking database.
 MARKER_TABLES = frozenset({"alembic_version", "experiments", "runs"})
 
-_SQL = named_queries("provenance", "mlflow_store.sql")
+_SQL = named_queries("mlprov.provenance", "mlflow_store.sql")
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def read(config: Config, stage: Stage) -> ReadResult:
     Raises:
         SourceNotFoundError, NotAnMlmdStoreError, UnsupportedSchemaVersionError,
         CorruptSourceError, SourceBusyError, and the server errors of
-        :mod:`provenance.mlmd_server`.
+        :mod:`mlprov.provenance.mlmd_server`.
     """
     result = ReadResult()
     con = stage.con

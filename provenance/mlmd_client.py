@@ -5,7 +5,8 @@ with ``--kind mlmd_client``, MySQL, PostgreSQL or SQLite stores (to cross-check 
 readers). Nodes come from the bulk calls (``get_executions()`` and friends,
 without paging) and events from ``get_events_by_execution_ids`` over id lists; the client has no
 bulk call for associations, attributions or parent contexts, so those take one call per context.
-It stages exactly what :mod:`provenance.mlmd_sql` stages, so both give identical canonical rows.
+It stages exactly what :mod:`mlprov.provenance.mlmd_sql` stages, so both give identical canonical
+rows.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from urllib.parse import unquote, urlsplit
 import duckdb
 import pyarrow as pa
 
-from provenance import mlmd_codes
-from provenance.errors import ClientUnavailableError, MlprovError, UnknownSourceError
-from provenance.readers import (
+from mlprov.provenance import mlmd_codes
+from mlprov.provenance.errors import ClientUnavailableError, MlprovError, UnknownSourceError
+from mlprov.provenance.readers import (
     NO_SECRET,
     NODE_TABLES,
     ArtifactState,
@@ -95,7 +96,7 @@ def _open_store(config: Config) -> Any:
             "SQLite stores can be read without it"
         ) from err
     if isinstance(config.url, Path):
-        from provenance.sqlite_source import check_file
+        from mlprov.provenance.sqlite_source import check_file
 
         check_file(config.url)
         conn = pb.ConnectionConfig()

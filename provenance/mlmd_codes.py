@@ -1,8 +1,8 @@
 """ML Metadata's integer codes (mlmd.md, "Enums"), kept in this one module.
 
 MLMD stores node kinds, states and event types as integers. The MLMD readers turn them into the
-canonical vocabulary of :mod:`provenance.readers` (same member names) as they stage rows, and
-the corpus generator (:mod:`provenance.synth`) writes them; nothing else knows the numbers.
+canonical vocabulary of :mod:`mlprov.provenance.readers` (same member names) as they stage rows, and
+the corpus generator (:mod:`mlprov.sample.synth`) writes them; nothing else knows the numbers.
 
 Example:
     >>> ExecutionState.COMPLETE.value, EventType(4).name

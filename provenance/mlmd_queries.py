@@ -1,10 +1,11 @@
 """One description of the MLMD source queries, rendered for SQLite, MySQL and PostgreSQL.
 
-Both bulk MLMD readers (:mod:`provenance.mlmd_sql` for SQLite files, :mod:`provenance.mlmd_server`
-for servers) read the same schema-10 tables with the same queries; a :class:`Dialect` holds the
-few differences: how a flag becomes an integer (PostgreSQL declares flags ``boolean``), whether
-``EventPath`` has a ``rowid`` that orders a path's steps, and SQLite's ``+col`` planner hint.
-Unquoted names work everywhere (PostgreSQL folds them to the lower case it created them in).
+Both bulk MLMD readers (:mod:`mlprov.provenance.mlmd_sql` for SQLite files,
+:mod:`mlprov.provenance.mlmd_server` for servers) read the same schema-10 tables with the same
+queries; a :class:`Dialect` holds the few differences: how a flag becomes an integer (PostgreSQL
+declares flags ``boolean``), whether ``EventPath`` has a ``rowid`` that orders a path's steps, and
+SQLite's ``+col`` planner hint. Unquoted names work everywhere (PostgreSQL folds them to the lower
+case it created them in).
 
 Each :class:`TableRead` names its staging table, the MLMD table, the typed columns it selects,
 its filter, and the DuckDB select that stages the rows arriving as ``src`` (decoding MLMD's
@@ -24,8 +25,14 @@ from typing import Any
 
 import duckdb
 
-from provenance.mlmd_codes import ArtifactState, EventType, ExecutionState, TypeKind, decode_sql
-from provenance.readers import STAGE, Mark, ReadResult, Skipped, Stage
+from mlprov.provenance.mlmd_codes import (
+    ArtifactState,
+    EventType,
+    ExecutionState,
+    TypeKind,
+    decode_sql,
+)
+from mlprov.provenance.readers import STAGE, Mark, ReadResult, Skipped, Stage
 
 SUPPORTED_SCHEMA_VERSIONS = (10,)
 BATCH_ROWS = 65_536

@@ -1,7 +1,7 @@
 """Read MLMD stores on MySQL/MariaDB and PostgreSQL servers in bulk, read-only, in one snapshot.
 
 This is where Kubeflow Pipelines keeps its metadata (a MySQL database named ``metadb``). The
-queries are those of the SQLite reader (:mod:`provenance.mlmd_queries`); only their transport
+queries are those of the SQLite reader (:mod:`mlprov.provenance.mlmd_queries`); only their transport
 differs, chosen for speed under two constraints: a user with SELECT privileges only must
 suffice, and one ingest must see one consistent snapshot of the store, so that a pipeline
 writing while mlprov reads cannot leave an event without its execution or half a run.
@@ -17,7 +17,7 @@ writing while mlprov reads cannot leave an event without its execution or half a
   split into the staging tables by DuckDB. MySQL declares ``int_value`` as a 32-bit INT; values
   are widened to BIGINT as they are read.
 
-The password comes from the URL or from :class:`provenance.readers.Secret` (the CLI's
+The password comes from the URL or from :class:`mlprov.provenance.readers.Secret` (the CLI's
 ``--password-file`` or ``MLPROV_PASSWORD``); it is left out of ``config.location`` and
 redacted from every error message. Nothing is ever written: no DDL, no temporary tables.
 """
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provenance import mlmd_queries as q
-from provenance.connect import (
+from mlprov.provenance import mlmd_queries as q
+from mlprov.provenance.connect import (
     MYSQL_SESSION,
     PG_BEGIN,
     Config,
@@ -37,8 +37,8 @@ from provenance.connect import (
     pg_connect,
     pymysql_connect,
 )
-from provenance.errors import MlprovError, NotAnMlmdStoreError, UnsupportedSchemaVersionError
-from provenance.readers import Mark, ReadResult, Secret, Stage
+from mlprov.provenance.errors import MlprovError, NotAnMlmdStoreError, UnsupportedSchemaVersionError
+from mlprov.provenance.readers import Mark, ReadResult, Secret, Stage
 
 __all__ = ["READER", "Config", "configure", "read"]
 

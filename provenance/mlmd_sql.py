@@ -7,7 +7,7 @@ mode, or one with a hot journal, is read through a consistent copy (see :func:`r
 Incremental reads take rows past the watermarks:
 new ids for append-only tables, and new ids or newer update times for executions, artifacts and
 contexts (MLMD bumps a node's update time when it or its properties change). The queries are
-those of :mod:`provenance.mlmd_queries`, shared with the server reader.
+those of :mod:`mlprov.provenance.mlmd_queries`, shared with the server reader.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from urllib.parse import unquote
 import duckdb
 import pyarrow as pa
 
-from provenance import mlmd_queries as q
-from provenance.errors import (
+from mlprov.provenance import mlmd_queries as q
+from mlprov.provenance.errors import (
     CorruptSourceError,
     MlprovError,
     NotAnMlmdStoreError,
     UnsupportedSchemaVersionError,
 )
-from provenance.readers import ReadResult, Secret, Stage, sqlite_formats, sqlite_tables
-from provenance.sqlite_source import check_file, connect, readable, source_error, valid_text
+from mlprov.provenance.readers import ReadResult, Secret, Stage, sqlite_formats, sqlite_tables
+from mlprov.provenance.sqlite_source import check_file, connect, readable, source_error, valid_text
 
 #: Source tables read at once, each on its own connections (SQLite decoding is CPU-bound).
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))

@@ -8,7 +8,7 @@ Sources:
   transport's default writes one file per event);
 - Marquez's PostgreSQL database (``marquez://user@host:port/marquez``, or a ``postgresql://``
   URL with ``--kind openlineage``), its ``lineage_events`` table read in bulk, read-only, in
-  one ``REPEATABLE READ`` snapshot through ADBC, as :mod:`provenance.mlmd_server` reads MLMD.
+  one ``REPEATABLE READ`` snapshot through ADBC, as :mod:`mlprov.provenance.mlmd_server` reads MLMD.
 
 Mapping (see ``openlineage.sql``): a job's run is an execution (its type
 ``openlineage.<integration>.<jobType>``, its ``task`` property the job name without the
@@ -27,12 +27,12 @@ the spec is a dirty record (``stg_rejects``), named by file and line, that inges
 warns or skips per ``--strict``. Reading the same event twice changes nothing. Incremental
 ingest reads only the bytes appended to a file since the last ingest (watermark: offset and
 mtime), and Marquez's events from the last ``created_at`` read on (a little before it: events
-committed late; see :data:`provenance.openlineage_marquez.MARQUEZ_OVERLAP_MS`). The reader
+committed late; see :data:`mlprov.provenance.openlineage_marquez.MARQUEZ_OVERLAP_MS`). The reader
 needs no OpenLineage library.
 
-This module is the reader's entry; :mod:`provenance.openlineage_check` holds the fields read
-and the spec's rules (SQL that parses and checks events), :mod:`provenance.openlineage_files`
-the files and their watermarks, :mod:`provenance.openlineage_marquez` Marquez's database.
+This module is the reader's entry; :mod:`mlprov.provenance.openlineage_check` holds the fields read
+and the spec's rules (SQL that parses and checks events), :mod:`mlprov.provenance.openlineage_files`
+the files and their watermarks, :mod:`mlprov.provenance.openlineage_marquez` Marquez's database.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from provenance import connect
-from provenance.errors import UnknownSourceError
-from provenance.openlineage_check import CHECKED, NOT_RUN_EVENTS, SQL, TABLE
-from provenance.openlineage_files import event_files, read_files
-from provenance.openlineage_marquez import read_marquez
-from provenance.readers import NO_SECRET, ReadResult, Secret, Skipped, Stage
-from provenance.sql import scalar, statements
+from mlprov.provenance import connect
+from mlprov.provenance.errors import UnknownSourceError
+from mlprov.provenance.openlineage_check import CHECKED, NOT_RUN_EVENTS, SQL, TABLE
+from mlprov.provenance.openlineage_files import event_files, read_files
+from mlprov.provenance.openlineage_marquez import read_marquez
+from mlprov.provenance.readers import NO_SECRET, ReadResult, Secret, Skipped, Stage
+from mlprov.provenance.sql import scalar, statements
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from provenance.readers import Stage
-from provenance.sql import named_queries, scalar
+from mlprov.provenance.readers import Stage
+from mlprov.provenance.sql import named_queries, scalar
 
 #: Where an event is recorded in the load report and in errors.
 TABLE = "OpenLineage event"
@@ -127,7 +127,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-SQL = named_queries("provenance", "openlineage.sql")
+SQL = named_queries("mlprov.provenance", "openlineage.sql")
 _KEPT = [
     c for c in _COLUMNS if c not in ("schema_url", "event_time", "run_id", "inputs", "outputs")
 ]

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from provenance.errors import NotAnEventSourceError, SourceNotFoundError
-from provenance.openlineage_check import TABLE, check_batch, check_files
-from provenance.readers import Mark, ReadResult, Skipped, Stage
+from mlprov.provenance.errors import NotAnEventSourceError, SourceNotFoundError
+from mlprov.provenance.openlineage_check import TABLE, check_batch, check_files
+from mlprov.provenance.readers import Mark, ReadResult, Skipped, Stage
 
 #: File names read in a directory.
 EVENT_SUFFIXES = (".json", ".ndjson", ".jsonl")

@@ -1,7 +1,7 @@
 """OpenLineage events in Marquez's PostgreSQL database: its ``lineage_events`` table.
 
 Read in bulk, read-only, in one ``REPEATABLE READ`` snapshot through ADBC (as
-:mod:`provenance.mlmd_server` reads MLMD), oldest first; incrementally from the last
+:mod:`mlprov.provenance.mlmd_server` reads MLMD), oldest first; incrementally from the last
 ``created_at`` read on (a little before it: events committed late, see
 :data:`MARQUEZ_OVERLAP_MS`).
 """
@@ -13,10 +13,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute
 
-from provenance import connect
-from provenance.errors import MlprovError, NotAnEventSourceError
-from provenance.openlineage_check import TABLE, check_batch
-from provenance.readers import Mark, ReadResult, Stage
+from mlprov.provenance import connect
+from mlprov.provenance.errors import MlprovError, NotAnEventSourceError
+from mlprov.provenance.openlineage_check import TABLE, check_batch
+from mlprov.provenance.readers import Mark, ReadResult, Stage
 
 #: Each incremental Marquez read starts this long before the last ``created_at`` read: a row's
 #: ``created_at`` is its transaction's start, so a slow insert commits after later ones.

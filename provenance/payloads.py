@@ -36,11 +36,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from provenance.errors import PayloadOptionError
-from provenance.payload_files import PAYLOAD_TABLES, Payload, load_protos, read_artifact
-from provenance.readers import Skipped
-from provenance.sql import named_queries
-from provenance.store import ProvenanceStore
+from mlprov.provenance.errors import PayloadOptionError
+from mlprov.provenance.payload_files import PAYLOAD_TABLES, Payload, load_protos, read_artifact
+from mlprov.provenance.readers import Skipped
+from mlprov.provenance.sql import named_queries
+from mlprov.provenance.store import ProvenanceStore
 
 #: Artifact type -> the kind of payload it holds.
 PAYLOAD_TYPES = {
@@ -53,7 +53,7 @@ DEFAULT_MAX_BYTES = 64 * 2**20
 DEFAULT_WORKERS = 8
 INSTALL_HINT = "pip install 'mlprov[payloads]'"
 
-_SQL = named_queries("provenance", "payloads.sql")
+_SQL = named_queries("mlprov.provenance", "payloads.sql")
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,17 @@ A reader has
 
 Readers fill the staging tables below, which live in a scratch in-memory database attached for
 one ingest (:func:`staging_area`): a reader may fill them from several connections at once,
-before the ingest transaction opens; :mod:`provenance.ingest` then turns them into canonical rows
-in that one transaction. Node tables hold every new or changed node with all of its properties;
+before the ingest transaction opens; :mod:`mlprov.provenance.ingest` then turns them into canonical
+rows in that one transaction. Node tables hold every new or changed node with all of its properties;
 edge tables may repeat edges already loaded. Staging speaks the canonical vocabulary: a type's
-``kind`` is a :class:`NodeKind`, states are :class:`ExecutionState` / :class:`ArtifactState`
-names, an event's ``type`` an :class:`EventType` name (MLMD readers decode MLMD's integer codes,
-:mod:`provenance.mlmd_codes`). Ids are integers; a source whose ids are text (run UUIDs, run
-ids) maps them with :meth:`Stage.stable_ids`, which gives each text id the same integer on
-every ingest, so canonical ids and incremental ingest work as for MLMD. A record a reader
-cannot stage at all (an event that is not JSON) goes to ``stg_rejects`` (source table, where
-the record is, what is wrong), in source order: ingest raises, warns or skips those per its
-strictness, like every other dirty record.
+``kind`` is a :class:`NodeKind`, states are :class:`ExecutionState` / :class:`ArtifactState` names,
+an event's ``type`` an :class:`EventType` name (MLMD readers decode MLMD's integer codes,
+:mod:`mlprov.provenance.mlmd_codes`). Ids are integers; a source whose ids are text (run UUIDs, run
+ids) maps them with :meth:`Stage.stable_ids`, which gives each text id the same integer on every
+ingest, so canonical ids and incremental ingest work as for MLMD. A record a reader cannot stage at
+all (an event that is not JSON) goes to ``stg_rejects`` (source table, where the record is, what is
+wrong), in source order: ingest raises, warns or skips those per its strictness, like every other
+dirty record.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from provenance.conventions import Mapping
+from mlprov.provenance.conventions import Mapping
 
 if TYPE_CHECKING:
     import duckdb
@@ -269,11 +269,11 @@ class Reader(Protocol):
 
 #: kind -> module holding its ``READER``, in order of precedence for URL schemes and files.
 REGISTRY: dict[str, str] = {
-    "mlmd_sql": "provenance.mlmd_sql",
-    "mlmd_server": "provenance.mlmd_server",
-    "mlmd_client": "provenance.mlmd_client",
-    "openlineage": "provenance.openlineage",
-    "mlflow": "provenance.mlflow_store",
+    "mlmd_sql": "mlprov.provenance.mlmd_sql",
+    "mlmd_server": "mlprov.provenance.mlmd_server",
+    "mlmd_client": "mlprov.provenance.mlmd_client",
+    "openlineage": "mlprov.provenance.openlineage",
+    "mlflow": "mlprov.provenance.mlflow_store",
 }
 
 

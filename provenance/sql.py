@@ -43,7 +43,7 @@ class Queries(MappingABC[str, str]):
     """The named blocks of one or more ``.sql`` files of a package, by name.
 
     Example:
-        >>> sorted(Queries("provenance", "canonicalize.sql"))[:2]
+        >>> sorted(Queries("mlprov.provenance", "canonicalize.sql"))[:2]
         ['affected_executions', 'append_edges']
     """
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from provenance.errors import (
+from mlprov.provenance.errors import (
     CorruptSourceError,
     NotAnMlmdStoreError,
     SourceBusyError,

@@ -1,7 +1,7 @@
 """The canonical provenance store: one DuckDB file every stage reads and writes.
 
 Example:
-    >>> from provenance.store import ProvenanceStore
+    >>> from mlprov.provenance.store import ProvenanceStore
     >>> with ProvenanceStore.open(":memory:") as store:
     ...     store.count("executions")
     0
@@ -21,9 +21,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from provenance.errors import StoreError
-from provenance.resources import default_memory_limit, is_size, usable_cpus
-from provenance.sql import scalar
+from mlprov.provenance.errors import StoreError
+from mlprov.provenance.resources import default_memory_limit, is_size, usable_cpus
+from mlprov.provenance.sql import scalar
 
 SCHEMA_VERSION = 3
 #: Older versions whose stores lack only tables added since: a writable open adds them.
@@ -31,7 +31,7 @@ ADDITIVE_UPGRADES = frozenset({"2"})
 
 
 def _schema_sql() -> str:
-    return resources.files("provenance").joinpath("schema.sql").read_text()
+    return resources.files("mlprov.provenance").joinpath("schema.sql").read_text()
 
 
 def _table_statements() -> dict[str, str]:
@@ -77,15 +77,16 @@ class ProvenanceStore:
     ) -> ProvenanceStore:
         """Open (and, unless ``read_only``, create) the store at ``path``.
 
-        DuckDB runs on the CPUs the process may use (:func:`provenance.resources.usable_cpus`)
-        within ``memory_limit``, spilling to disk beyond it.
+        DuckDB runs on the CPUs the process may use
+        (:func:`mlprov.provenance.resources.usable_cpus`) within ``memory_limit``, spilling to disk
+        beyond it.
 
         Args:
             path: a DuckDB file, or ``":memory:"``.
             read_only: open without write access; the file must already exist.
             create: create the file when missing; when False a missing file is an error.
             memory_limit: DuckDB's memory limit, e.g. ``"4GB"``; default
-                :func:`provenance.resources.default_memory_limit` (half the usable memory).
+                :func:`mlprov.provenance.resources.default_memory_limit` (half the usable memory).
 
         Raises:
             StoreError: the file is missing, locked by another process, not a DuckDB file, or

@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from provenance.ingest import SOURCE_TABLES
-from provenance.sql import first_row
-from provenance.store import ProvenanceStore
+from mlprov.provenance.ingest import SOURCE_TABLES
+from mlprov.provenance.sql import first_row
+from mlprov.provenance.store import ProvenanceStore
 
 # Every table an ingest maintains: the source bookkeeping, then the source's rows.
 CANONICAL_TABLES = ("sources", "ingest_runs", *SOURCE_TABLES)

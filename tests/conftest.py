@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance.ingest import SOURCE_TABLES, ingest
-from provenance.store import ProvenanceStore
+from mlprov.provenance.ingest import SOURCE_TABLES, ingest
+from mlprov.provenance.store import ProvenanceStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.synth.writer import client_available
+from mlprov.sample.synth.writer import client_available
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,25 +14,25 @@ from typing import Any
 
 import click
 
-from analysis.cli.common import fail
+from mlprov.analysis.cli.common import fail
 
 #: click >= 8.2 raises this for a bare group name; it carries the help text, not an error
 _NO_ARGS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 # command name -> "module:function"
 COMMANDS = {
-    "demo": "analysis.cli.report:demo",
-    "init": "analysis.cli.run:init",
-    "run": "analysis.cli.run:run",
-    "ingest": "analysis.cli.ingest:ingest",
-    "payloads": "analysis.cli.ingest:payloads",
-    "info": "analysis.cli.ingest:info",
-    "export": "analysis.cli.ingest:export",
-    "synth": "analysis.cli.synth:synth",
-    "graphlets": "analysis.cli.graphlets:graphlets",
-    "graphlet": "analysis.cli.graphlets:graphlet",
-    "report": "analysis.cli.report:report",
-    "prune": "analysis.cli.prune:prune",
+    "demo": "mlprov.analysis.cli.report:demo",
+    "init": "mlprov.analysis.cli.run:init",
+    "run": "mlprov.analysis.cli.run:run",
+    "ingest": "mlprov.analysis.cli.ingest:ingest",
+    "payloads": "mlprov.analysis.cli.ingest:payloads",
+    "info": "mlprov.analysis.cli.ingest:info",
+    "export": "mlprov.analysis.cli.ingest:export",
+    "synth": "mlprov.analysis.cli.synth:synth",
+    "graphlets": "mlprov.analysis.cli.graphlets:graphlets",
+    "graphlet": "mlprov.analysis.cli.graphlets:graphlet",
+    "report": "mlprov.analysis.cli.report:report",
+    "prune": "mlprov.analysis.cli.prune:prune",
 }
 
 
@@ -95,7 +95,7 @@ def main(ctx: click.Context, debug: bool, memory_limit: str | None) -> None:
     policies that skip it. Start with 'mlprov demo'; for a scheduled job, 'mlprov init' then
     'mlprov run'.
     """
-    from provenance.resources import limit_threads
+    from mlprov.provenance.resources import limit_threads
 
     limit_threads()  # before any command loads a thread pool
     ctx.obj = {"debug": debug, "memory_limit": memory_limit}

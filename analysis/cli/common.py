@@ -47,8 +47,8 @@ def memory_limit() -> str | None:
 
 def open_store(db: str, **options: Any) -> Any:
     """Open the --db store with the root command's --memory-limit (see
-    :meth:`provenance.store.ProvenanceStore.open` for ``options``)."""
-    from provenance.store import ProvenanceStore
+    :meth:`mlprov.provenance.store.ProvenanceStore.open` for ``options``)."""
+    from mlprov.provenance.store import ProvenanceStore
 
     return ProvenanceStore.open(db, memory_limit=memory_limit(), **options)
 
@@ -77,7 +77,7 @@ def explain(err: BaseException) -> tuple[str, int]:
         >>> explain(KeyboardInterrupt())
         ('interrupted; nothing was changed', 130)
     """
-    from provenance.errors import MlprovError
+    from mlprov.provenance.errors import MlprovError
 
     if isinstance(err, KeyboardInterrupt | click.exceptions.Abort) or _duckdb_interrupt(err):
         return INTERRUPTED, EXIT_INTERRUPTED
@@ -210,14 +210,15 @@ def db_option(fn: F) -> F:
 
 
 class Duration(click.ParamType):
-    """A duration such as ``24h``, ``90m`` or ``2d`` (:func:`analysis.frames.parse_duration`)."""
+    """A duration such as ``24h``, ``90m`` or ``2d``
+    (:func:`mlprov.analysis.frames.parse_duration`)."""
 
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from datetime import timedelta
 
-        from analysis.frames import parse_duration
+        from mlprov.analysis.frames import parse_duration
 
         if isinstance(value, timedelta):
             return value
@@ -253,8 +254,9 @@ def as_of_or_now(as_of: Any) -> Any:
 
 
 def liveness(as_of: Any, stale_after: Any) -> Any:
-    """The :class:`analysis.frames.Liveness` of ``--as-of`` (default now) and ``--stale-after``."""
-    from analysis.frames import Liveness
+    """The :class:`mlprov.analysis.frames.Liveness` of ``--as-of`` (default now) and
+    ``--stale-after``."""
+    from mlprov.analysis.frames import Liveness
 
     return Liveness(as_of_or_now(as_of), stale_after)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from analysis.cli.common import (
+from mlprov.analysis.cli.common import (
     db_option,
     format_option,
     handle_errors,
@@ -23,7 +23,7 @@ from analysis.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from provenance.store import ProvenanceStore
+    from mlprov.provenance.store import ProvenanceStore
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -42,7 +42,7 @@ def no_refresh_option(fn: F) -> F:
 def current_store(db: str, no_refresh: bool, quiet: bool = False) -> Iterator[ProvenanceStore]:
     """The store at ``db``, read-only, its graphlets refreshed first (a line on stderr says
     what was redone) or, with ``no_refresh``, refused when stale."""
-    from graphlets import open_current
+    from mlprov.graphlets import open_current
 
     with progress_bar("refreshing graphlets", quiet) as progress:
         store, report = open_current(
@@ -149,7 +149,7 @@ def graphlets(
     graphlets new runs can change are redone (with the rules of the last build), unless
     --rebuild; with --no-refresh nothing is built and stale graphlets are refused.
     """
-    from graphlets import (
+    from mlprov.graphlets import (
         BuildReport,
         build_graphlets,
         current_rules,
@@ -161,7 +161,7 @@ def graphlets(
         raise click.UsageError("--engine spark builds graphlets; it cannot go with --no-refresh")
     build: Callable[..., BuildReport] = build_graphlets
     if engine == "spark":
-        from graphlets.spark import build_on_spark, spark_session
+        from mlprov.graphlets.spark import build_on_spark, spark_session
 
         build = functools.partial(build_on_spark, spark=spark_session(spark_master), lake=lake)
     selected = list(pipelines) or None
@@ -263,8 +263,8 @@ def show(
     The tree groups executions by role (upstream, anchor, downstream, side) with their
     category, state and the artifacts they wrote, pushed flags included.
     """
-    from graphlets import load_graphlet
-    from graphlets.display import draw_graphlet, graphlet_tree
+    from mlprov.graphlets import load_graphlet
+    from mlprov.graphlets.display import draw_graphlet, graphlet_tree
 
     with current_store(db, no_refresh) as store:
         view = load_graphlet(store, graphlet_id, source_id)

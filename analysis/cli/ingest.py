@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from analysis.cli.common import (
+from mlprov.analysis.cli.common import (
     db_option,
     format_option,
     handle_errors,
@@ -17,8 +17,8 @@ from analysis.cli.common import (
     progress_bar,
     render,
 )
-from analysis.cli.graphlets import current_store, no_refresh_option
-from provenance.readers import REGISTRY
+from mlprov.analysis.cli.graphlets import current_store, no_refresh_option
+from mlprov.provenance.readers import REGISTRY
 
 PASSWORD_ENV = "MLPROV_PASSWORD"
 _MIB = 2**20
@@ -46,7 +46,7 @@ def payload_options(fn: Any) -> Any:
 def _read_payloads(
     store: Any, source_id: int | None, rewrites: list[tuple[str, str]], max_mb: float, quiet: bool
 ) -> Any:
-    from provenance.payloads import read_payloads
+    from mlprov.provenance.payloads import read_payloads
 
     with progress_bar("payloads", quiet) as progress:
         return read_payloads(
@@ -134,11 +134,11 @@ def ingest(
     import os
     from pathlib import Path
 
-    from provenance.conventions import load_mapping
-    from provenance.ingest import ingest as run_ingest
-    from provenance.ingest import parse_source
-    from provenance.payloads import parse_prefix
-    from provenance.sql import scalar
+    from mlprov.provenance.conventions import load_mapping
+    from mlprov.provenance.ingest import ingest as run_ingest
+    from mlprov.provenance.ingest import parse_source
+    from mlprov.provenance.payloads import parse_prefix
+    from mlprov.provenance.sql import scalar
 
     rewrites = [parse_prefix(p) for p in payload_prefix]
 
@@ -204,7 +204,7 @@ def payloads(
     oversize payloads are counted and tried again next time. Needs tensorflow-metadata
     (pip install 'mlprov[payloads]').
     """
-    from provenance.payloads import parse_prefix
+    from mlprov.provenance.payloads import parse_prefix
 
     rewrites = [parse_prefix(p) for p in payload_prefix]
     with open_store(db) as store:
@@ -222,8 +222,8 @@ def payloads(
 def info(db: str, fmt: str) -> None:
     """Summarize the database: sources and their last ingest, cost unit, counts, graphlets
     (and whether they are current), time range, categories."""
-    from graphlets import graphlet_status
-    from provenance.summary import store_info
+    from mlprov.graphlets import graphlet_status
+    from mlprov.provenance.summary import store_info
 
     with open_store(db, read_only=True) as store:
         summary = {**store_info(store), "graphlets": graphlet_status(store)}
@@ -269,10 +269,10 @@ def export(
     """Write every canonical table to OUT_DIR as one Parquet file each, with the cost view
     (execution_costs), the graphlets, and each execution's outcome as of --as-of
     (execution_outcomes: status, and wasted / in_flight / abandoned flags)."""
-    from analysis.frames import Scope
-    from analysis.waste import execution_outcomes
-    from graphlets import EXPORTED_TABLES
-    from provenance.summary import export_parquet
+    from mlprov.analysis.frames import Scope
+    from mlprov.analysis.waste import execution_outcomes
+    from mlprov.graphlets import EXPORTED_TABLES
+    from mlprov.provenance.summary import export_parquet
 
     live = liveness(as_of, stale_after)
     with current_store(db, no_refresh, quiet=True) as store:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from analysis.cli.common import (
+from mlprov.analysis.cli.common import (
     Share,
     db_option,
     format_option,
@@ -17,11 +17,11 @@ from analysis.cli.common import (
     liveness_options,
     render,
 )
-from analysis.cli.graphlets import current_store, no_refresh_option
+from mlprov.analysis.cli.graphlets import current_store, no_refresh_option
 
 
 class PolicyChoice(click.Choice):
-    """``all`` or a policy of :data:`analysis.pruning.POLICIES`, looked up when first needed:
+    """``all`` or a policy of :data:`mlprov.analysis.pruning.POLICIES`, looked up when first needed:
     importing the simulation with this module would slow every ``mlprov --help`` by a second."""
 
     def __init__(self) -> None:
@@ -29,7 +29,7 @@ class PolicyChoice(click.Choice):
 
     @property
     def choices(self) -> tuple[str, ...]:
-        from analysis.pruning import POLICIES
+        from mlprov.analysis.pruning import POLICIES
 
         return ("all", *POLICIES)
 
@@ -124,7 +124,7 @@ def prune(
     avoidable wasted compute saved, pushes kept, and deployment cadence. The simulation
     treats the recorded history as fixed.
     """
-    from analysis.pruning import PruningConfig, simulate_pruning
+    from mlprov.analysis.pruning import PruningConfig, simulate_pruning
 
     config = PruningConfig(
         policies=policy,
@@ -142,7 +142,7 @@ def prune(
         render(shown, "csv")
         return
     if fmt == "json":
-        from analysis.report.formatting import json_ready
+        from mlprov.analysis.report.formatting import json_ready
 
         payload: dict[str, Any] = {
             "train_until": result.train_until.isoformat(),
@@ -163,8 +163,8 @@ def prune(
             payload["sweep"] = result.sweep.to_dict("records")
         click.echo(json.dumps(json_ready(payload), indent=2, default=str))
         return
-    from analysis.pruning import when
-    from analysis.pruning_report import comparison_table, headline_text
+    from mlprov.analysis.pruning import when
+    from mlprov.analysis.pruning_report import comparison_table, headline_text
 
     where = f"test period from {when(result.train_until)} UTC, {result.n_test:,} graphlets"
     if sweep:

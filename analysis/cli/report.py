@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from analysis.cli.common import (
+from mlprov.analysis.cli.common import (
     DATE,
     Share,
     db_option,
@@ -17,7 +17,7 @@ from analysis.cli.common import (
     liveness,
     liveness_options,
 )
-from analysis.cli.graphlets import current_store, no_refresh_option
+from mlprov.analysis.cli.graphlets import current_store, no_refresh_option
 
 #: Exit code of ``mlprov report --fail-above`` when the wasted share is above the threshold.
 EXIT_WASTE_ABOVE = 3
@@ -86,8 +86,8 @@ def report(
     shows its change since that report. Each of the --top pipelines links to a page of its
     graphlets, and its latest --graphlet-pages graphlets to pages with their lineage.
     """
-    from analysis.frames import Scope
-    from analysis.report import build_report, load_summary, write_report
+    from mlprov.analysis.frames import Scope
+    from mlprov.analysis.report import build_report, load_summary, write_report
 
     if since is not None and until is not None and since >= until:
         raise click.BadParameter(
@@ -133,7 +133,7 @@ def report(
 @handle_errors
 def demo(db: str, out: str, sample: str | None) -> None:
     """Ingest the bundled sample MLMD store, build graphlets and write the waste report."""
-    from analysis.demo import run_demo
+    from mlprov.analysis.demo import run_demo
 
     result = run_demo(db, out, sample_dir=Path(sample) if sample else None)
     click.echo(f"ingested {result.source} into {result.db}")

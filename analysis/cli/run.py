@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from analysis.cli.common import DATE, as_of_or_now, handle_errors, progress_bar
-from analysis.cli.report import EXIT_WASTE_ABOVE
+from mlprov.analysis.cli.common import DATE, as_of_or_now, handle_errors, progress_bar
+from mlprov.analysis.cli.report import EXIT_WASTE_ABOVE
 
 
 @click.command()
@@ -37,7 +37,7 @@ def run(project_file: str, as_of: datetime | None, quiet: bool) -> None:
     the report is compared with the one the last run left. Exits with code 3 when the wasted
     share is above the file's fail_above (after writing the report), 2 on bad input.
     """
-    from analysis.project import load_project, run_project
+    from mlprov.analysis.project import load_project, run_project
 
     project = load_project(project_file)
     now = as_of_or_now(as_of)
@@ -75,8 +75,8 @@ def run(project_file: str, as_of: datetime | None, quiet: bool) -> None:
 @handle_errors
 def init(path: str, force: bool) -> None:
     """Write a commented starter project file to PATH for 'mlprov run'."""
-    from analysis.errors import ProjectError
-    from analysis.project import starter_text
+    from mlprov.analysis.errors import ProjectError
+    from mlprov.analysis.project import starter_text
 
     target = Path(path)
     if target.exists() and not force:

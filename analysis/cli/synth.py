@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from analysis.cli.common import handle_errors, progress_bar
+from mlprov.analysis.cli.common import handle_errors, progress_bar
 
 
 @click.command()
@@ -56,7 +56,7 @@ def synth(
     """
     from dataclasses import replace
 
-    from provenance.synth.generator import PRESETS, SynthConfig, generate
+    from mlprov.sample.synth.generator import PRESETS, SynthConfig, generate
 
     config = PRESETS[preset] if preset else SynthConfig()
     overrides = {

@@ -34,12 +34,12 @@ Example:
     ['none', 'oracle', 'random', 'k-nonpush', 'no-new-span', 'learned']
 """
 
-from analysis.errors import PruningError
-from analysis.pruning.config import PruningConfig, when
-from analysis.pruning.data import PruningData, load_pruning_data
-from analysis.pruning.policies import POLICIES
-from analysis.pruning.result import PUSHES_KEPT_TARGET, Headline, PruningResult
-from analysis.pruning.simulate import simulate, simulate_pruning
+from mlprov.analysis.errors import PruningError
+from mlprov.analysis.pruning.config import PruningConfig, when
+from mlprov.analysis.pruning.data import PruningData, load_pruning_data
+from mlprov.analysis.pruning.policies import POLICIES
+from mlprov.analysis.pruning.result import PUSHES_KEPT_TARGET, Headline, PruningResult
+from mlprov.analysis.pruning.simulate import simulate, simulate_pruning
 
 __all__ = [
     "POLICIES",

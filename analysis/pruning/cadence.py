@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.pruning.features import in_units
+from mlprov.analysis.pruning.features import in_units
 
 _DAY = pd.Timedelta(days=1)
 _WEEK = pd.Timedelta(days=7)
@@ -20,7 +20,7 @@ class Cadence:
     """Cadence figures of skip sets over one test period's decisions.
 
     Args:
-        decisions: :func:`analysis.pruning.features.decision_features`.
+        decisions: :func:`mlprov.analysis.pruning.features.decision_features`.
         until: start of the test period.
         test: which decisions are in the test period.
     """

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from analysis.errors import PruningError
-from analysis.pruning.policies import policy_names
+from mlprov.analysis.errors import PruningError
+from mlprov.analysis.pruning.policies import policy_names
 
 Model = Literal["hgb", "logistic"]
 Retrain = Literal["once", "monthly"]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.frames import ALL, LATEST, Liveness, cost_unit, in_unit
-from analysis.pruning.features import decision_features, queries
-from provenance.store import ProvenanceStore
+from mlprov.analysis.frames import ALL, LATEST, Liveness, cost_unit, in_unit
+from mlprov.analysis.pruning.features import decision_features, queries
+from mlprov.provenance.store import ProvenanceStore
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class PruningData:
     """Everything the simulation reads from a store, loaded once (see :func:`load_pruning_data`).
 
     Attributes:
-        decisions: :func:`analysis.pruning.features.decision_features`.
+        decisions: :func:`mlprov.analysis.pruning.features.decision_features`.
         members: execution memberships: ``row`` (index into ``decisions``), ``exec`` (index
             into ``executions``), ``after_decision`` (anchor or downstream).
         executions: ``cost``, ``start_time``, ``wasted`` per execution.
@@ -39,7 +39,7 @@ def load_pruning_data(
 
     Args:
         store: a canonical store with graphlets built.
-        unit: the cost unit; default as in :mod:`analysis.frames` (the cost property's unit
+        unit: the cost unit; default as in :mod:`mlprov.analysis.frames` (the cost property's unit
             when executions have it, else seconds). Executions whose non-zero cost is in
             another unit count as zero and are counted in ``other_unit``.
         liveness: which work is in flight and which abandoned (waste), as in the report.
@@ -49,8 +49,8 @@ def load_pruning_data(
         NonFiniteCostError: a cost is infinite, or the costs add up past what sums can hold.
         StaleGraphletsError, NotBuiltError: stale graphlets on a read-only store.
     """
-    from analysis.frames import require_graphlets
-    from analysis.waste import check_costs
+    from mlprov.analysis.frames import require_graphlets
+    from mlprov.analysis.waste import check_costs
 
     require_graphlets(store)
     decisions = decision_features(store, liveness)

@@ -1,6 +1,6 @@
 """Features of each training decision, from what is known just before the trainer starts.
 
-The pruning simulation (:mod:`analysis.pruning`) asks, for every model graphlet, "will this
+The pruning simulation (:mod:`mlprov.analysis.pruning`) asks, for every model graphlet, "will this
 training run lead to a push?" at the moment the trainer is about to start. Everything here is
 computed set-at-a-time — SQL over the canonical store and the graphlets, then vectorized pandas
 per pipeline — and only from information available at that moment:
@@ -9,11 +9,11 @@ per pipeline — and only from information available at that moment:
   window, drift of the window's statistics summaries against the previous window's and of the
   newest span against the rest of the window (in units of the features' standard deviations),
   the spread of span means inside the window, the newest span's size against the window's,
-  the same two drifts as TFDV measures them on the statistics payloads (:mod:`analysis.drift`:
-  the largest L-infinity or Jensen-Shannon distance of any feature), validation anomalies
-  (and, from the anomalies payloads, the features flagged) and data-validation failures since
-  the previous decision. Summaries come from the statistics payloads where they were read
-  (``provenance.payloads``), else from the artifacts' numeric properties.
+  the same two drifts as TFDV measures them on the statistics payloads
+  (:mod:`mlprov.analysis.drift`: the largest L-infinity or Jensen-Shannon distance of any feature),
+  validation anomalies (and, from the anomalies payloads, the features flagged) and data-validation
+  failures since the previous decision. Summaries come from the statistics payloads where they were
+  read (``mlprov.provenance.payloads``), else from the artifacts' numeric properties.
 * **change**: whether the schema, the Transform, the trainer's configuration or the graphlet's
   upstream structure differ from the previous graphlet's, how many schema features were added,
   removed or changed type (from the schema payloads), and graphlets since the last change. Where
@@ -34,12 +34,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.drift import Distribution, combine, dataset_drift, span_statistics
-from analysis.drift import statistics_distributions as payload_distributions
-from analysis.frames import LATEST, Liveness, define_macros
-from provenance.errors import StoreError
-from provenance.sql import named_queries
-from provenance.store import ProvenanceStore
+from mlprov.analysis.drift import Distribution, combine, dataset_drift, span_statistics
+from mlprov.analysis.drift import statistics_distributions as payload_distributions
+from mlprov.analysis.frames import LATEST, Liveness, define_macros
+from mlprov.provenance.errors import StoreError
+from mlprov.provenance.sql import named_queries
+from mlprov.provenance.store import ProvenanceStore
 
 #: Feature columns by family (model_type columns are added per store: ``model_type=<name>``).
 FEATURE_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -92,7 +92,7 @@ def in_units(delta: pd.Series, unit: pd.Timedelta) -> pd.Series:
 
 def queries() -> dict[str, str]:
     """The named queries of ``features.sql`` (the simulation's inputs)."""
-    return named_queries("analysis.pruning", "features.sql")
+    return named_queries("mlprov.analysis.pruning", "features.sql")
 
 
 def feature_columns(features: pd.DataFrame) -> dict[str, list[str]]:
@@ -114,7 +114,7 @@ def decision_features(store: ProvenanceStore, liveness: Liveness = LATEST) -> pd
 
     Args:
         store: a canonical store whose graphlets have been built
-            (``graphlets.build_graphlets``).
+            (``mlprov.graphlets.build_graphlets``).
         liveness: which graphlets are still in flight (their outcome is unknown).
 
     Returns:

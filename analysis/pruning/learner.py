@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.errors import PruningError
-from analysis.pruning.config import PruningConfig, when
-from analysis.pruning.features import feature_columns
-from analysis.pruning.result import IMPORTANCE_SAMPLE, PUSHES_KEPT_TARGET
+from mlprov.analysis.errors import PruningError
+from mlprov.analysis.pruning.config import PruningConfig, when
+from mlprov.analysis.pruning.features import feature_columns
+from mlprov.analysis.pruning.result import IMPORTANCE_SAMPLE, PUSHES_KEPT_TARGET
 
 
 @dataclass(frozen=True)

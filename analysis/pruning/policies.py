@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.errors import PruningError
-from provenance.errors import did_you_mean
+from mlprov.analysis.errors import PruningError
+from mlprov.provenance.errors import did_you_mean
 
 if TYPE_CHECKING:
-    from analysis.pruning.config import PruningConfig
-    from analysis.pruning.score import Scorer
+    from mlprov.analysis.pruning.config import PruningConfig
+    from mlprov.analysis.pruning.score import Scorer
 
 
 class Skip(NamedTuple):
@@ -42,7 +42,7 @@ class PolicyInputs:
     period, the configuration and, when the learned policy runs, its probabilities.
 
     Attributes:
-        decisions: :func:`analysis.pruning.features.decision_features`.
+        decisions: :func:`mlprov.analysis.pruning.features.decision_features`.
         scorer: its ``test`` and ``scored`` masks and the seeded random order.
         config: ``k`` and the rest of the simulation's settings.
         proba: the learned policy's P(no push) per decision (NaN outside the test period, and
@@ -90,7 +90,7 @@ def no_new_span(inputs: PolicyInputs) -> Skip:
 
 def learned(inputs: PolicyInputs) -> Skip:
     """``learned``: skip when the classifier's P(no push) exceeds the threshold
-    (:mod:`analysis.pruning.learner`)."""
+    (:mod:`mlprov.analysis.pruning.learner`)."""
     assert inputs.threshold is not None, "the learner runs before the policies"
     return Skip(inputs.scorer.test & (inputs.proba > inputs.threshold), inputs.threshold)
 

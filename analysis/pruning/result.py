@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis.pruning.config import Model, Retrain
+from mlprov.analysis.pruning.config import Model, Retrain
 
 #: The share of pushes a policy must keep for the headline, and for the learned threshold.
 PUSHES_KEPT_TARGET = 0.99
@@ -118,6 +118,6 @@ class PruningResult:
 
     def _repr_html_(self) -> str:
         """In a notebook: the report's pruning section (headline, comparison, figures)."""
-        from analysis.pruning_report import pruning_section
+        from mlprov.analysis.pruning_report import pruning_section
 
         return pruning_section(self, fmt="html")

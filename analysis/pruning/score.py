@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.pruning.cadence import Cadence
-from analysis.pruning.data import PruningData
+from mlprov.analysis.pruning.cadence import Cadence
+from mlprov.analysis.pruning.data import PruningData
 
 
 class Scorer:

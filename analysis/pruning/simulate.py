@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.errors import PruningError
-from analysis.frames import LATEST, Liveness
-from analysis.pruning.config import PruningConfig, when
-from analysis.pruning.data import PruningData, load_pruning_data
-from analysis.pruning.learner import Learner, auc
-from analysis.pruning.policies import POLICIES, PolicyInputs
-from analysis.pruning.result import PUSHES_KEPT_TARGET, Headline, PruningResult
-from analysis.pruning.score import Scorer
-from provenance.store import ProvenanceStore
+from mlprov.analysis.errors import PruningError
+from mlprov.analysis.frames import LATEST, Liveness
+from mlprov.analysis.pruning.config import PruningConfig, when
+from mlprov.analysis.pruning.data import PruningData, load_pruning_data
+from mlprov.analysis.pruning.learner import Learner, auc
+from mlprov.analysis.pruning.policies import POLICIES, PolicyInputs
+from mlprov.analysis.pruning.result import PUSHES_KEPT_TARGET, Headline, PruningResult
+from mlprov.analysis.pruning.score import Scorer
+from mlprov.provenance.store import ProvenanceStore
 
 
 def simulate_pruning(
@@ -27,7 +27,7 @@ def simulate_pruning(
     liveness: Liveness = LATEST,
     **options: Any,
 ) -> PruningResult:
-    """Simulate pruning policies on a store's graphlets; see :mod:`analysis.pruning`.
+    """Simulate pruning policies on a store's graphlets; see :mod:`mlprov.analysis.pruning`.
 
     Args:
         store: a canonical store with graphlets built.

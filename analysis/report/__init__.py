@@ -12,16 +12,16 @@ The parts: :mod:`~analysis.report.model` (what the report shows, and summary.jso
 contribute) and :mod:`~analysis.report.files` (writing and reading report directories).
 
 Example:
-    >>> from provenance.store import ProvenanceStore
-    >>> from graphlets import build_graphlets  # doctest: +SKIP
+    >>> from mlprov.provenance.store import ProvenanceStore
+    >>> from mlprov.graphlets import build_graphlets  # doctest: +SKIP
     >>> report = build_report(store, Scope.of(since=datetime(2025, 1, 1)))  # doctest: +SKIP
     >>> write_report(report, "report/")  # doctest: +SKIP
 """
 
-from analysis.report.files import FILES, load_summary, write_report
-from analysis.report.model import SUMMARY_FORMAT, Analyses, Report, analyze, build_report
-from analysis.report.sections import Section, extra_sections, pruning_section
-from analysis.report.tables import HEADLINE
+from mlprov.analysis.report.files import FILES, load_summary, write_report
+from mlprov.analysis.report.model import SUMMARY_FORMAT, Analyses, Report, analyze, build_report
+from mlprov.analysis.report.sections import Section, extra_sections, pruning_section
+from mlprov.analysis.report.tables import HEADLINE
 
 __all__ = [
     "FILES",

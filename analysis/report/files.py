@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from analysis.drilldown import PAGES
-from analysis.errors import ReportError
-from analysis.report.model import Report
+from mlprov.analysis.drilldown import PAGES
+from mlprov.analysis.errors import ReportError
+from mlprov.analysis.report.model import Report
 
 FILES = ("report.html", "report.md", "summary.json")
 

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from analysis.frames import Scope
-from analysis.present import num, pct, template_env
+from mlprov.analysis.frames import Scope
+from mlprov.analysis.present import num, pct, template_env
 
 #: The report's text formats.
 Format = Literal["html", "markdown"]

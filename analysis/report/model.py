@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.characterize import (
+from mlprov.analysis.characterize import (
     Characterization,
     characterization_summary,
     component_usage,
@@ -25,23 +25,23 @@ from analysis.characterize import (
     training_cadence,
     training_gaps,
 )
-from analysis.drilldown import GRAPHLET_PAGES, PAGES, drilldown_pages, pipeline_href
-from analysis.errors import ReportError
-from analysis.frames import ALL, Frames, Scope, graphlet_frame
-from analysis.present import num, pct
-from analysis.report.formatting import finite, json_ready, pipelines_text, range_text, render
-from analysis.report.sections import Section, extra_sections
-from analysis.report.tables import figures, headline_rows, tables, trait_rows
-from analysis.reuse import ReuseSummary, cache_savings, recomputed_work, reuse_summary
-from analysis.waste import (
+from mlprov.analysis.drilldown import GRAPHLET_PAGES, PAGES, drilldown_pages, pipeline_href
+from mlprov.analysis.errors import ReportError
+from mlprov.analysis.frames import ALL, Frames, Scope, graphlet_frame
+from mlprov.analysis.present import num, pct
+from mlprov.analysis.report.formatting import finite, json_ready, pipelines_text, range_text, render
+from mlprov.analysis.report.sections import Section, extra_sections
+from mlprov.analysis.report.tables import figures, headline_rows, tables, trait_rows
+from mlprov.analysis.reuse import ReuseSummary, cache_savings, recomputed_work, reuse_summary
+from mlprov.analysis.waste import (
     WasteSummary,
     waste_by_category,
     waste_by_pipeline,
     waste_by_week,
     waste_summary,
 )
-from provenance.store import ProvenanceStore
-from provenance.summary import no_deploy_signal, no_deploy_signal_note
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.provenance.summary import no_deploy_signal, no_deploy_signal_note
 
 #: Version of the summary.json layout (README, "summary.json").
 SUMMARY_FORMAT = 1
@@ -134,17 +134,17 @@ def build_report(
 
     Args:
         store: a store with graphlets built.
-        scope, unit: the scope and cost unit (see :mod:`analysis.frames`).
+        scope, unit: the scope and cost unit (see :mod:`mlprov.analysis.frames`).
         previous: an earlier report's summary.json; each headline figure then shows its change
             (not when it covered another kind of range or other pipelines: see ``changes``).
         top: how many pipelines the "most wasteful" table and figure show; each gets a
             drill-down page.
-        sections: extra sections; default :func:`analysis.report.sections.extra_sections`.
+        sections: extra sections; default :func:`mlprov.analysis.report.sections.extra_sections`.
         graphlet_pages: how many graphlets of each of those pipelines get a page (the
             latest; 0: none).
 
     Returns:
-        The :class:`Report`; nothing is written (see :func:`analysis.report.write_report`).
+        The :class:`Report`; nothing is written (see :func:`mlprov.analysis.report.write_report`).
 
     Raises:
         ReportError: no executions in scope.

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from analysis.drilldown import PipelineHtml
-from analysis.frames import Scope
-from provenance.store import ProvenanceStore
+from mlprov.analysis.drilldown import PipelineHtml
+from mlprov.analysis.frames import Scope
+from mlprov.provenance.store import ProvenanceStore
 
 PRUNING_TITLE = "Pruning simulation"
 #: What the pruning section says of its range.
@@ -29,7 +29,7 @@ class Section:
         markdown: its body as Markdown.
         summary: JSON-ready figures for summary.json.
         pipeline_html: its part of each pipeline's page, when it has one: (pipeline name,
-            the pipeline's graphlets) -> HTML (see :mod:`analysis.drilldown`).
+            the pipeline's graphlets) -> HTML (see :mod:`mlprov.analysis.drilldown`).
     """
 
     key: str
@@ -47,10 +47,10 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
     runs over every graphlet whatever the report's ``scope``; the section says so. Where the
     history is too short to split, the section says why instead of showing figures.
     """
-    from analysis.errors import NonFiniteCostError
-    from analysis.pruning import PruningError, simulate_pruning
-    from analysis.pruning_report import headline_text, not_simulated, pipeline_decisions
-    from analysis.pruning_report import pruning_section as render
+    from mlprov.analysis.errors import NonFiniteCostError
+    from mlprov.analysis.pruning import PruningError, simulate_pruning
+    from mlprov.analysis.pruning_report import headline_text, not_simulated, pipeline_decisions
+    from mlprov.analysis.pruning_report import pruning_section as render
 
     try:
         result = simulate_pruning(store, seed=0, liveness=scope.liveness)
@@ -86,7 +86,7 @@ def pruning_section(store: ProvenanceStore, scope: Scope) -> Section | None:
 def extra_sections(store: ProvenanceStore, scope: Scope) -> list[Section]:
     """The sections other analyses contribute to the report (pruning; drift, when payloads
     were read)."""
-    from analysis.drift_report import drift_section
+    from mlprov.analysis.drift_report import drift_section
 
     return [
         s for s in (pruning_section(store, scope), drift_section(store, scope)) if s is not None

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis import plots
-from analysis.characterize import Characterization
-from analysis.present import EmbeddedFigure, Table, num, pct
-from analysis.report.formatting import change_text, figure_text
+from mlprov.analysis import plots
+from mlprov.analysis.characterize import Characterization
+from mlprov.analysis.present import EmbeddedFigure, Table, num, pct
+from mlprov.analysis.report.formatting import change_text, figure_text
 
 if TYPE_CHECKING:
-    from analysis.report.model import Analyses
+    from mlprov.analysis.report.model import Analyses
 
 #: Headline figures: summary.json key under "headline", label, kind (cost, share, count).
 HEADLINE: tuple[tuple[str, str, str], ...] = (

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from graphlets import build_graphlets
-from provenance.conventions import Mapping
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.conventions import Mapping
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES, needs_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def two_pipelines_mlmd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     next week): ExampleGen 5 -> Trainer 6, FAILED.
     """
     needs_client()
-    from provenance.synth.writer import MlmdWriter
+    from mlprov.sample.synth.writer import MlmdWriter
     from tests.fixtures.stores import EXAMPLE_GEN, PUSHER, TRAINER, TfxPipeline
 
     path = tmp_path_factory.mktemp("mlmd") / "two_pipelines.sqlite"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from analysis.frames import Liveness, Scope
-from analysis.pruning import load_pruning_data
-from analysis.waste import graphlet_reasons, waste_summary
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.analysis.frames import Liveness, Scope
+from mlprov.analysis.pruning import load_pruning_data
+from mlprov.analysis.waste import graphlet_reasons, waste_summary
+from mlprov.provenance.store import ProvenanceStore
 from tests.analysis.conftest import CPU, built
 from tests.conftest import needs_client
 
@@ -30,7 +30,7 @@ def killed_mlmd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ExampleGen 2 -> Trainer 8 -> Pusher 1, pushed.
     """
     needs_client()
-    from provenance.synth.writer import MlmdWriter
+    from mlprov.sample.synth.writer import MlmdWriter
     from tests.fixtures.stores import EXAMPLE_GEN, PUSHER, TRAINER, TfxPipeline
 
     path = tmp_path_factory.mktemp("killed") / "killed.sqlite"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.characterize import (
+from mlprov.analysis.characterize import (
     characterization_summary,
     component_usage,
     execution_states,
@@ -15,7 +15,7 @@ from analysis.characterize import (
     training_cadence,
     training_gaps,
 )
-from provenance.store import ProvenanceStore
+from mlprov.provenance.store import ProvenanceStore
 
 
 def test_lifespans(tfx: ProvenanceStore) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.drift import (
+from mlprov.analysis.drift import (
     Histogram,
     combine,
     dataset_drift,
@@ -17,7 +17,7 @@ from analysis.drift import (
     linf_distance,
     span_drift,
 )
-from provenance.store import ProvenanceStore
+from mlprov.provenance.store import ProvenanceStore
 from tests.analysis.conftest import ROOT
 
 H = Histogram.of
@@ -85,8 +85,8 @@ def test_window_sums_and_dataset_drift() -> None:
 def sample_payloads(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the ingested sample store with the sample's payload tree read."""
     pytest.importorskip("tensorflow_metadata")
-    from provenance.payloads import read_payloads
-    from provenance.synth.payloads import extract_tree
+    from mlprov.provenance.payloads import read_payloads
+    from mlprov.sample.synth.payloads import extract_tree
 
     where = tmp_path_factory.mktemp("drift")
     db = where / "sample.duckdb"
@@ -109,8 +109,8 @@ def test_span_drift_on_the_sample(sample_payloads: Path) -> None:
 
 
 def test_drift_section_only_with_payloads(sample_payloads: Path, tfx: ProvenanceStore) -> None:
-    from analysis.drift_report import DRIFT_THRESHOLD, drift_outcomes, drift_section
-    from analysis.frames import ALL
+    from mlprov.analysis.drift_report import DRIFT_THRESHOLD, drift_outcomes, drift_section
+    from mlprov.analysis.frames import ALL
 
     assert drift_section(tfx, ALL) is None  # no payloads read: no section
     with ProvenanceStore.open(sample_payloads, read_only=True) as store:

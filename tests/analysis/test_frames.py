@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from analysis import characterize, reuse, waste
-from analysis.frames import ALL, Frames, query
-from provenance.store import ProvenanceStore
+from mlprov.analysis import characterize, reuse, waste
+from mlprov.analysis.frames import ALL, Frames, query
+from mlprov.provenance.store import ProvenanceStore
 
 ANALYSES: list[Callable[..., Any]] = [
     waste.waste_summary,

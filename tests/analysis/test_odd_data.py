@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from graphlets import build_graphlets
-from provenance.conventions import Mapping
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.conventions import Mapping
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES
 
 CPU = Mapping(cost_property="cpu_hours")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import plots
+from mlprov.analysis import plots
 
 
 def _weekly(scale: float) -> pd.DataFrame:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.characterize import characterization_summary
-from analysis.present import styled
-from analysis.waste import waste_by_pipeline, waste_summary
-from graphlets import load_graphlet
-from provenance.store import ProvenanceStore
+from mlprov.analysis.characterize import characterization_summary
+from mlprov.analysis.present import styled
+from mlprov.analysis.waste import waste_by_pipeline, waste_summary
+from mlprov.graphlets import load_graphlet
+from mlprov.provenance.store import ProvenanceStore
 
 
 def test_results_render_as_tables(tfx: ProvenanceStore) -> None:

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.characterize import component_usage
-from analysis.waste import waste_by_category, waste_by_pipeline, waste_summary
-from graphlets import build_graphlets
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import SynthConfig, generate
+from mlprov.analysis.characterize import component_usage
+from mlprov.analysis.waste import waste_by_category, waste_by_pipeline, waste_summary
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import SynthConfig, generate
 from tests.analysis.conftest import CPU, built
 
 configs = st.builds(

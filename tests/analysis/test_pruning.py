@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.pruning import (
+from mlprov.analysis.pruning import (
     POLICIES,
     PruningConfig,
     PruningData,
@@ -20,27 +20,27 @@ from analysis.pruning import (
     simulate,
     simulate_pruning,
 )
-from analysis.pruning.features import (
+from mlprov.analysis.pruning.features import (
     FEATURE_FAMILIES,
     KEY_COLUMNS,
     decision_features,
     feature_columns,
 )
-from analysis.pruning.policies import PolicyInputs
-from analysis.pruning.score import Scorer
-from analysis.pruning.simulate import _headline
-from analysis.pruning_report import (
+from mlprov.analysis.pruning.policies import PolicyInputs
+from mlprov.analysis.pruning.score import Scorer
+from mlprov.analysis.pruning.simulate import _headline
+from mlprov.analysis.pruning_report import (
     DECISION_ROWS,
     headline_text,
     pruning_figures,
     pruning_section,
 )
-from graphlets import build_graphlets
-from provenance.conventions import Mapping
-from provenance.errors import StoreError
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import SynthConfig, generate
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.conventions import Mapping
+from mlprov.provenance.errors import StoreError
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import SynthConfig, generate
 
 
 def build_store(directory: Path, pipelines: int, days: int, seed: int) -> Path:
@@ -413,8 +413,8 @@ def test_headline_without_a_safe_threshold_says_so(mid_result) -> None:  # type:
 
 
 def test_decisions_per_pipeline(mid_result, mid_db: Path) -> None:  # type: ignore[no-untyped-def]
-    from analysis.frames import ALL, graphlet_frame
-    from analysis.pruning_report import pipeline_decisions
+    from mlprov.analysis.frames import ALL, graphlet_frame
+    from mlprov.analysis.pruning_report import pipeline_decisions
 
     d = mid_result.decisions
     test = d[d["test"] & ~d["in_flight"]]

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.errors import ReportError
-from analysis.frames import Scope
-from analysis.report import Report, build_report, load_summary, write_report
-from provenance.store import ProvenanceStore
+from mlprov.analysis.errors import ReportError
+from mlprov.analysis.frames import Scope
+from mlprov.analysis.report import Report, build_report, load_summary, write_report
+from mlprov.provenance.store import ProvenanceStore
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"

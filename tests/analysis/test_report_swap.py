@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.report import FILES, Report, write_report
-from analysis.report import files as report_module
+from mlprov.analysis.report import FILES, Report, write_report
+from mlprov.analysis.report import files as report_module
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 

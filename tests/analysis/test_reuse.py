@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from analysis.reuse import cache_savings, recomputed_work, reuse_summary
-from provenance.store import ProvenanceStore
+from mlprov.analysis.reuse import cache_savings, recomputed_work, reuse_summary
+from mlprov.provenance.store import ProvenanceStore
 
 
 def test_transform_rereads_span_one(tfx: ProvenanceStore) -> None:

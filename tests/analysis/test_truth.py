@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.waste import graphlet_outcomes, waste_by_pipeline, waste_summary
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import SynthConfig, generate, truth_path
+from mlprov.analysis.waste import graphlet_outcomes, waste_by_pipeline, waste_summary
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import SynthConfig, generate, truth_path
 from tests.analysis.conftest import CPU, SAMPLE, built
 
 

@@ -7,16 +7,16 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from analysis.frames import Scope
-from analysis.waste import (
+from mlprov.analysis.frames import Scope
+from mlprov.analysis.waste import (
     graphlet_outcomes,
     waste_by_category,
     waste_by_pipeline,
     waste_by_week,
     waste_summary,
 )
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES
 
 # tests/fixtures/stores.py, build_tfx: every execution lasts 10 minutes (600 s) except Trainer 1

@@ -22,17 +22,17 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from analysis.cli.common import EXIT_INTERRUPTED, INTERRUPTED, explain
-from provenance.errors import MlprovError
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.analysis.cli.common import EXIT_INTERRUPTED, INTERRUPTED, explain
+from mlprov.provenance.errors import MlprovError
+from mlprov.provenance.store import ProvenanceStore
 from tests.cli import test_report_cli
 from tests.conftest import canonical_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data" / "tfx_sample.sqlite"
 #: the CLI as its console script runs it, in a process of its own
-MLPROV = [sys.executable, "-c", "from analysis.cli import main; main(prog_name='mlprov')"]
+MLPROV = [sys.executable, "-c", "from mlprov.analysis.cli import main; main(prog_name='mlprov')"]
 
 
 db = test_report_cli.db  # the fixture: the TFX fixture ingested, graphlets built
@@ -249,7 +249,7 @@ def test_unwritable_targets(db: str, tmp_path: Path, read_only_dir: Path) -> Non
 INTERRUPTING = """
 import os, signal, threading
 from contextlib import contextmanager
-import analysis.cli.common as common
+import mlprov.analysis.cli.common as common
 
 @contextmanager
 def progress_bar(label, quiet):
@@ -266,7 +266,7 @@ def progress_bar(label, quiet):
     yield update
 
 common.progress_bar = progress_bar
-from analysis.cli import main
+from mlprov.analysis.cli import main
 main(prog_name="mlprov")
 """
 
@@ -291,7 +291,7 @@ def test_ctrl_c_during_ingest(db: str, tmp_path: Path, delay: float) -> None:
 DUCKDB_INTERRUPTED = """
 import os, signal, threading, time
 import duckdb
-from analysis.cli.common import explain
+from mlprov.analysis.cli.common import explain
 
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")

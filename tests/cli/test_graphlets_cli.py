@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
+from mlprov.analysis.cli import main
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES, canonical_rows
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
+from mlprov.analysis.cli import main
 from tests.analysis.test_pruning import build_store
 
 
@@ -117,7 +117,7 @@ def test_errors_are_one_line_with_exit_code_2(db: str, args: tuple[str, ...], me
 def test_missing_database_and_graphlets(tmp_path: Path) -> None:
     code, _, stderr = run("prune", "--db", str(tmp_path / "none.duckdb"))
     assert code == 2 and "no mlprov database" in stderr
-    from provenance.store import ProvenanceStore
+    from mlprov.provenance.store import ProvenanceStore
 
     empty = tmp_path / "empty.duckdb"
     ProvenanceStore.open(empty).close()
@@ -133,7 +133,7 @@ def test_help_is_fast_and_names_the_options() -> None:
 
 
 def test_policy_choices_are_the_registry() -> None:
-    from analysis.pruning import POLICIES
+    from mlprov.analysis.pruning import POLICIES
 
     code, stdout, _ = run("prune", "--help")
     assert code == 0 and f"[{'|'.join(['all', *POLICIES])}]" in stdout
@@ -146,12 +146,12 @@ def test_listing_commands_does_not_import_the_simulation() -> None:
     when prune's own options are."""
     code = (
         "import sys\n"
-        "from analysis.cli import main\n"
+        "from mlprov.analysis.cli import main\n"
         "try:\n"
         "    main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "assert 'analysis.cli.prune' in sys.modules\n"
-        "assert 'analysis.pruning' not in sys.modules and 'pandas' not in sys.modules\n"
+        "assert 'mlprov.analysis.cli.prune' in sys.modules\n"
+        "assert 'mlprov.analysis.pruning' not in sys.modules and 'pandas' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

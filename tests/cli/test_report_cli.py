@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from graphlets import build_graphlets
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +39,8 @@ def db(tmp_path: Path) -> str:
 
 
 def test_graphlet_pages_default_is_the_librarys() -> None:
-    from analysis.cli.report import report
-    from analysis.drilldown import GRAPHLET_PAGES
+    from mlprov.analysis.cli.report import report
+    from mlprov.analysis.drilldown import GRAPHLET_PAGES
 
     option = next(p for p in report.params if p.name == "graphlet_pages")
     assert option.default == GRAPHLET_PAGES
@@ -204,7 +204,7 @@ def test_demo_from_a_plain_install(tmp_path: Path) -> None:
     )
     work = tmp_path / "elsewhere"
     work.mkdir()
-    code = "import analysis, sys; from analysis.cli import main; print(analysis.__file__); main()"
+    code = "import mlprov; from mlprov.analysis.cli import main; print(mlprov.__file__); main()"
     result = subprocess.run(
         [sys.executable, "-c", code, "demo"],
         cwd=work,
@@ -215,7 +215,7 @@ def test_demo_from_a_plain_install(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(str(site))  # the installed copy, not the checkout
-    assert str(site / "mlprov_sample" / "tfx_sample.sqlite") in result.stdout
+    assert str(site / "mlprov" / "sample" / "tfx_sample.sqlite") in result.stdout
     for name in ("report.html", "report.md", "summary.json"):
         assert str(work / "mlprov-demo-report" / name) in result.stdout
     assert "mlprov ingest path/to/metadata.sqlite --db prov.duckdb" in result.stdout

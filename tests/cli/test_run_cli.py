@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from analysis.errors import ProjectError
-from analysis.project import expand_env, load_project, parse_project, starter_text
+from mlprov.analysis.cli import main
+from mlprov.analysis.errors import ProjectError
+from mlprov.analysis.project import expand_env, load_project, parse_project, starter_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
-from analysis.cli import main
+from mlprov.analysis.cli import main
 from tests.conftest import needs_client
 from tests.fuzz.graphs import Graph, graphs, write_graph
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from graphlets import GraphletRules, build_graphlets
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.graphlets import GraphletRules, build_graphlets
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.graphlets.scenarios import Ids
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

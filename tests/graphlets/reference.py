@@ -1,7 +1,7 @@
 """A node-at-a-time reference implementation of the graphlet rules, for tests only.
 
 It reads the canonical tables into plain Python structures and walks one anchor at a time with
-networkx, following study.md and :class:`graphlets.rules.GraphletRules` literally. It is slow
+networkx, following study.md and :class:`mlprov.graphlets.rules.GraphletRules` literally. It is slow
 by design and shares no code with the set-at-a-time builder, so agreement between the two is
 evidence both implement the rules.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from graphlets.rules import GraphletRules
-from provenance.store import ProvenanceStore
+from mlprov.graphlets.rules import GraphletRules
+from mlprov.provenance.store import ProvenanceStore
 
 
 @dataclass
@@ -329,7 +329,7 @@ def assert_matches_reference(store: ProvenanceStore, rules: GraphletRules | None
     Compares membership with roles, deployed and push time, in-flight, input spans, depth,
     member counts, shared_by and both costs.
     """
-    from graphlets import build_graphlets
+    from mlprov.graphlets import build_graphlets
 
     rules = rules or GraphletRules()
     build_graphlets(store, rules, incremental=False)

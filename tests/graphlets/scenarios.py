@@ -1,6 +1,6 @@
 """Small genuine MLMD stores, one per graphlet boundary rule, written with the ml-metadata client.
 
-Each scenario writes a store with :class:`provenance.synth.writer.MlmdWriter` (through the
+Each scenario writes a store with :class:`mlprov.sample.synth.writer.MlmdWriter` (through the
 ``TfxPipeline`` / ``RunWriter`` helpers of the shared fixtures) and returns the ids it created
 by name, so tests can state expected membership in words: ``{"gen1", "trainer1", ...}``.
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provenance.synth.writer import MlmdWriter
+from mlprov.sample.synth.writer import MlmdWriter
 from tests.fixtures.stores import (
     EVALUATOR,
     EXAMPLE_GEN,

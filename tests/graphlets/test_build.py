@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from graphlets import (
+from mlprov.graphlets import (
     GraphletRules,
     build_graphlets,
     graphlet_summary,
@@ -17,15 +17,15 @@ from graphlets import (
     load_graphlet,
     to_networkx,
 )
-from graphlets.display import graphlet_tree
-from graphlets.errors import (
+from mlprov.graphlets.display import graphlet_tree
+from mlprov.graphlets.errors import (
     NotBuiltError,
     StaleGraphletsError,
     UnknownGraphletError,
     UnknownPipelineError,
 )
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 
 SMALL = Path(__file__).parent.parent / "fixtures" / "tfx_small.sqlite"
 
@@ -95,7 +95,7 @@ def test_unknown_pipeline(store: ProvenanceStore) -> None:
 
 def test_new_runs_redo_their_graphlets_only(tmp_path: Path) -> None:
     pytest.importorskip("ml_metadata")
-    from provenance.synth.writer import MlmdWriter
+    from mlprov.sample.synth.writer import MlmdWriter
     from tests.fixtures.stores import EXAMPLE_GEN, TRAINER, TfxPipeline, extend_tfx
 
     source = tmp_path / "tfx.sqlite"

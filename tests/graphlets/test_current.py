@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from analysis.pruning import load_pruning_data
-from analysis.waste import waste_summary
-from graphlets import (
+from mlprov.analysis.cli import main
+from mlprov.analysis.pruning import load_pruning_data
+from mlprov.analysis.waste import waste_summary
+from mlprov.graphlets import (
     GraphletRules,
     build_graphlets,
     ensure_current,
@@ -26,9 +26,9 @@ from graphlets import (
     list_graphlets,
     load_graphlet,
 )
-from graphlets.errors import StaleGraphletsError
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.graphlets.errors import StaleGraphletsError
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 
 SMALL = Path(__file__).parent.parent / "fixtures" / "tfx_small.sqlite"
 

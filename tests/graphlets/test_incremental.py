@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.corpus import append_last_day, split_at
-from graphlets import build_graphlets
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import SynthConfig, generate
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import SynthConfig, generate
 from tests.graphlets.scenarios import Ids, Story, write
 
 SCENARIOS = (

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from graphlets import REASONS, build_graphlets, load_graphlet
-from graphlets.display import decision_evidence, graphlet_tree
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.graphlets import REASONS, build_graphlets, load_graphlet
+from mlprov.graphlets.display import decision_evidence, graphlet_tree
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.graphlets.scenarios import Ids
 
 EXPECTED = {  # scenario run -> (reason, blessed)

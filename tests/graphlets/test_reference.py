@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphlets import GraphletRules, build_graphlets
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.graphlets import GraphletRules, build_graphlets
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.fixtures.stores import EVALUATOR, RESOLVER, TRAINER, TRANSFORM
 from tests.graphlets.reference import assert_matches_reference
 from tests.graphlets.scenarios import TUNER, Story, write

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from graphlets import GraphletRules
+from mlprov.graphlets import GraphletRules
 from tests.graphlets.conftest import FIXTURES, Built
 
 Scenario = Callable[[str], Built]
@@ -231,8 +231,8 @@ def test_every_trainer_has_exactly_one_graphlet(scenario: Scenario, name: str) -
 
 
 def _open(path: object) -> Built:
-    from provenance.ingest import ingest
-    from provenance.store import ProvenanceStore
+    from mlprov.provenance.ingest import ingest
+    from mlprov.provenance.store import ProvenanceStore
 
     store = ProvenanceStore.open(":memory:")
     ingest(store, str(path))

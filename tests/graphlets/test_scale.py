@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from graphlets import build_graphlets
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import PRESETS, generate, truth_path
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import PRESETS, generate, truth_path
 
 
 @pytest.mark.slow

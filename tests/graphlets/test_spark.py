@@ -20,14 +20,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.cli import main
 from benchmarks.corpus import append_last_day, split_at
-from graphlets import GraphletRules, build_graphlets
-from graphlets.errors import SparkJobError, SparkUnavailableError
-from graphlets.state import is_current
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import SynthConfig, generate
+from mlprov.analysis.cli import main
+from mlprov.graphlets import GraphletRules, build_graphlets
+from mlprov.graphlets.errors import SparkJobError, SparkUnavailableError
+from mlprov.graphlets.state import is_current
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import SynthConfig, generate
 from tests.graphlets.scenarios import write
 from tests.graphlets.test_reference import rule_sets, runs, write_random
 
@@ -40,7 +40,7 @@ def spark() -> Iterator[Any]:
     pytest.importorskip("pyspark")
     if shutil.which("java") is None:
         pytest.skip("no Java runtime (.ci/run installs openjdk-17-jre-headless)")
-    from graphlets.spark import spark_session
+    from mlprov.graphlets.spark import spark_session
 
     session = spark_session(
         "local[2]",
@@ -75,7 +75,7 @@ def both_engines(
     source: Path, spark: Any, rules: GraphletRules | None = None, **options: Any
 ) -> tuple[ProvenanceStore, ProvenanceStore]:
     """``source`` ingested twice and built by each engine; the reports must agree too."""
-    from graphlets.spark import build_on_spark
+    from mlprov.graphlets.spark import build_on_spark
 
     stores = ProvenanceStore.open(":memory:"), ProvenanceStore.open(":memory:")
     for store in stores:
@@ -151,7 +151,7 @@ def test_random_pipelines_under_random_rules(spark: Any, specs: list, rules: Gra
 def test_refresh_equals_duckdb_refresh(spark: Any, tmp_path: Path) -> None:
     """A Spark build, then new provenance: the refresh (pipelines rebuilt whole on Spark, the
     others refreshed in part here) writes what the DuckDB refresh writes."""
-    from graphlets.spark import build_on_spark
+    from mlprov.graphlets.spark import build_on_spark
 
     source = tmp_path / "tfx.sqlite"
     generate(SynthConfig(pipelines=3, days=10, seed=11), source, writer="bulk")
@@ -186,7 +186,7 @@ def test_cli_engine_spark(spark: Any, tmp_path: Path) -> None:
 
 def test_no_java(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
-    from graphlets.spark import spark_session
+    from mlprov.graphlets.spark import spark_session
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
@@ -195,7 +195,7 @@ def test_no_java(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_no_pyspark(monkeypatch: pytest.MonkeyPatch) -> None:
-    from graphlets.spark import spark_session
+    from mlprov.graphlets.spark import spark_session
 
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # import fails as if not installed
     with pytest.raises(SparkUnavailableError, match=r"needs pyspark; .*mlprov\[spark\]"):
@@ -220,7 +220,7 @@ def test_cli_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_failing_executors(spark: Any) -> None:
     """Executors whose Python lacks mlprov's dependencies: one line, the store unchanged."""
-    from graphlets.spark import build_on_spark
+    from mlprov.graphlets.spark import build_on_spark
 
     bare = getattr(sys, "_base_executable", sys.executable)
     if subprocess.run([bare, "-c", "import duckdb"], capture_output=True).returncode == 0:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from graphlets import build_graphlets, list_graphlets
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
-from provenance.synth.generator import PRESETS, generate, truth_path
+from mlprov.graphlets import build_graphlets, list_graphlets
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
+from mlprov.sample.synth.generator import PRESETS, generate, truth_path
 from tests.graphlets.reference import assert_matches_reference
 
 SAMPLE = Path(__file__).parent.parent.parent / "sample_data" / "tfx_sample.sqlite"

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from graphlets.build import build_graphlets
-from provenance.conventions import Mapping, load_mapping
-from provenance.errors import (
+from mlprov.graphlets.build import build_graphlets
+from mlprov.provenance.conventions import Mapping, load_mapping
+from mlprov.provenance.errors import (
     CorruptSourceError,
     MalformedRecordError,
     MappingError,
     NotAnMlmdStoreError,
     StoreError,
 )
-from provenance.ingest import TIME_RANGE_MS, LoadReport, ingest
-from provenance.store import ProvenanceStore
+from mlprov.provenance.ingest import TIME_RANGE_MS, LoadReport, ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES
 
 DAY = 86_400_000

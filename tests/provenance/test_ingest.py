@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from provenance.conventions import Mapping
-from provenance.errors import MalformedRecordError
-from provenance.ingest import ingest, parse_source
-from provenance.store import ProvenanceStore
+from mlprov.provenance.conventions import Mapping
+from mlprov.provenance.errors import MalformedRecordError
+from mlprov.provenance.ingest import ingest, parse_source
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES, canonical_rows, needs_client
 from tests.fixtures import stores
 
@@ -101,7 +101,7 @@ def test_cost_property_and_user_categories(tmp_path: Path) -> None:
         'cost_property = "cpu_hours"\n[categories]\n'
         '"latest_blessed*" = "train"\n"*Resolver" = "ingest"\n'
     )
-    from provenance.conventions import load_mapping
+    from mlprov.provenance.conventions import load_mapping
 
     with ProvenanceStore.open(":memory:") as store:
         ingest(store, str(FIXTURES / "tfx_small.sqlite"), mapping=load_mapping(mapping_file))
@@ -219,8 +219,8 @@ def test_killed_ingest_leaves_database_unchanged(tfx_copy: Path, tmp_path: Path)
         before = canonical_rows(store)
     script = textwrap.dedent(f"""
         import os, signal
-        from provenance.ingest import ingest
-        from provenance.store import ProvenanceStore
+        from mlprov.provenance.ingest import ingest
+        from mlprov.provenance.store import ProvenanceStore
 
         def die(table, rows):
             if table == "Event":  # mid-way: nodes staged, edges not yet

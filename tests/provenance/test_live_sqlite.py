@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from provenance import sqlite_source
-from provenance.errors import CorruptSourceError, SourceBusyError
-from provenance.ingest import ingest
-from provenance.store import ProvenanceStore
+from mlprov.provenance import sqlite_source
+from mlprov.provenance.errors import CorruptSourceError, SourceBusyError
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES, canonical_rows
 
 # A writer committing one execution with its input event and its pipeline association per
@@ -287,8 +287,8 @@ def test_ctrl_c_during_ingest_is_a_keyboard_interrupt_and_changes_nothing(
         before = canonical_rows(store)
     proc = run_script(f"""
         import os, signal
-        from provenance.ingest import ingest
-        from provenance.store import ProvenanceStore
+        from mlprov.provenance.ingest import ingest
+        from mlprov.provenance.store import ProvenanceStore
 
         def ctrl_c(table, rows):
             if table == "Event":
@@ -315,7 +315,7 @@ def test_duckdb_interrupts_become_keyboard_interrupts(how: str) -> None:
     proc = run_script(f"""
         import os, signal, threading
         import duckdb
-        from provenance.errors import interrupts_as_keyboard
+        from mlprov.provenance.errors import interrupts_as_keyboard
 
         con = duckdb.connect()
         threading.Timer(0.3, lambda: {interrupt}).start()

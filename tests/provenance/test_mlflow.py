@@ -40,11 +40,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from graphlets import build_graphlets
-from provenance.conventions import load_mapping
-from provenance.ingest import ingest, parse_source
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.conventions import load_mapping
+from mlprov.provenance.ingest import ingest, parse_source
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES, canonical_rows
 from tests.fixtures.servers import Server, run_sql
 
@@ -309,7 +309,7 @@ def _graphlets(store: ProvenanceStore) -> list[tuple]:
 
 
 def _waste(store: ProvenanceStore) -> tuple[float, float]:
-    from analysis.waste import waste_summary
+    from mlprov.analysis.waste import waste_summary
 
     w = waste_summary(store)
     return w.wasted_cost, w.total_cost
@@ -594,7 +594,7 @@ def test_reader_imports_no_mlflow() -> None:
     import sys
 
     code = (
-        "import sys; import provenance.mlflow_store, provenance.ingest; "
+        "import sys; import mlprov.provenance.mlflow_store, mlprov.provenance.ingest; "
         "assert 'mlflow' not in sys.modules and 'sqlalchemy' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -653,7 +653,7 @@ def test_sample_data(tmp_path: Path) -> None:
 
 
 def test_bad_deploy_aliases(tmp_path: Path) -> None:
-    from provenance.errors import MappingError
+    from mlprov.provenance.errors import MappingError
 
     mapping = tmp_path / "mapping.toml"
     mapping.write_text('[deploy]\naliases = "champion"\n')

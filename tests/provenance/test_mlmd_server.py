@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from provenance.ingest import ingest, parse_source
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.provenance.ingest import ingest, parse_source
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import canonical_rows, needs_client
 from tests.fixtures import stores
 from tests.fixtures.servers import (
@@ -214,8 +214,8 @@ def test_killed_ingest_leaves_database_unchanged(
     url = server.admin_url(tfx_database)
     script = textwrap.dedent(f"""
         import os, signal
-        from provenance.ingest import ingest
-        from provenance.store import ProvenanceStore
+        from mlprov.provenance.ingest import ingest
+        from mlprov.provenance.store import ProvenanceStore
 
         def die(table, rows):
             if table == "Event":  # mid-way through staging

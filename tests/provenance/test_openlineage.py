@@ -57,12 +57,12 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.transport.file import FileConfig, FileTransport
 
-from analysis.cli import main
-from analysis.waste import waste_summary
-from graphlets import build_graphlets
-from provenance.errors import UnknownSourceError
-from provenance.ingest import ingest, parse_source
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.analysis.waste import waste_summary
+from mlprov.graphlets import build_graphlets
+from mlprov.provenance.errors import UnknownSourceError
+from mlprov.provenance.ingest import ingest, parse_source
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import canonical_rows
 from tests.fixtures.servers import Server, create_reader, run_sql
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from provenance.errors import PayloadOptionError
-from provenance.ingest import ingest
-from provenance.payloads import DEFAULT_MAX_BYTES, parse_prefix, read_payloads
-from provenance.store import ProvenanceStore
+from mlprov.provenance.errors import PayloadOptionError
+from mlprov.provenance.ingest import ingest
+from mlprov.provenance.payloads import DEFAULT_MAX_BYTES, parse_prefix, read_payloads
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES
 
 statistics_pb2 = pytest.importorskip("tensorflow_metadata.proto.v0.statistics_pb2")
@@ -265,7 +265,7 @@ def test_option_errors() -> None:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from provenance.synth.generator import SynthConfig, generate
+    from mlprov.sample.synth.generator import SynthConfig, generate
 
     where = tmp_path_factory.mktemp("gen")
     result = generate(
@@ -279,8 +279,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_generated_payloads_read_back_whole(generated: tuple[Path, Path]) -> None:
-    from analysis.pruning.features import decision_features
-    from graphlets import build_graphlets
+    from mlprov.analysis.pruning.features import decision_features
+    from mlprov.graphlets import build_graphlets
 
     mlmd, root = generated
     layout = {p.relative_to(root).parts[-2:] for p in root.rglob("*") if p.is_file()}
@@ -307,7 +307,7 @@ def test_generated_payloads_read_back_whole(generated: tuple[Path, Path]) -> Non
 
 
 def test_generator_payload_tree_refuses_to_overwrite(generated: tuple[Path, Path]) -> None:
-    from provenance.synth.payloads import write_payloads
+    from mlprov.sample.synth.payloads import write_payloads
 
     mlmd, root = generated
     with pytest.raises(FileExistsError, match="exists; pass overwrite=True"):
@@ -317,8 +317,8 @@ def test_generator_payload_tree_refuses_to_overwrite(generated: tuple[Path, Path
 def test_writing_payloads_needs_tensorflow_metadata(
     generated: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from provenance.errors import ProtosUnavailableError
-    from provenance.synth.payloads import write_payloads
+    from mlprov.provenance.errors import ProtosUnavailableError
+    from mlprov.sample.synth.payloads import write_payloads
 
     monkeypatch.setitem(__import__("sys").modules, "tensorflow_metadata.proto.v0", None)
     with pytest.raises(ProtosUnavailableError, match=r"pip install 'mlprov\[payloads\]'"):
@@ -331,7 +331,7 @@ def test_cli_reads_payloads_and_rejects_bad_prefixes(tmp_path: Path, payloads: P
 
     from click.testing import CliRunner
 
-    from analysis.cli import main
+    from mlprov.analysis.cli import main
 
     db = str(tmp_path / "prov.duckdb")
     fixture = str(FIXTURES / "tfx_small.sqlite")
@@ -352,7 +352,7 @@ def test_cli_reads_payloads_and_rejects_bad_prefixes(tmp_path: Path, payloads: P
 
 
 def test_store_of_the_previous_version_gains_the_payload_tables(tmp_path: Path) -> None:
-    from provenance.errors import StoreError
+    from mlprov.provenance.errors import StoreError
 
     db = tmp_path / "old.duckdb"
     with ProvenanceStore.open(db) as store:

@@ -8,12 +8,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis.cli import main
-from provenance.conventions import DeployRule, load_mapping
-from provenance.errors import MappingError, UnknownSourceError
-from provenance.ingest import parse_source, url_schemes
-from provenance.readers import REGISTRY, EventType, ExecutionState, Stage, reader, staging_area
-from provenance.store import ProvenanceStore
+from mlprov.analysis.cli import main
+from mlprov.provenance.conventions import DeployRule, load_mapping
+from mlprov.provenance.errors import MappingError, UnknownSourceError
+from mlprov.provenance.ingest import parse_source, url_schemes
+from mlprov.provenance.readers import (
+    REGISTRY,
+    EventType,
+    ExecutionState,
+    Stage,
+    reader,
+    staging_area,
+)
+from mlprov.provenance.store import ProvenanceStore
 from tests.conftest import FIXTURES
 
 
@@ -113,7 +120,7 @@ def test_deploy_rule_reaches_the_graphlet_build(tmp_path: Path) -> None:
 
 
 def test_deploy_tasks_alone_make_the_deploy_category(tmp_path: Path) -> None:
-    from provenance.conventions import CONVENTIONS
+    from mlprov.provenance.conventions import CONVENTIONS
 
     rule = load_mapping(
         _mapping(tmp_path, '[deploy]\ntasks = "deploy-model"\npushed_property = "live"\n')
@@ -143,9 +150,9 @@ def test_bad_deploy_rules(tmp_path: Path, body: str, message: str) -> None:
 
 
 def test_sources_naming_different_pushed_properties(tmp_path: Path) -> None:
-    from graphlets.errors import ConflictingRulesError
-    from graphlets.rules import GraphletRules
-    from provenance.ingest import ingest
+    from mlprov.graphlets.errors import ConflictingRulesError
+    from mlprov.graphlets.rules import GraphletRules
+    from mlprov.provenance.ingest import ingest
 
     with ProvenanceStore.open(":memory:") as store:
         for name, prop in (("kfp_small", "live"), ("tfx_small", "pushed")):

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from provenance.synth.bulk import create_store, write_bulk
-from provenance.synth.generator import PRESETS, SynthConfig, generate, simulate, truth_path
-from provenance.synth.tfx import TYPES
+from mlprov.sample.synth.bulk import create_store, write_bulk
+from mlprov.sample.synth.generator import PRESETS, SynthConfig, generate, simulate, truth_path
+from mlprov.sample.synth.tfx import TYPES
 
 TABLES = (
     "Type",

@@ -4,11 +4,11 @@ One :class:`PipelineSim` per pipeline walks through its runs in time order: the 
 each span, configuration and structure changes, and each run's nodes (data validation, then on
 training spans Transform, Tuner, Trainer, Evaluator, InfraValidator and Pusher). It records
 every execution, artifact, event and property into a
-:class:`~provenance.synth.recorder.PipelineRecorder`, plus one ground-truth row per training
+:class:`~mlprov.sample.synth.recorder.PipelineRecorder`, plus one ground-truth row per training
 execution. Pipelines are independent (each has its own random stream,
 ``SeedSequence([seed, index])``), so they can be simulated in any order or in parallel. One
-execution is :mod:`provenance.synth.steps`, model quality :mod:`provenance.synth.quality`, the
-distributions' parameters :mod:`provenance.synth.parameters`.
+execution is :mod:`mlprov.sample.synth.steps`, model quality :mod:`mlprov.sample.synth.quality`, the
+distributions' parameters :mod:`mlprov.sample.synth.parameters`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from provenance.mlmd_codes import ExecutionState
-from provenance.synth.config import SynthConfig
-from provenance.synth.parameters import (
+from mlprov.provenance.mlmd_codes import ExecutionState
+from mlprov.sample.synth.config import SynthConfig
+from mlprov.sample.synth.parameters import (
     CODE_EFFECT,
     DAY_MS,
     MINUTE_MS,
@@ -35,10 +35,10 @@ from provenance.synth.parameters import (
     TUNE_EVERY,
     WALK_SIGMA_PER_DAY,
 )
-from provenance.synth.quality import Model, evaluate, skill, window_fit
-from provenance.synth.steps import Attempt, Steps
-from provenance.synth.tfx import KEY, PROP, Node
-from provenance.synth.truth import TruthRow
+from mlprov.sample.synth.quality import Model, evaluate, skill, window_fit
+from mlprov.sample.synth.steps import Attempt, Steps
+from mlprov.sample.synth.tfx import KEY, PROP, Node
+from mlprov.sample.synth.truth import TruthRow
 
 __all__ = ["PipelineSim", "TruthRow"]
 

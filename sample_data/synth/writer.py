@@ -7,7 +7,7 @@ one SQL pass after the client is done, so stores can hold a realistic history.
 
 Example:
     >>> import tempfile, os
-    >>> from provenance.synth.writer import MlmdWriter, client_available
+    >>> from mlprov.sample.synth.writer import MlmdWriter, client_available
     >>> if client_available():
     ...     path = os.path.join(tempfile.mkdtemp(), "store.sqlite")
     ...     with MlmdWriter(path) as w:
@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance.mlmd_codes import ArtifactState, EventType, ExecutionState
-from provenance.synth.tfx import Kind, TypeSpec
+from mlprov.provenance.mlmd_codes import ArtifactState, EventType, ExecutionState
+from mlprov.sample.synth.tfx import Kind, TypeSpec
 
 if TYPE_CHECKING:
-    from provenance.synth.log import PutLog
+    from mlprov.sample.synth.log import PutLog
 
 PropertyValue = int | float | str | bool
 
@@ -73,7 +73,7 @@ class MlmdWriter:
         self.path = str(path)
         self._run_sql = run_sql
         if "://" in self.path:
-            from provenance.mlmd_client import connection_config
+            from mlprov.provenance.mlmd_client import connection_config
 
             if run_sql is None:
                 raise ValueError("writing a store on a server needs run_sql, to stamp times")
@@ -278,7 +278,7 @@ class MlmdWriter:
         """Register MLMD types in the given order (declared properties, base types).
 
         Args:
-            types: the types, e.g. :data:`provenance.synth.tfx.TYPES`.
+            types: the types, e.g. :data:`mlprov.sample.synth.tfx.TYPES`.
 
         Returns:
             The type ids, in the same order.
@@ -305,8 +305,8 @@ class MlmdWriter:
         return ids
 
     def replay(self, log: PutLog, progress: Callable[[int, int], None] | None = None) -> None:
-        """Write a put log through the client (see :func:`provenance.synth.replay.replay`)."""
-        from provenance.synth.replay import replay
+        """Write a put log through the client (see :func:`mlprov.sample.synth.replay.replay`)."""
+        from mlprov.sample.synth.replay import replay
 
         replay(self, log, progress)
 

@@ -1,5 +1,5 @@
 -- DDL of an empty MLMD schema-10 SQLite store, as ml-metadata 1.17.1 creates it.
--- Regenerate with provenance.synth.bulk.dump_schema on a store the client just created.
+-- Regenerate with mlprov.sample.synth.bulk.dump_schema on a store the client just created.
 CREATE TABLE `Type` (    `id` INTEGER PRIMARY KEY AUTOINCREMENT,    `name` VARCHAR(255) NOT NULL,    `version` VARCHAR(255),    `type_kind` TINYINT(1) NOT NULL,    `description` TEXT,    `input_type` TEXT,    `output_type` TEXT,    `external_id` VARCHAR(255) UNIQUE );
 CREATE TABLE `TypeProperty` (    `type_id` INT NOT NULL,    `name` VARCHAR(255) NOT NULL,    `data_type` INT NULL,  PRIMARY KEY (`type_id`, `name`));
 CREATE TABLE `ParentType` (    `type_id` INT NOT NULL,    `parent_type_id` INT NOT NULL,  PRIMARY KEY (`type_id`, `parent_type_id`));

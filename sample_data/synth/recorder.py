@@ -1,7 +1,7 @@
 """Where the simulation records one pipeline's history: plain Python lists with local ids.
 
-Appends are cheap; :func:`provenance.synth.log.merge` later turns many recorders into one put
-log with the store's ids. States and event types are :mod:`provenance.mlmd_codes` values.
+Appends are cheap; :func:`mlprov.sample.synth.log.merge` later turns many recorders into one put
+log with the store's ids. States and event types are :mod:`mlprov.provenance.mlmd_codes` values.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ class PipelineRecorder:
     """Collects one pipeline's executions, artifacts, events and properties with local ids.
 
     Local ids are positions in this recorder's lists. Property values of kind ``ARTIFACT_REF``
-    hold a local artifact id that :func:`~provenance.synth.log.merge` turns into the store's
+    hold a local artifact id that :func:`~mlprov.sample.synth.log.merge` turns into the store's
     artifact id.
     """
 

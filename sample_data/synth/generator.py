@@ -7,17 +7,17 @@ rows), and a ground-truth sidecar ``store.sqlite.truth.parquet`` with, per train
 whether its model was pushed and why not.
 
 The column-wise writer simulates a chunk of pipelines at a time and spills it next to the store
-(:mod:`provenance.synth.chunks`), so memory is bounded by the chunk, not the corpus; the ids,
+(:mod:`mlprov.sample.synth.chunks`), so memory is bounded by the chunk, not the corpus; the ids,
 and so the store, are those of one pass over the whole corpus, whatever the chunk size.
 
-What the store holds (TFX conventions, see ``provenance/synth/tfx.py``): execution types named
+What the store holds (TFX conventions, see ``sample_data/synth/tfx.py``): execution types named
 by component class path; artifact types Examples, ExampleStatistics, Schema, ExampleAnomalies,
 TransformGraph, HyperParameters, Model, ModelRun, ModelEvaluation, ModelBlessing,
 InfraBlessing, PushedModel; contexts ``pipeline``, ``pipeline_run`` and ``node``
 (``<pipeline>.<node id>``), runs and nodes children of their pipeline; every input and output
 artifact of an execution attributed to each of its contexts; events with path (key, index).
 
-Distributions and parameters (constants in ``provenance/synth/parameters.py``):
+Distributions and parameters (constants in ``sample_data/synth/parameters.py``):
 
 Pipelines
     - span period (ExampleGen cadence): choice over ``config.cadence_hours`` with
@@ -95,13 +95,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.synth.chunks import CHUNK_PIPELINES, spill
-from provenance.synth.config import PRESETS, SynthConfig
-from provenance.synth.log import PutLog, merge
-from provenance.synth.payloads import PayloadTree, write_payloads
-from provenance.synth.simulate import PipelineSim
-from provenance.synth.truth import truth_path, truth_table
-from provenance.synth.writer import MlmdWriter, client_available
+from mlprov.sample.synth.chunks import CHUNK_PIPELINES, spill
+from mlprov.sample.synth.config import PRESETS, SynthConfig
+from mlprov.sample.synth.log import PutLog, merge
+from mlprov.sample.synth.payloads import PayloadTree, write_payloads
+from mlprov.sample.synth.simulate import PipelineSim
+from mlprov.sample.synth.truth import truth_path, truth_table
+from mlprov.sample.synth.writer import MlmdWriter, client_available
 
 Writer = Literal["auto", "client", "bulk"]
 Progress = Callable[[str, int, int], None]
@@ -146,7 +146,7 @@ def simulate(config: SynthConfig, progress: Progress | None = None) -> tuple[Put
         progress: called with ("simulate", pipelines done, pipelines).
 
     Returns:
-        The put log (see :mod:`provenance.synth.log`) and the truth table.
+        The put log (see :mod:`mlprov.sample.synth.log`) and the truth table.
     """
     sims = []
     for i in range(config.pipelines):
@@ -182,13 +182,13 @@ def generate(
         overwrite: replace existing files.
         progress: called with (stage, done, total) as work proceeds.
         payloads: also write the statistics, schema and anomalies files of the store's
-            artifacts under this directory (:mod:`provenance.synth.payloads`); URIs under
+            artifacts under this directory (:mod:`mlprov.sample.synth.payloads`); URIs under
             ``config.pipeline_root`` map to it.
         chunk_pipelines: the bulk writer simulates this many pipelines at a time and spills
-            them next to the store (:mod:`provenance.synth.chunks`), so memory stays bounded;
+            them next to the store (:mod:`mlprov.sample.synth.chunks`), so memory stays bounded;
             the store does not depend on it.
         workers: processes simulating chunks side by side (None: one per CPU; see
-            :func:`provenance.synth.chunks.spill`).
+            :func:`mlprov.sample.synth.chunks.spill`).
 
     Returns:
         A :class:`SynthResult`.

@@ -2,7 +2,7 @@
 
 The client backend of the corpus generator: slow (one call per execution) but written by the
 official client, so small stores are exactly what TFX would leave; the bulk writer
-(:mod:`provenance.synth.bulk`) writes the same rows for large ones.
+(:mod:`mlprov.sample.synth.bulk`) writes the same rows for large ones.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from provenance.mlmd_codes import ArtifactState
-from provenance.synth.log import Properties, PutLog
-from provenance.synth.recorder import DOUBLE, INT
-from provenance.synth.tfx import KEYS, PROPERTY_NAMES, TYPES
-from provenance.synth.writer import MlmdWriter
+from mlprov.provenance.mlmd_codes import ArtifactState
+from mlprov.sample.synth.log import Properties, PutLog
+from mlprov.sample.synth.recorder import DOUBLE, INT
+from mlprov.sample.synth.tfx import KEYS, PROPERTY_NAMES, TYPES
+from mlprov.sample.synth.writer import MlmdWriter
 
 
 def replay(w: MlmdWriter, log: PutLog, progress: Callable[[int, int], None] | None = None) -> None:
@@ -28,7 +28,7 @@ def replay(w: MlmdWriter, log: PutLog, progress: Callable[[int, int], None] | No
 
     Args:
         w: the writer of the store, which must hold no executions, artifacts or contexts yet.
-        log: the log (see :mod:`provenance.synth.log`).
+        log: the log (see :mod:`mlprov.sample.synth.log`).
         progress: called with (executions written, total) every 1,000 executions.
 
     Raises:

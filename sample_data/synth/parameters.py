@@ -1,7 +1,7 @@
 """The corpus generator's distributions: their parameters, the random draws, and what each
 pipeline draws once.
 
-The distributions are documented in :mod:`provenance.synth.generator`; the constants below are
+The distributions are documented in :mod:`mlprov.sample.synth.generator`; the constants below are
 their parameters. Every draw of a pipeline comes from one stream (:class:`Draws`), so the order
 in which the simulation draws is part of what a seed means.
 """
@@ -15,8 +15,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from provenance.synth.config import SynthConfig
-from provenance.synth.tfx import Kind, Node, type_code
+from mlprov.sample.synth.config import SynthConfig
+from mlprov.sample.synth.tfx import Kind, Node, type_code
 
 T = TypeVar("T")
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from provenance.mlmd_codes import EventType, ExecutionState
-from provenance.synth.config import SynthConfig
-from provenance.synth.parameters import (
+from mlprov.provenance.mlmd_codes import EventType, ExecutionState
+from mlprov.sample.synth.config import SynthConfig
+from mlprov.sample.synth.parameters import (
     ARTIFACT_CODES,
     COST,
     DURATION_SIGMA,
@@ -26,10 +26,10 @@ from provenance.synth.parameters import (
     Draws,
     draw_pipeline,
 )
-from provenance.synth.quality import Model
-from provenance.synth.recorder import PipelineRecorder
-from provenance.synth.tfx import KEY, PROP, TFX_VERSION, Node
-from provenance.synth.truth import TruthRow
+from mlprov.sample.synth.quality import Model
+from mlprov.sample.synth.recorder import PipelineRecorder
+from mlprov.sample.synth.tfx import KEY, PROP, TFX_VERSION, Node
+from mlprov.sample.synth.truth import TruthRow
 
 
 @dataclass

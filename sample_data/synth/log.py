@@ -1,13 +1,13 @@
 """The backend-independent log of MLMD puts that the corpus simulation produces.
 
 The simulation records each pipeline's history in a
-:class:`~provenance.synth.recorder.PipelineRecorder` (local ids, plain Python lists).
+:class:`~mlprov.sample.synth.recorder.PipelineRecorder` (local ids, plain Python lists).
 :func:`merge` then orders every pipeline's executions by start time, the way a shared metadata
 store sees them arrive, and assigns the ids the store will give them: MLMD numbers each table
 independently, in the order rows are put, so the ids follow from the put order alone. The
 result, a :class:`PutLog` of numpy columns, is what both store backends consume: the
 ml-metadata client replays it put by put (:meth:`MlmdWriter.replay
-<provenance.synth.writer.MlmdWriter.replay>`), the bulk writer (:mod:`provenance.synth.bulk`)
+<mlprov.sample.synth.writer.MlmdWriter.replay>`), the bulk writer (:mod:`mlprov.sample.synth.bulk`)
 writes its columns directly. Both therefore produce the same store.
 
 Put order, as the client performs it:
@@ -29,9 +29,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.mlmd_codes import EventType
-from provenance.synth.recorder import ARTIFACT_REF, INT, PipelineRecorder
-from provenance.synth.tfx import KEYS, NODES
+from mlprov.provenance.mlmd_codes import EventType
+from mlprov.sample.synth.recorder import ARTIFACT_REF, INT, PipelineRecorder
+from mlprov.sample.synth.tfx import KEYS, NODES
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]

@@ -1,7 +1,7 @@
 """Generate a corpus chunk by chunk, in bounded memory, with the ids of a single pass.
 
 A store's ids follow the put order of the whole corpus: executions by start time across every
-pipeline (see :mod:`provenance.synth.log`). Memory must not grow with the corpus, so
+pipeline (see :mod:`mlprov.sample.synth.log`). Memory must not grow with the corpus, so
 :func:`spill` simulates a chunk of pipelines at a time, merges it alone (ids local to the
 chunk), and spills its MLMD tables to Arrow files, keeping per execution only its start, its
 pipeline and how many rows of each table its put creates. Those are enough to place every
@@ -28,12 +28,12 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.synth.bulk import BulkLoad, tables
-from provenance.synth.config import SynthConfig
-from provenance.synth.log import PutLog, merge, uris
-from provenance.synth.simulate import PipelineSim
-from provenance.synth.tfx import TYPES
-from provenance.synth.truth import truth_table
+from mlprov.sample.synth.bulk import BulkLoad, tables
+from mlprov.sample.synth.config import SynthConfig
+from mlprov.sample.synth.log import PutLog, merge, uris
+from mlprov.sample.synth.simulate import PipelineSim
+from mlprov.sample.synth.tfx import TYPES
+from mlprov.sample.synth.truth import truth_table
 
 I64 = npt.NDArray[np.int64]
 Progress = Callable[[str, int, int], None]

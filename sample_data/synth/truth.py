@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from provenance.synth.log import PutLog
+from mlprov.sample.synth.log import PutLog
 
 
 @dataclass
 class TruthRow:
-    """Ground truth for one training execution (see :mod:`provenance.synth.generator`)."""
+    """Ground truth for one training execution (see :mod:`mlprov.sample.synth.generator`)."""
 
     local_exec: int
     pipeline: str

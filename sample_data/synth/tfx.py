@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from provenance.mlmd_codes import PropertyType as DataType
-from provenance.mlmd_codes import TypeKind as Kind
+from mlprov.provenance.mlmd_codes import PropertyType as DataType
+from mlprov.provenance.mlmd_codes import TypeKind as Kind
 
 TFX_VERSION = "1.16.0"
 

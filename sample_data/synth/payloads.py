@@ -33,7 +33,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from provenance.errors import ProtosUnavailableError
+from mlprov.provenance.errors import ProtosUnavailableError
 
 SEGMENTS = ("a", "b", "c", "d")
 SPLIT_SHARES = (("train", 2 / 3), ("eval", 1 / 3))

@@ -2,7 +2,7 @@
 
 The ml-metadata client writes one execution per call, which takes hours at the study's scale
 (~150 million rows). This backend writes the same rows as the client would (same ids, same
-values; see :mod:`provenance.synth.log`) through the ADBC SQLite driver's Arrow bulk ingest,
+values; see :mod:`mlprov.sample.synth.log`) through the ADBC SQLite driver's Arrow bulk ingest,
 in one transaction, with MLMD's secondary indexes dropped during the load and rebuilt after.
 
 The store's schema and type rows come from the client when it is installed (so they are
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from provenance.mlmd_codes import ArtifactState
-from provenance.synth.log import Properties, PutLog
-from provenance.synth.recorder import DOUBLE, INT, STRING
-from provenance.synth.tfx import KEYS, PROPERTY_NAMES, SYSTEM_TYPES, TYPES, TypeSpec
-from provenance.synth.writer import MlmdWriter, client_available
+from mlprov.provenance.mlmd_codes import ArtifactState
+from mlprov.sample.synth.log import Properties, PutLog
+from mlprov.sample.synth.recorder import DOUBLE, INT, STRING
+from mlprov.sample.synth.tfx import KEYS, PROPERTY_NAMES, SYSTEM_TYPES, TYPES, TypeSpec
+from mlprov.sample.synth.writer import MlmdWriter, client_available
 
 SCHEMA_FILE = "mlmd_schema_v10.sql"
 Progress = Callable[[str, int, int], None]
@@ -51,7 +51,7 @@ def create_store(path: str | Path, *, use_client: bool | None = None) -> dict[in
 
 
 def _create_store_sql(path: Path, types: tuple[TypeSpec, ...]) -> dict[int, int]:
-    ddl = resources.files("provenance.synth").joinpath(SCHEMA_FILE).read_text()
+    ddl = resources.files("mlprov.sample.synth").joinpath(SCHEMA_FILE).read_text()
     con = sqlite3.connect(path)
     try:
         con.executescript(ddl)

@@ -4,7 +4,7 @@ A model's skill comes from its type, the code changes and structure change behin
 start and noise; on the evaluation span it loses quality with the distance between its
 training window and that span and with excess spread inside the window. A rejected model
 gets a cause: the single factor (drift, structure change, config change) without which it
-would have been blessed, the largest such margin winning (see :mod:`provenance.synth.generator`).
+would have been blessed, the largest such margin winning (see :mod:`mlprov.sample.synth.generator`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from provenance.synth.parameters import (
+from mlprov.sample.synth.parameters import (
     BASE_QUALITY,
     DRIFT_WEIGHT,
     EVAL_NOISE,
@@ -23,7 +23,7 @@ from provenance.synth.parameters import (
     WARM_START_BONUS,
     Draws,
 )
-from provenance.synth.truth import TruthRow
+from mlprov.sample.synth.truth import TruthRow
 
 
 @dataclass
