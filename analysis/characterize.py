@@ -23,6 +23,7 @@ from mlprov.analysis.frames import (
     share,
 )
 from mlprov.analysis.present import Readable
+from mlprov.graphlets import Outcome
 
 DAY_S = 86_400.0
 
@@ -109,8 +110,8 @@ def model_types(store: Source, scope: Scope = ALL) -> pd.DataFrame:
     gr = graphlet_frame(store, scope, "seconds")
     gr = gr.assign(
         model_type=gr["model_type"].fillna("unrecorded"),
-        pushed=gr["outcome"] == "pushed",
-        finished=gr["outcome"] != "in_flight",
+        pushed=gr["outcome"] == Outcome.PUSHED,
+        finished=gr["outcome"] != Outcome.IN_FLIGHT,
     )
     table = (
         gr.groupby("model_type")

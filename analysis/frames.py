@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlprov.graphlets import ensure_current
+from mlprov.graphlets import Outcome, ensure_current
 from mlprov.provenance.sql import bind, named_queries
 from mlprov.provenance.store import ProvenanceStore
 
@@ -268,7 +268,9 @@ def graphlet_frame(store: Source, scope: Scope, unit: str) -> pd.DataFrame:
     frame = query(store, _SQL["graphlets"], {**scope.params(), "unit": unit})
     return frame.assign(
         outcome=np.where(
-            frame["deployed"], "pushed", np.where(frame["in_flight"], "in_flight", "unpushed")
+            frame["deployed"],
+            Outcome.PUSHED.value,
+            np.where(frame["in_flight"], Outcome.IN_FLIGHT.value, Outcome.UNPUSHED.value),
         )
     )
 

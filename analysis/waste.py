@@ -28,6 +28,7 @@ from mlprov.analysis.frames import (
     share,
 )
 from mlprov.analysis.present import Readable
+from mlprov.graphlets import Outcome
 
 
 @dataclass(frozen=True, repr=False)  # Readable's table instead
@@ -117,7 +118,7 @@ def waste_summary(store: Source, scope: Scope = ALL, *, unit: str | None = None)
     orphans = ex["status"] == "orphan"
     abandoned = ex["status"] == "abandoned"
     outcomes = gr["outcome"].value_counts()
-    pushed, unpushed = int(outcomes.get("pushed", 0)), int(outcomes.get("unpushed", 0))
+    pushed, unpushed = (int(outcomes.get(o, 0)) for o in (Outcome.PUSHED, Outcome.UNPUSHED))
     return WasteSummary(
         cost_unit=unit,
         since=scope.since,
@@ -139,10 +140,10 @@ def waste_summary(store: Source, scope: Scope = ALL, *, unit: str | None = None)
         graphlets=len(gr),
         pushed_graphlets=pushed,
         unpushed_graphlets=unpushed,
-        in_flight_graphlets=int(outcomes.get("in_flight", 0)),
+        in_flight_graphlets=int(outcomes.get(Outcome.IN_FLIGHT, 0)),
         abandoned_graphlets=int(gr["abandoned"].sum()),
         unpushed_share=share(unpushed, pushed + unpushed),
-        unpushed_split_cost=float(gr.loc[gr["outcome"] == "unpushed", "split_cost"].sum()),
+        unpushed_split_cost=float(gr.loc[gr["outcome"] == Outcome.UNPUSHED, "split_cost"].sum()),
         graphlet_split_cost=float(gr["split_cost"].sum()),
         other_unit_executions=int(ex["other_unit"].sum()),
     )
@@ -244,7 +245,9 @@ def waste_by_pipeline(
     gr = graphlet_frame(store, scope, unit)
     # counts of flags, not lambdas: an empty scope then still gives integer columns
     outcomes = (
-        gr.assign(unpushed=gr["outcome"] == "unpushed", finished=gr["outcome"] != "in_flight")
+        gr.assign(
+            unpushed=gr["outcome"] == Outcome.UNPUSHED, finished=gr["outcome"] != Outcome.IN_FLIGHT
+        )
         .groupby("pipeline")
         .agg(
             graphlets=("graphlet_id", "size"),

@@ -1,7 +1,8 @@
 """The words of model graphlets, defined once (study.md, "Model graphlet" and "Cost and waste").
 
-graphlets/build.sql writes these values into ``graphlet_members.role`` and
-``mlprov.graphlets.reason``; analysis/frames.sql derives each graphlet's :class:`Outcome` from them.
+graphlets/build.sql writes these values into ``graphlet_members.role`` and the ``reason``
+column of ``graphlets``; :func:`mlprov.analysis.frames.graphlet_frame` gives each graphlet its
+:class:`Outcome`.
 Both enums are ``str`` enums, so they compare equal to the text in the tables and frames.
 
 Example:
@@ -25,19 +26,20 @@ class Role(str, Enum):
 
 
 class Outcome(str, Enum):
-    """What became of a graphlet's model: pushed, or one of the three kinds of not."""
+    """What became of a graphlet's model as of the analysis time. A graphlet whose trainer was
+    left RUNNING too long to ever finish is *abandoned*: unpushed (it never will push), with
+    its ``abandoned`` flag and reason set."""
 
     PUSHED = "pushed"
-    UNPUSHED = "unpushed"  # finished without a push: its work is wasted
+    UNPUSHED = "unpushed"  # finished, or abandoned, without a push: its work is wasted
     IN_FLIGHT = "in_flight"  # the trainer is still RUNNING: it may still push
-    ABANDONED = "abandoned"  # left RUNNING too long to ever finish: wasted
 
     @property
     def label(self) -> str:
         return self.value.replace("_", " ")
 
 
-#: Why a graphlet did or did not push (``mlprov.graphlets.reason``), as a sentence. ``abandoned``
+#: Why a graphlet did or did not push (the ``reason`` column), as a sentence. ``abandoned``
 #: comes only from analyses, which tell it from ``in_flight`` as of a time.
 REASONS = {
     "pushed": "pushed",
