@@ -1,5 +1,8 @@
 -- Model graphlets: the unit of analysis (study.md, "Model graphlet"). Written by
 -- graphlets.build_graphlets; read by analysis/. Rebuilt per pipeline, idempotently.
+--
+-- Bump LAYOUT in graphlets/state.py together with any change here: the version row
+-- ('layout' in graphlet_state) then makes every store rebuild these tables on first use.
 
 -- key: (source_id, graphlet_id)
 CREATE TABLE IF NOT EXISTS graphlets (
