@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +14,9 @@ from mlprov.provenance.store import ProvenanceStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# Under pytest-xdist (the README's `-n auto`) a worker process differs from a plain Python run
-# in two ways the tests notice; both are put back here, once per worker:
-# - it ignores SIGINT (Ctrl-C is the controller's), and the scripts it starts would inherit
-#   that: the interrupt tests need Python's own handler;
-# - its __main__ has neither a file nor a spec, which pyspark (imported by mlflow when it is
-#   installed) takes for a doctest run of its own, and exits.
+# A pytest-xdist worker (the README's `-n auto`) ignores SIGINT, Ctrl-C being the controller's,
+# and the scripts it starts would inherit that: the interrupt tests need Python's own handler.
 signal.signal(signal.SIGINT, signal.default_int_handler)
-if getattr(sys.modules["__main__"], "__spec__", None) is None:
-    sys.modules["__main__"].__dict__.setdefault("__file__", sys.argv[0])
 
 
 def needs_client() -> None:

@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,22 @@ def _run(client: Any, exp: str, name: str, start: int, parent: str | None = None
 
 def _end(client: Any, run: str, start: int, seconds: int, status: str = "FINISHED") -> None:
     client.set_terminated(run, status, end_time=T0 + start + seconds * S)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _main_has_a_file() -> Iterator[None]:
+    """mlflow imports pyspark when it is installed, and pyspark exits when ``__main__`` has
+    neither a file nor a spec (it takes that for a doctest run of its own): a pytest-xdist
+    worker has neither, so it gets a file while the client runs here."""
+    main = sys.modules["__main__"]
+    if getattr(main, "__spec__", None) is not None or hasattr(main, "__file__"):
+        yield
+        return
+    main.__file__ = "pytest worker"
+    try:
+        yield
+    finally:
+        del main.__file__
 
 
 def write_store(uri: str, artifacts: Path) -> dict[str, str]:
