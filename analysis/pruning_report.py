@@ -1,4 +1,4 @@
-"""Figures and a report section for a :class:`~analysis.pruning.PruningResult`.
+"""Figures and a report section for a :class:`~mlprov.analysis.pruning.PruningResult`.
 
 Figures are :class:`matplotlib.figure.Figure` objects on the Agg canvas (no pyplot, no global
 state), in the style of :mod:`mlprov.analysis.plots`. :func:`pruning_section` renders the section as

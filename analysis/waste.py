@@ -97,7 +97,7 @@ def waste_summary(store: Source, scope: Scope = ALL, *, unit: str | None = None)
     """The headline waste figures of the executions and graphlets in scope.
 
     Args:
-        store: a store with graphlets built, or :class:`~analysis.frames.Frames` over one.
+        store: a store with graphlets built, or :class:`~mlprov.analysis.frames.Frames` over one.
         scope, unit: the scope and cost unit (see :mod:`mlprov.analysis.frames`).
 
     Returns:

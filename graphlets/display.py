@@ -1,6 +1,6 @@
 """Show one graphlet: a text tree for the terminal and a drawn DAG (PNG) for a closer look.
 
-Both take a :class:`~graphlets.load.GraphletView`; neither prints. The drawing uses
+Both take a :class:`~mlprov.graphlets.load.GraphletView`; neither prints. The drawing uses
 matplotlib's Agg canvas directly (no pyplot state) and writes the file atomically.
 """
 

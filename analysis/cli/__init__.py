@@ -62,7 +62,8 @@ class LazyGroup(click.Group):
         **extra: Any,
     ) -> Any:
         """Run the CLI; whatever escapes a command (a usage error, Ctrl-C while parsing or
-        importing) ends as one line too, through the same :func:`~analysis.cli.common.fail`."""
+        importing) ends as one line too, through the same
+        :func:`~mlprov.analysis.cli.common.fail`."""
         argv = list(sys.argv[1:] if args is None else args)
         if not standalone_mode:
             return super().main(argv, prog_name, complete_var, False, **extra)

@@ -22,12 +22,13 @@ serving model.
 The simulation treats the recorded history as fixed: skipping a run would have changed later
 outcomes (baselines the Evaluator compares against, warm starts), which it cannot replay.
 
-The modules, in the order data flows: :mod:`~analysis.pruning.features` (what is known at each
-decision, from ``features.sql``), :mod:`~analysis.pruning.data` (everything read from the
-store), :mod:`~analysis.pruning.config` (what to simulate), :mod:`~analysis.pruning.policies`
-(the registry of policies), :mod:`~analysis.pruning.learner` (the learned policy),
-:mod:`~analysis.pruning.score` and :mod:`~analysis.pruning.cadence` (what a skip set saves and
-costs), :mod:`~analysis.pruning.simulate` (the run) and :mod:`~analysis.pruning.result`.
+The modules, in the order data flows: :mod:`~mlprov.analysis.pruning.features` (what is known at
+each decision, from ``features.sql``), :mod:`~mlprov.analysis.pruning.data` (everything read from
+the store), :mod:`~mlprov.analysis.pruning.config` (what to simulate),
+:mod:`~mlprov.analysis.pruning.policies` (the registry of policies),
+:mod:`~mlprov.analysis.pruning.learner` (the learned policy), :mod:`~mlprov.analysis.pruning.score`
+and :mod:`~mlprov.analysis.pruning.cadence` (what a skip set saves and costs),
+:mod:`~mlprov.analysis.pruning.simulate` (the run) and :mod:`~mlprov.analysis.pruning.result`.
 
 Example:
     >>> list(POLICIES)

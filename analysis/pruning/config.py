@@ -24,7 +24,7 @@ class PruningConfig:
     """What to simulate, and how: checked when made.
 
     Attributes:
-        policies: names from :data:`~analysis.pruning.policies.POLICIES`, or ``"all"``.
+        policies: names from :data:`~mlprov.analysis.pruning.policies.POLICIES`, or ``"all"``.
         train_until: start of the test period (UTC); default: the time by which 60% of the
             decisions had been taken.
         threshold: the learned policy's probability threshold; default: the lowest that keeps

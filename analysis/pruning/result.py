@@ -42,7 +42,7 @@ class Headline:
 
 @dataclass(frozen=True)
 class PruningResult:
-    """What :func:`~analysis.pruning.simulate.simulate_pruning` found.
+    """What :func:`~mlprov.analysis.pruning.simulate.simulate_pruning` found.
 
     Attributes:
         table: one row per policy: ``policy``, ``param`` (threshold, k or skip rate),

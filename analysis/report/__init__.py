@@ -6,10 +6,11 @@ puts the files in a directory atomically. The keys of ``summary.json`` are a sta
 documented contract for dashboards (README, "summary.json"); :data:`SUMMARY_FORMAT` changes
 when a key changes meaning or goes away.
 
-The parts: :mod:`~analysis.report.model` (what the report shows, and summary.json),
-:mod:`~analysis.report.tables` (its tables and figures), :mod:`~analysis.report.formatting`
-(words, numbers and templates), :mod:`~analysis.report.sections` (the sections other analyses
-contribute) and :mod:`~analysis.report.files` (writing and reading report directories).
+The parts: :mod:`~mlprov.analysis.report.model` (what the report shows, and summary.json),
+:mod:`~mlprov.analysis.report.tables` (its tables and figures),
+:mod:`~mlprov.analysis.report.formatting` (words, numbers and templates),
+:mod:`~mlprov.analysis.report.sections` (the sections other analyses contribute) and
+:mod:`~mlprov.analysis.report.files` (writing and reading report directories).
 
 Example:
     >>> from mlprov.provenance.store import ProvenanceStore

@@ -50,7 +50,7 @@ SUMMARY_FORMAT = 1
 @dataclass(frozen=True)
 class Report:
     """A built report: the three files' contents, and the drill-down pages (path inside the
-    report directory, under :data:`~analysis.drilldown.PAGES`, to HTML)."""
+    report directory, under :data:`~mlprov.analysis.drilldown.PAGES`, to HTML)."""
 
     summary: dict[str, Any]
     html: str

@@ -70,7 +70,8 @@ def trait_rows(traits: Characterization) -> list[tuple[str, str]]:
 
 
 def frame_table(frame: pd.DataFrame, title: str = "", note: str = "") -> Table:
-    """A frame of formatted cells as a :class:`~analysis.present.Table`, its columns as headings."""
+    """A frame of formatted cells as a :class:`~mlprov.analysis.present.Table`, its columns as
+    headings."""
     return Table(
         title,
         tuple(str(c) for c in frame.columns),
