@@ -47,9 +47,11 @@ def layout(store: ProvenanceStore) -> str | None:
 
 def state(store: ProvenanceStore) -> dict[str, str | None]:
     """The ``graphlet_state`` rows as a dict (empty when the store has none)."""
-    if not store.has_table("graphlet_state"):
-        return {}
-    return dict(_SQL.run(store.con, "state").fetchall())
+    return _known(store.con) if store.has_table("graphlet_state") else {}
+
+
+def _known(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    return dict(_SQL.run(con, "state").fetchall())
 
 
 def latest_ingest(con: duckdb.DuckDBPyConnection) -> int | None:
@@ -87,7 +89,7 @@ def record(con: duckdb.DuckDBPyConnection, rules: GraphletRules, *, complete: bo
     if complete:
         latest = latest_ingest(con)
         known["ingest_id"] = None if latest is None else str(latest)
-    elif dict(_SQL.run(con, "state").fetchall()).get("rules_hash") != rules.digest():
+    elif _known(con).get("rules_hash") != rules.digest():
         known["ingest_id"] = None  # other pipelines were cut under other rules: not current
     for key, value in known.items():
         _SQL.run(con, "set_state", {"key": key, "value": value})

@@ -15,7 +15,7 @@ import duckdb
 
 from mlprov.provenance.errors import MalformedRecordError
 from mlprov.provenance.readers import NodeKind, Skipped
-from mlprov.provenance.sql import execute
+from mlprov.provenance.sql import execute, parameters
 
 Strictness = Literal["raise", "warn", "skip"]
 
@@ -215,7 +215,7 @@ def check_records(
             raise MalformedRecordError(location, table, examples, problem, count)
         skipped.append(Skipped(table, problem, count, tuple(examples)))
     for check in _CHECKS:
-        if "$cost" in check.where and cost_property is None:
+        if "cost" in parameters(check.where) and cost_property is None:
             continue
         shown = [*check.keys, *([check.column] if check.column else [])]
         rows = execute(

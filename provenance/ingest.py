@@ -294,10 +294,15 @@ def _canonicalize(
         "cost_property": mapping.cost_property,
     }
 
-    for name in ("upsert_contexts", "append_edges", "upsert_artifacts", "affected_executions"):
+    for name in (
+        "upsert_contexts",
+        "append_edges",
+        "upsert_artifacts",
+        "affected_executions",
+        "execution_contexts",
+        "execution_base",
+    ):
         _SQL.run(con, name, params)
-    _SQL.run(con, "execution_contexts", params)
-    _SQL.run(con, "execution_base", params)
     components = _SQL.run(con, "execution_components").fetchall()
     con.register(
         "categories",

@@ -55,17 +55,12 @@ def snapshot(config: Config) -> Iterator[Fetch]:
 
 @contextmanager
 def _sqlite(path: Path) -> Iterator[Fetch]:
-    import adbc_driver_sqlite
-
     sqlite_source.check_file(path)
     with sqlite_source.readable(path) as source:
         failure = functools.partial(sqlite_source.source_error, path)
         with _errors(path, failure):
             conn = sqlite_source.connect(source)
-        cur = conn.cursor()
-        cur.adbc_statement.set_options(
-            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
-        )
+        cur = sqlite_source.batched_cursor(conn, BATCH_ROWS)
 
         def fetch(sql: str) -> pa.RecordBatchReader:
             cur.execute(sql)

@@ -32,7 +32,14 @@ from mlprov.provenance.errors import (
     UnsupportedSchemaVersionError,
 )
 from mlprov.provenance.readers import ReadResult, Secret, Stage, sqlite_formats, sqlite_tables
-from mlprov.provenance.sqlite_source import check_file, connect, readable, source_error, valid_text
+from mlprov.provenance.sqlite_source import (
+    batched_cursor,
+    check_file,
+    connect,
+    readable,
+    source_error,
+    valid_text,
+)
 
 #: Source tables read at once, each on its own connections (SQLite decoding is CPU-bound).
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -205,14 +212,9 @@ def _stage(path: Path, con: duckdb.DuckDBPyConnection, read: q.TableRead, sql: s
 def source_batches(path: Path, sql: str) -> Iterator[pa.RecordBatchReader]:
     """The rows of ``sql`` on the store at ``path``, as Arrow batches of ``BATCH_ROWS`` rows,
     on a read-only driver connection of their own (closed on leaving)."""
-    import adbc_driver_sqlite
-
     conn = connect(path)
     try:
-        cur = conn.cursor()
-        cur.adbc_statement.set_options(
-            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(q.BATCH_ROWS)}
-        )
+        cur = batched_cursor(conn, q.BATCH_ROWS)
         cur.execute(sql)
         yield cur.fetch_record_batch()
     finally:

@@ -203,6 +203,18 @@ def _busy(path: Path) -> SourceBusyError:
     )
 
 
+def batched_cursor(conn: Any, rows: int) -> Any:
+    """A cursor of an ADBC SQLite connection (:func:`connect`) handing out Arrow batches of
+    ``rows`` rows."""
+    import adbc_driver_sqlite
+
+    cur = conn.cursor()
+    cur.adbc_statement.set_options(
+        **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(rows)}
+    )
+    return cur
+
+
 def source_error(path: Path, err: Exception) -> BaseException:
     """The one-line error for a SQLite failure reading ``path`` (KeyboardInterrupt when the
     driver stopped for Ctrl-C, so the command says it was interrupted)."""
