@@ -14,15 +14,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from mlprov.analysis import plots
+from mlprov.analysis.drawings import Drawings
 from mlprov.analysis.present import EmbeddedFigure, Table, cell, num, pct, template_env
 from mlprov.analysis.waste import reason_table
-from mlprov.graphlets import REASONS, load_graphlet
+from mlprov.graphlets import REASONS, load_graphlets
 from mlprov.graphlets.display import decision_evidence, graphlet_figure
 from mlprov.graphlets.load import GraphletView
 from mlprov.provenance.store import ProvenanceStore
@@ -54,72 +56,107 @@ def graphlet_href(source_id: int, graphlet_id: int) -> str:
     return f"graphlet-{source_id}-{graphlet_id}.html"
 
 
-def drilldown_pages(
-    store: ProvenanceStore,
-    unit: str,
-    pipelines: pd.DataFrame,
-    graphlets: pd.DataFrame,
-    sections: Sequence[tuple[str, str, PipelineHtml]],
-    *,
-    graphlet_pages: int = GRAPHLET_PAGES,
-    report_name: str = "report.html",
-) -> dict[str, str]:
-    """The pages of the pipelines in ``pipelines`` and of their latest graphlets.
+class Drilldown:
+    """The pages of the pipelines in ``pipelines`` and of their latest graphlets; their figures
+    start drawing (see :class:`~mlprov.analysis.drawings.Drawings`) when it is made, and
+    :meth:`pages` waits for them. Use it as a context manager: leaving it stops the drawing.
 
     Args:
         store: the store the report reads (its graphlets current).
         unit: the report's cost unit.
         pipelines: the rows of :func:`mlprov.analysis.waste.waste_by_pipeline` to give pages.
         graphlets: :func:`mlprov.analysis.frames.graphlet_frame` of the report's scope.
-        sections: (key, title, fragment) of each report section with a per-pipeline part.
         graphlet_pages: how many graphlets per pipeline get a page (the latest).
-        report_name: the main page, linked from every page.
-
-    Returns:
-        Path inside the report directory (``pages/...``) -> HTML.
     """
-    env = template_env(autoescape=True)
-    pages: dict[str, str] = {}
-    by_name = graphlets.assign(key=graphlets["pipeline"].fillna("\0"))
-    for row in pipelines.to_dict("records"):
-        name = row["pipeline"] if isinstance(row["pipeline"], str) else None
-        mine = by_name[by_name["key"] == ("\0" if name is None else name)].sort_values(
-            ["train_time", "graphlet_id"]
+
+    def __init__(
+        self,
+        store: ProvenanceStore,
+        unit: str,
+        pipelines: pd.DataFrame,
+        graphlets: pd.DataFrame,
+        *,
+        graphlet_pages: int = GRAPHLET_PAGES,
+    ) -> None:
+        self.unit = unit
+        by_name = graphlets.assign(key=graphlets["pipeline"].fillna("\0"))
+        chosen = []
+        for row in pipelines.to_dict("records"):
+            name = row["pipeline"] if isinstance(row["pipeline"], str) else None
+            mine = by_name[by_name["key"] == ("\0" if name is None else name)].sort_values(
+                ["train_time", "graphlet_id"]
+            )
+            chosen.append((row, name, mine, mine.tail(max(graphlet_pages, 0)).iloc[::-1]))
+        shown = [g for *_, latest in chosen for g in latest.to_dict("records")]
+        views = load_graphlets(
+            store, [(int(g["source_id"]), int(g["graphlet_id"])) for g in shown], refresh=False
         )
-        shown = mine.tail(max(graphlet_pages, 0)).iloc[::-1]
-        context = {
-            "name": name or "(no pipeline)",
-            "report": f"../{report_name}",
-            "unit": unit,
-            "facts": _pipeline_facts(row, unit),
-            "timeline": _figure(
-                "timeline",
-                "Graphlets over time",
-                f"Each graphlet (model training) of the pipeline at its training time, with its "
-                f"split cost ({unit}), colored by outcome.",
-                plots.graphlet_timeline(mine, unit),
-                dpi=110,
-            ),
-            "reasons": _reasons_table(mine, unit),
-            "graphlets": _graphlets_table(shown, len(mine), unit),
-            "sections": [(key, title, html(name, mine)) for key, title, html in sections],
-        }
-        pages[f"{PAGES}/{pipeline_href(name)}"] = env.get_template("pipeline.html.j2").render(
-            context
-        )
-        for g in shown.to_dict("records"):
-            view = load_graphlet(store, int(g["graphlet_id"]), int(g["source_id"]), refresh=False)
+        self._drawings = Drawings(figures=len(chosen) + len(shown))
+        draw = self._drawings.draw
+        self._pipelines = [
+            (row, name, mine, latest, draw(_timeline, mine, unit))
+            for row, name, mine, latest in chosen
+        ]
+        self._graphlets: dict[tuple[int, int], tuple[GraphletView, Future[str]]] = {}
+        for g, view in zip(shown, views, strict=True):
             # as of the report's time: an in-flight trainer may be abandoned by now
             view = replace(
                 view, info={**view.info, "in_flight": g["in_flight"], "reason": g["reason"]}
             )
-            page = _graphlet_page(env, view, g, unit, pipeline_href(name), f"../{report_name}")
-            pages[f"{PAGES}/{graphlet_href(view.source_id, view.graphlet_id)}"] = page
-    return pages
+            self._graphlets[view.source_id, view.graphlet_id] = (view, draw(_lineage, view))
+
+    def pages(
+        self, sections: Sequence[tuple[str, str, PipelineHtml]], report_name: str = "report.html"
+    ) -> dict[str, str]:
+        """Path inside the report directory (``pages/...``) -> HTML.
+
+        Args:
+            sections: (key, title, fragment) of each report section with a per-pipeline part.
+            report_name: the main page, linked from every page.
+        """
+        env = template_env(autoescape=True)
+        report, unit = f"../{report_name}", self.unit
+        pages: dict[str, str] = {}
+        for row, name, mine, latest, timeline in self._pipelines:
+            context = {
+                "name": name or "(no pipeline)",
+                "report": report,
+                "unit": unit,
+                "facts": _pipeline_facts(row, unit),
+                "timeline": EmbeddedFigure(
+                    "timeline",
+                    "Graphlets over time",
+                    f"Each graphlet (model training) of the pipeline at its training time, with "
+                    f"its split cost ({unit}), colored by outcome.",
+                    timeline.result(),
+                ),
+                "reasons": _reasons_table(mine, unit),
+                "graphlets": _graphlets_table(latest, len(mine), unit),
+                "sections": [(key, title, html(name, mine)) for key, title, html in sections],
+            }
+            href = pipeline_href(name)
+            pages[f"{PAGES}/{href}"] = env.get_template("pipeline.html.j2").render(context)
+            for g in latest.to_dict("records"):
+                view, drawing = self._graphlets[int(g["source_id"]), int(g["graphlet_id"])]
+                page = _graphlet_page(env, view, g, unit, href, report, drawing.result())
+                pages[f"{PAGES}/{graphlet_href(view.source_id, view.graphlet_id)}"] = page
+        return pages
+
+    def __enter__(self) -> Drilldown:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._drawings.__exit__(None, None, None)
 
 
-def _figure(key: str, title: str, caption: str, fig: Any, dpi: int = 80) -> EmbeddedFigure:
-    return EmbeddedFigure(key, title, caption, plots.png_base64(fig, dpi, colors=PALETTE))
+def _timeline(graphlets: pd.DataFrame, unit: str) -> str:
+    """A pipeline's graphlets over time (drawn in a worker: see :class:`Drilldown`)."""
+    return plots.png_base64(plots.graphlet_timeline(graphlets, unit), 110, colors=PALETTE)
+
+
+def _lineage(view: GraphletView) -> str:
+    """A graphlet's drawing, shown at its size, not scaled down: node labels stay legible."""
+    return plots.png_base64(graphlet_figure(view), 100, colors=PALETTE)
 
 
 def _pipeline_facts(row: dict[Any, Any], unit: str) -> list[tuple[str, str]]:
@@ -190,7 +227,13 @@ def _spans(spans: Any) -> str:
 
 
 def _graphlet_page(
-    env: Any, view: GraphletView, row: dict[Any, Any], unit: str, pipeline: str, report: str
+    env: Any,
+    view: GraphletView,
+    row: dict[Any, Any],
+    unit: str,
+    pipeline: str,
+    report: str,
+    drawing: str,
 ) -> str:
     execs = view.members[view.members["node_kind"] == "execution"]
     members = Table(
@@ -236,14 +279,13 @@ def _graphlet_page(
         "facts": facts,
         "push_time": cell("push_time", row["push_time"]),
         "evidence": decision_evidence(view),
-        "drawing": _figure(
+        "drawing": EmbeddedFigure(
             "lineage",
             "Lineage",
             "Executions (squares, filled by category, outlined by role) with their cost; "
             "artifacts (circles) with their span, verdict or push flag. Scroll sideways "
             "for wide graphlets.",
-            graphlet_figure(view),
-            dpi=100,  # shown at its size, not scaled down: node labels stay legible
+            drawing,
         ),
         "members": members,
     }

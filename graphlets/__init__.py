@@ -19,6 +19,7 @@ from mlprov.graphlets.load import (
     graphlet_summary,
     list_graphlets,
     load_graphlet,
+    load_graphlets,
     to_networkx,
 )
 from mlprov.graphlets.rules import GraphletRules
@@ -41,6 +42,7 @@ __all__ = [
     "graphlet_summary",
     "list_graphlets",
     "load_graphlet",
+    "load_graphlets",
     "open_current",
     "to_networkx",
 ]

@@ -10,9 +10,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 import pandas as pd
@@ -174,35 +175,79 @@ def load_graphlet(
         StaleGraphletsError, NotBuiltError: stale graphlets that may not be refreshed.
         UnknownGraphletError: no such graphlet, or the id is ambiguous without ``source_id``.
     """
+    return load_graphlets(store, [(source_id, graphlet_id)], rules=rules, refresh=refresh)[0]
+
+
+def load_graphlets(
+    store: ProvenanceStore,
+    keys: Sequence[tuple[int | None, int]],
+    *,
+    rules: GraphletRules | None = None,
+    refresh: bool = True,
+) -> list[GraphletView]:
+    """:func:`load_graphlet` for several graphlets at once, in three queries whatever their
+    number.
+
+    Args:
+        keys: (source id, or None when only one source has the id; graphlet id) of each.
+
+    Returns:
+        Their views, in the order of ``keys``.
+
+    Raises:
+        As :func:`load_graphlet`.
+    """
     ensure_current(store, rules, refresh=refresh)
     rules = rules or current_rules(store)
-    header = _run(store, "header", {"graphlet_id": graphlet_id, "source_id": source_id})
-    if header.empty:
-        raise UnknownGraphletError(
-            f"no graphlet {graphlet_id}{'' if source_id is None else f' in source {source_id}'};"
-            " list them with 'mlprov graphlets' (graphlet ids are training execution ids)"
-        )
-    if len(header) > 1:
-        raise UnknownGraphletError(
-            f"graphlet {graphlet_id} exists in sources {', '.join(map(str, header.source_id))};"
-            " pass a source id (--source)"
-        )
-    info = {str(k): _plain(v) for k, v in header.iloc[0].to_dict().items()}
-    sid = int(info["source_id"])
+    params: dict[str, Any] = {
+        "source_ids": [sid for sid, _ in keys],
+        "graphlet_ids": [gid for _, gid in keys],
+    }
+    headers = _run(store, "header", params)
+    infos: dict[tuple[int, int], dict[str, Any]] = {}
+    wanted: list[tuple[int, int]] = []
+    for sid, gid in keys:
+        mine = headers[
+            (headers["graphlet_id"] == gid) & ((sid is None) | (headers["source_id"] == sid))
+        ]
+        if mine.empty:
+            raise UnknownGraphletError(
+                f"no graphlet {gid}{'' if sid is None else f' in source {sid}'}; list them "
+                "with 'mlprov graphlets' (graphlet ids are training execution ids)"
+            )
+        if len(mine) > 1:
+            raise UnknownGraphletError(
+                f"graphlet {gid} exists in sources {', '.join(map(str, mine.source_id))}; "
+                "pass a source id (--source)"
+            )
+        info = {str(k): _plain(v) for k, v in mine.iloc[0].to_dict().items()}
+        wanted.append((int(info["source_id"]), gid))
+        infos[wanted[-1]] = info
     params = {
-        "source_id": sid,
-        "graphlet_id": graphlet_id,
+        "source_ids": [sid for sid, _ in infos],
+        "graphlet_ids": [gid for _, gid in infos],
         "pushed_property": rules.pushed_property,
         "blessed_property": rules.blessed_property,
     }
-    return GraphletView(
-        sid,
-        graphlet_id,
-        info,
-        _run(store, "members", params),
-        _run(store, "edges", params),
-        rules,
+    members = _by_graphlet(_run(store, "members", params))
+    edges = _by_graphlet(_run(store, "edges", params))
+    return [
+        GraphletView(key[0], key[1], infos[key], members[key], edges[key], rules) for key in wanted
+    ]
+
+
+def _by_graphlet(frame: pd.DataFrame) -> defaultdict[tuple[int, int], pd.DataFrame]:
+    """The rows of each (source_id, graphlet_id), without those two columns (none: no rows,
+    of the same columns and types)."""
+    rows = frame.drop(columns=["source_id", "graphlet_id"])
+    groups: defaultdict[tuple[int, int], pd.DataFrame] = defaultdict(
+        lambda: rows.iloc[0:0].reset_index(drop=True)
     )
+    keys = frame.groupby(["source_id", "graphlet_id"], sort=False).indices
+    for key, index in keys.items():
+        sid, gid = cast(tuple[int, int], key)
+        groups[int(sid), int(gid)] = rows.iloc[index].reset_index(drop=True)
+    return groups
 
 
 def _plain(value: Any) -> Any:

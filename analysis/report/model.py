@@ -25,7 +25,7 @@ from mlprov.analysis.characterize import (
     training_cadence,
     training_gaps,
 )
-from mlprov.analysis.drilldown import GRAPHLET_PAGES, PAGES, drilldown_pages, pipeline_href
+from mlprov.analysis.drilldown import GRAPHLET_PAGES, PAGES, Drilldown, pipeline_href
 from mlprov.analysis.errors import ReportError
 from mlprov.analysis.frames import ALL, Frames, Scope, graphlet_frame
 from mlprov.analysis.present import num, pct
@@ -153,15 +153,14 @@ def build_report(
     # the shared frames go when analyze returns: the pruning simulation loads its own data
     a = analyze(Frames(store), scope, unit, top)
     unit = a.unit
-    sections = list(extra_sections(store, scope) if sections is None else sections)
-    pages = drilldown_pages(
-        store,
-        unit,
-        a.by_pipeline,
-        a.graphlets,
-        [(s.key, s.title, s.pipeline_html) for s in sections if s.pipeline_html is not None],
-        graphlet_pages=graphlet_pages,
-    )
+    with Drilldown(
+        store, unit, a.by_pipeline, a.graphlets, graphlet_pages=graphlet_pages
+    ) as drilldown:
+        # the pages' figures draw in worker processes while the sections run here
+        sections = list(extra_sections(store, scope) if sections is None else sections)
+        pages = drilldown.pages(
+            [(s.key, s.title, s.pipeline_html) for s in sections if s.pipeline_html is not None]
+        )
     pipeline_links = [
         (name if isinstance(name, str) else "(no pipeline)", f"{PAGES}/{pipeline_href(name)}")
         for name in a.by_pipeline["pipeline"]

@@ -24,7 +24,9 @@ from click.testing import CliRunner
 
 from mlprov.analysis.cli import main
 from mlprov.analysis.cli.common import EXIT_INTERRUPTED, INTERRUPTED, explain
+from mlprov.graphlets import build_graphlets
 from mlprov.provenance.errors import MlprovError
+from mlprov.provenance.ingest import ingest
 from mlprov.provenance.store import ProvenanceStore
 from tests.cli import test_report_cli
 from tests.conftest import canonical_rows
@@ -349,3 +351,52 @@ def test_debug_shows_tracebacks_for_usage_and_environment_errors(tmp_path: Path)
         timeout=120,
     )
     assert result.returncode == 2 and one_error_line(result.stderr).startswith("no mlprov database")
+
+
+DRAWING_INTERRUPTED = """
+import os, signal, threading
+import mlprov.analysis.drawings as drawings
+
+draw = drawings.Drawings.draw
+fired = []
+
+
+def interrupted(self, *args):  # Ctrl-C at a terminal: every process of the group gets it
+    if not fired:
+        fired.append(True)
+        threading.Timer({delay}, os.killpg, (os.getpgid(0), signal.SIGINT)).start()
+    return draw(self, *args)
+
+
+drawings.Drawings.draw = interrupted
+from mlprov.analysis.cli import main
+main(prog_name="mlprov")
+"""
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The bundled sample ingested, graphlets built: enough pages for the drawing workers."""
+    db = str(tmp_path_factory.mktemp("sample") / "prov.duckdb")
+    with ProvenanceStore.open(db) as store:
+        ingest(store, str(SAMPLE))
+        build_graphlets(store)
+    return db
+
+
+@pytest.mark.parametrize("delay", [0.05, 1.5])
+def test_ctrl_c_while_workers_draw(sample_db: str, tmp_path: Path, delay: float) -> None:
+    """The report's drawing workers leave Ctrl-C to the command: one line, no report."""
+    out = tmp_path / "report"
+    script = DRAWING_INTERRUPTED.format(delay=delay)
+    result = subprocess.run(
+        [sys.executable, "-c", script, "report", "--db", sample_db, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    if result.returncode == 0:
+        pytest.skip(f"the report finished within {delay} s, before the interrupt")
+    assert (result.returncode, result.stderr) == (EXIT_INTERRUPTED, INTERRUPTED + "\n")
+    assert not out.exists()
