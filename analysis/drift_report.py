@@ -35,18 +35,24 @@ TITLE = "Data drift and outcomes"
 
 def drift_outcomes(store: ProvenanceStore, scope: Scope) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-span drift and per-graphlet features (decided outcomes only) behind the section."""
-    spans = span_drift(store)
+    return span_drift(store), _decided(store, scope)
+
+
+def _decided(store: ProvenanceStore, scope: Scope) -> pd.DataFrame:
     features = decision_features(store, scope.liveness)
     decided = features[~features["in_flight"].fillna(False).astype(bool)].copy()
     decided["drifted"] = decided["tfdv_drift_window"] > DRIFT_THRESHOLD
     decided["schema_change"] = decided["schema_changed"] > 0
-    return spans, decided
+    return decided
 
 
 def drift_section(store: ProvenanceStore, scope: Scope) -> Section | None:
     """The section, or None when no statistics payload was read."""
-    spans, decided = drift_outcomes(store, scope)
-    if spans.empty or decided.empty:
+    spans = span_drift(store)
+    if spans.empty:  # no statistics payloads: no need for the graphlets' features
+        return None
+    decided = _decided(store, scope)
+    if decided.empty:
         return None
     measured = decided[decided["tfdv_drift_window"].notna()]
     unpushed = measured[~measured["deployed"].astype(bool)]
