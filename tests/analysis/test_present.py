@@ -41,3 +41,17 @@ def test_graphlet_renders_as_its_drawing(tfx: ProvenanceStore) -> None:
     assert pretty.pretty(view) == (
         "graphlet 14 of pipeline taxi: not deployed: not blessed: validation rejected the model"
     )
+
+
+def test_workers_draw_what_the_caller_would(tfx: ProvenanceStore) -> None:
+    """A drawing made in a worker process is the caller's, byte for byte."""
+    from mlprov.analysis.drawings import POOLED_FROM, Drawings
+    from mlprov.analysis.drilldown import _lineage
+
+    views = [load_graphlet(tfx, 14)] * 2
+    with Drawings(figures=1) as inline:
+        here = [inline.draw(_lineage, v).result() for v in views]
+    with Drawings(figures=POOLED_FROM, workers=2) as pooled:
+        assert pooled._pool is not None
+        there = [f.result() for f in [pooled.draw(_lineage, v) for v in views]]
+    assert here == there and here[0].startswith("iVBORw0KGgo")  # base64 of a PNG's signature

@@ -15,6 +15,7 @@ from mlprov.graphlets import (
     graphlet_summary,
     list_graphlets,
     load_graphlet,
+    load_graphlets,
     to_networkx,
 )
 from mlprov.graphlets.display import graphlet_tree
@@ -159,6 +160,32 @@ def test_load_errors(store: ProvenanceStore, tmp_path: Path) -> None:
     with pytest.raises(UnknownGraphletError, match=r"graphlet 14 exists in sources 1, 2; pass"):
         load_graphlet(store, 14)
     assert load_graphlet(store, 14, source_id=2).source_id == 2
+
+
+def test_load_many_at_once(store: ProvenanceStore, tmp_path: Path) -> None:
+    """load_graphlets: the views load_graphlet gives, in the order asked, over two sources."""
+    second = tmp_path / "copy.sqlite"
+    shutil.copy(SMALL, second)
+    ingest(store, str(second))
+    build_graphlets(store)
+    keys = [
+        (int(s), int(g))
+        for s, g in store.con.execute(
+            "SELECT source_id, graphlet_id FROM graphlets ORDER BY graphlet_id DESC, source_id"
+        ).fetchall()
+    ]
+    assert len(keys) > 4 and {s for s, _ in keys} == {1, 2}
+    views = load_graphlets(store, keys)
+    assert [(v.source_id, v.graphlet_id) for v in views] == keys
+    for (sid, gid), view in zip(keys, views, strict=True):
+        alone = load_graphlet(store, gid, sid)
+        assert view.info == alone.info and len(view.members) > 0
+        pd.testing.assert_frame_equal(view.members, alone.members)
+        pd.testing.assert_frame_equal(view.edges, alone.edges)
+    with pytest.raises(UnknownGraphletError, match="no graphlet 15 in source 2; list them"):
+        load_graphlets(store, [keys[0], (2, 15)])
+    with pytest.raises(UnknownGraphletError, match=r"graphlet 14 exists in sources 1, 2; pass"):
+        load_graphlets(store, [keys[0], (None, 14)])
 
 
 def test_batches_give_the_same_graphlets(store: ProvenanceStore, tmp_path: Path) -> None:
