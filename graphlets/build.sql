@@ -100,20 +100,25 @@ WITH RECURSIVE up(source_id, pkey, g, x, clean) AS (
 SELECT source_id, pkey, g, x, bool_or(clean) AS clean FROM up GROUP BY ALL;
 
 -- name: downstream
--- Walk forwards from every anchor at once, through consumers and their outputs.
+-- Walk forwards from every anchor at once, through consumers and their outputs: first the
+-- steps a walk may take, execution x to the execution y its outputs feed (once, not at every
+-- step of the walk), y joining only the graphlet of `anchor` when `newest` says so.
+CREATE OR REPLACE TEMP TABLE gl_next AS
+SELECT DISTINCT p.source_id, p.pkey, p.x, c.x AS y, n.x IS NOT NULL AS newest, n.anchor
+FROM gl_prod p
+JOIN gl_cons c ON c.source_id = p.source_id AND c.pkey = p.pkey AND c.a = p.a
+LEFT JOIN gl_newest n ON n.source_id = c.source_id AND n.pkey = c.pkey AND n.x = c.x
+WHERE NOT ($exclude_other_trainers AND c.train_cat)
+  AND (c.key IS NULL OR NOT list_contains($excluded_keys, c.key));
+
 CREATE OR REPLACE TEMP TABLE gl_dn AS
 WITH RECURSIVE dn(source_id, pkey, g, x) AS (
     SELECT source_id, pkey, g, g FROM gl_anchor
     UNION
-    SELECT d.source_id, d.pkey, d.g, c.x
+    SELECT d.source_id, d.pkey, d.g, s.y
     FROM dn d
-    JOIN gl_prod p ON p.source_id = d.source_id AND p.pkey = d.pkey AND p.x = d.x
-    JOIN gl_cons c ON c.source_id = p.source_id AND c.pkey = p.pkey AND c.a = p.a
-    LEFT JOIN gl_newest n ON n.source_id = c.source_id AND n.pkey = c.pkey AND n.x = c.x
-    WHERE c.x <> d.g
-      AND NOT ($exclude_other_trainers AND c.train_cat)
-      AND (c.key IS NULL OR NOT list_contains($excluded_keys, c.key))
-      AND (n.x IS NULL OR n.anchor = d.g)
+    JOIN gl_next s ON s.source_id = d.source_id AND s.pkey = d.pkey AND s.x = d.x
+    WHERE s.y <> d.g AND (NOT s.newest OR s.anchor = d.g)
 )
 SELECT * FROM dn;
 
