@@ -93,17 +93,21 @@ class Drilldown:
         )
         self._drawings = Drawings(figures=len(chosen) + len(shown))
         draw = self._drawings.draw
-        self._pipelines = [
-            (row, name, mine, latest, draw(_timeline, mine, unit))
-            for row, name, mine, latest in chosen
-        ]
         self._graphlets: dict[tuple[int, int], tuple[GraphletView, Future[str]]] = {}
-        for g, view in zip(shown, views, strict=True):
-            # as of the report's time: an in-flight trainer may be abandoned by now
-            view = replace(
-                view, info={**view.info, "in_flight": g["in_flight"], "reason": g["reason"]}
-            )
-            self._graphlets[view.source_id, view.graphlet_id] = (view, draw(_lineage, view))
+        try:
+            self._pipelines = [
+                (row, name, mine, latest, draw(_timeline, mine, unit))
+                for row, name, mine, latest in chosen
+            ]
+            for g, view in zip(shown, views, strict=True):
+                # as of the report's time: an in-flight trainer may be abandoned by now
+                view = replace(
+                    view, info={**view.info, "in_flight": g["in_flight"], "reason": g["reason"]}
+                )
+                self._graphlets[view.source_id, view.graphlet_id] = (view, draw(_lineage, view))
+        except BaseException:  # Ctrl-C among the submissions: stop the workers now
+            self.__exit__()
+            raise
 
     def pages(
         self, sections: Sequence[tuple[str, str, PipelineHtml]], report_name: str = "report.html"

@@ -298,30 +298,30 @@ from mlprov.analysis.cli.common import explain
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
 done = threading.Event()
-fired = []
 
 
-def once(signum, frame):  # Python's own handler, but later signals find nothing to interrupt
-    if not fired:
-        fired.append(signum)
+def interrupt(signum, frame):  # Python's own handler, until the query has ended
+    if not done.is_set():
         raise KeyboardInterrupt
 
 
-signal.signal(signal.SIGINT, once)
+signal.signal(signal.SIGINT, interrupt)
 
-def ctrl_c():  # until it lands inside the query
+def ctrl_c():  # until one lands inside the query (one may land where nothing acts on it)
     while not done.wait(0.3):
         os.kill(os.getpid(), signal.SIGINT)
 
 threading.Thread(target=ctrl_c, daemon=True).start()
 try:
-    con.execute(
-        "SELECT count(*) FROM range(20000000000) t(i) WHERE i % 7 = 3"
-    ).fetchall()
+    try:
+        con.execute(
+            "SELECT count(*) FROM range(4000000000) t(i) WHERE i % 7 = 3"
+        ).fetchall()
+    finally:
+        done.set()
     print("not interrupted")
 except BaseException as err:
     print(type(err).__name__, *explain(err), sep="|")
-done.set()
 """
 
 
