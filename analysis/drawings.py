@@ -14,7 +14,6 @@ import multiprocessing
 import signal
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from types import TracebackType
 from typing import Any
 
 from mlprov.provenance.resources import usable_cpus
@@ -59,14 +58,13 @@ class Drawings:
         done.set_result(function(*args))
         return done
 
+    def close(self) -> None:
+        """Stop the workers: drawings not started are dropped, those drawing are finished."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
     def __enter__(self) -> Drawings:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -106,7 +106,7 @@ class Drilldown:
                 )
                 self._graphlets[view.source_id, view.graphlet_id] = (view, draw(_lineage, view))
         except BaseException:  # Ctrl-C among the submissions: stop the workers now
-            self.__exit__()
+            self._drawings.close()
             raise
 
     def pages(
@@ -150,7 +150,7 @@ class Drilldown:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._drawings.__exit__(None, None, None)
+        self._drawings.close()
 
 
 def _timeline(graphlets: pd.DataFrame, unit: str) -> str:
