@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from mlprov.graphlets.build import BuildReport, Written, build_graphlets
 from mlprov.graphlets.errors import SparkJobError, SparkUnavailableError
 from mlprov.graphlets.rules import GraphletRules
-from mlprov.provenance.sql import scalar
+from mlprov.provenance.sql import execute, scalar
 from mlprov.provenance.store import ProvenanceStore
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ def _rebuild_on_spark(
         return Written()
     step("exporting to Parquet", pipelines)
     buckets = max(1, min(buckets, pipelines))
-    _statements(con, _KEYS.replace("$buckets", str(buckets)))
+    execute(con, _KEYS.replace("$buckets", str(buckets)))
     canonical = lake / "canonical"
     shutil.rmtree(canonical, ignore_errors=True)
     canonical.mkdir()
@@ -247,7 +247,7 @@ def _rebuild_on_spark(
             "README's Spark section)"
         ) from err
     step("loading the results", pipelines)
-    _statements(con, _OLD)
+    execute(con, _OLD)
     reports: dict[int, Written] = {}
     for batch in ds.dataset(results, format="parquet").to_batches(batch_size=8):
         for row in batch.to_pylist():  # a few rows at a time: results may be large
@@ -363,12 +363,6 @@ def _task_threads(spark: SparkSession) -> int:
 def _key_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     return [n for n in names if n != "bucket"]
-
-
-def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    for statement in sql.split(";"):
-        if statement.strip():
-            con.execute(statement)
 
 
 def _quoted(path: Path) -> str:

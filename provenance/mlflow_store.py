@@ -42,7 +42,7 @@ from mlprov.provenance import connect
 from mlprov.provenance.errors import NotAnMlmdStoreError, UnsupportedSchemaVersionError
 from mlprov.provenance.mlflow_snapshot import NO_TABLE, Config, Fetch, snapshot
 from mlprov.provenance.readers import Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
-from mlprov.provenance.sql import named_queries, statements
+from mlprov.provenance.sql import execute, named_queries
 
 #: Registry aliases that mark a model version deployed, unless the mapping names others.
 DEPLOY_ALIASES = ("champion", "production", "prod")
@@ -347,8 +347,7 @@ def _prepare(stage: Stage, since: int | None) -> dict[str, str]:
     deploy = stage.mapping.deploy
     aliases = list(deploy.aliases if deploy and deploy.aliases is not None else DEPLOY_ALIASES)
     for block in ("live", "keys"):
-        for sql in statements(_SQL[block]):
-            con.execute(sql, {"aliases": aliases} if "$aliases" in sql else None)
+        execute(con, _SQL[block], {"aliases": aliases})
     views = {
         "$ctx": stage.stable_ids("context", "SELECT k FROM mlf_context_keys"),
         "$exe": stage.stable_ids("execution", "SELECT k FROM mlf_execution_keys"),
@@ -370,11 +369,10 @@ def _run(
     stage: Stage, block: str, views: dict[str, str], params: dict[str, Any] | None = None
 ) -> None:
     """Run a block of ``mlflow_store.sql`` with the id views and the parameters it names."""
-    given = {"sid": stage.source_id, **(params or {})}
-    for sql in statements(_SQL[block]):
-        for name, view in views.items():
-            sql = sql.replace(name, view)
-        stage.con.execute(sql, {k: v for k, v in given.items() if f"${k}" in sql} or None)
+    sql = _SQL[block]
+    for name, view in views.items():
+        sql = sql.replace(name, view)
+    execute(stage.con, sql, {"sid": stage.source_id, **(params or {})})
 
 
 def _dialect(config: Config) -> _Dialect:

@@ -46,7 +46,7 @@ from mlprov.provenance.openlineage_check import CHECKED, NOT_RUN_EVENTS, SQL, TA
 from mlprov.provenance.openlineage_files import event_files, read_files
 from mlprov.provenance.openlineage_marquez import read_marquez
 from mlprov.provenance.readers import NO_SECRET, ReadResult, Secret, Skipped, Stage
-from mlprov.provenance.sql import scalar, statements
+from mlprov.provenance.sql import execute, scalar
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,7 @@ def _stage_events(stage: Stage) -> None:
     con = stage.con
 
     def run(name: str) -> None:
-        for statement in statements(SQL[name]):
-            con.execute(statement, {"sid": stage.source_id} if "$sid" in statement else {})
+        execute(con, SQL[name], {"sid": stage.source_id})
 
     run("rejects")
     run("events")
