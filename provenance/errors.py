@@ -107,13 +107,17 @@ def did_you_mean(received: str, valid: Iterable[str]) -> str:
 
 
 def is_interrupt(err: BaseException) -> bool:
-    """Whether ``err`` is a Ctrl-C, in any of the shapes DuckDB reports one.
+    """Whether ``err`` is a Ctrl-C, in any of the shapes DuckDB and ADBC drivers report one.
 
     A SIGINT during a query surfaces as ``RuntimeError('Query interrupted')``, an interrupted
     connection as ``duckdb.InterruptException``, and one inside a Python stream DuckDB was
-    scanning as an ``InvalidInputException`` that quotes the ``KeyboardInterrupt``.
+    scanning as an ``InvalidInputException`` that quotes the ``KeyboardInterrupt``. An ADBC
+    call asks its driver to cancel, and one that can't (SQLite's bulk ingest) raises its
+    error from the ``KeyboardInterrupt``.
     """
     if isinstance(err, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    if isinstance(err.__cause__, KeyboardInterrupt):
         return True
     if isinstance(err, RuntimeError) and str(err) == "Query interrupted":
         return True

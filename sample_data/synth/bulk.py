@@ -14,13 +14,14 @@ the two agree).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from mlprov.provenance.errors import interrupts_as_keyboard
 from mlprov.provenance.mlmd_codes import ArtifactState
 from mlprov.sample.synth.log import Properties, PutLog
 from mlprov.sample.synth.recorder import DOUBLE, INT, STRING
@@ -262,27 +263,53 @@ class BulkLoad:
         self._db = adbc.connect(str(path), autocommit=True)
         self._cur = self._db.cursor()
         for pragma in PRAGMAS:
-            self._cur.execute(f"PRAGMA {pragma}")
+            self._execute(f"PRAGMA {pragma}")
             self._cur.fetchall()
-        self._cur.execute("BEGIN")
+        self._execute("BEGIN")
 
     def append(self, table_name: str, table: pa.Table) -> None:
         """Append rows (columns named as the store's) to ``table_name``."""
         if table.num_rows:
-            self._cur.adbc_ingest(table_name, table, mode="append")
+            with interrupts_as_keyboard():
+                self._cur.adbc_ingest(table_name, table, mode="append")
+
+    def copy(self, part: str | Path, table_names: Iterable[str]) -> None:
+        """After :meth:`commit`, copy whole tables, their indexes included, from another
+        committed load ``part`` into this store's tables of those names, still empty.
+
+        SQLite copies such tables record by record and their indexes in order, without
+        decoding or re-sorting them (its transfer optimization of ``INSERT INTO t SELECT *
+        FROM t2``, which holds when both tables have the same indexes and ``t`` is empty):
+        about a third of the time of loading the rows and building the indexes.
+        """
+        self._execute(f"ATTACH DATABASE {_quote(str(part))} AS part")  # not in a transaction
+        self._execute("BEGIN")
+        for name in table_names:
+            self._execute(f"INSERT INTO main.`{name}` SELECT * FROM part.`{name}`")
+        self._execute("COMMIT")
+        self._execute("DETACH DATABASE part")
 
     def commit(self, progress: Progress | None = None) -> None:
         """Rebuild the indexes and commit; ``progress`` gets ("index <name>", 1, 1) per index."""
         for name, sql in self._indexes:
-            self._cur.execute(sql)
+            self._execute(sql)
             if progress is not None:
                 progress(f"index {name}", 1, 1)
-        self._cur.execute("COMMIT")
+        self._execute("COMMIT")
+
+    def _execute(self, sql: str) -> None:
+        with interrupts_as_keyboard():  # SQLite's driver can't cancel: it raises from Ctrl-C
+            self._cur.execute(sql)
 
     def close(self) -> None:
         """Release the connection (without :meth:`commit`, nothing is kept)."""
         self._cur.close()
         self._db.close()
+
+
+def _quote(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 # 256 MB of page cache bounds the writer's memory; MLMD's indexes are rebuilt with sorts that

@@ -16,10 +16,7 @@ single in-memory pass writes (a test compares both).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +25,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlprov.provenance.resources import usable_cpus
+from mlprov.provenance.workers import Workers
 from mlprov.sample.synth.bulk import BulkLoad, tables
 from mlprov.sample.synth.config import SynthConfig
 from mlprov.sample.synth.log import PutLog, merge, uris
@@ -39,6 +38,10 @@ I64 = npt.NDArray[np.int64]
 Progress = Callable[[str, int, int], None]
 #: Pipelines simulated and merged together; bounds the generator's memory (~4 MB each).
 CHUNK_PIPELINES = 150
+#: Tables a second process loads while the first loads the others (see :meth:`Spill.write`):
+#: the links between executions, artifacts and contexts, which hold half the rows and take
+#: about half the time.
+PART_TABLES = ("EventPath", "Association", "Attribution")
 #: Rows per batch of a spilled table (and so per chunk in each merged batch).
 SPILL_ROWS = 100_000
 
@@ -99,6 +102,7 @@ class _Chunk:
 class Spill:
     """A corpus simulated into spilled chunks (see the module docstring)."""
 
+    folder: Path  # the chunks' folder, the caller's to remove
     chunks: list[_Chunk]
     rows: dict[str, int]
     pipelines: int
@@ -108,27 +112,52 @@ class Spill:
         """Executions in the corpus."""
         return self.rows["Execution"]
 
-    def write(self, path: str | Path, progress: Progress | None = None) -> pa.Table:
-        """Write the store at ``path`` (must not exist); returns the ground-truth table."""
+    def write(
+        self, path: str | Path, progress: Progress | None = None, *, workers: int | None = 1
+    ) -> pa.Table:
+        """Write the store at ``path`` (must not exist); returns the ground-truth table.
+
+        With more than one worker (None: one per CPU), a second process loads the link tables
+        (:data:`PART_TABLES`, about half the work) into a store of their own beside ``path``
+        meanwhile (in the chunks' folder), and this one then copies them in
+        (:meth:`BulkLoad.copy`).
+        """
         base = self._number()
-        load = BulkLoad(path)
-        try:
+        aside = PART_TABLES if (workers or usable_cpus()) > 1 else ()
+        part = self.folder / "links.sqlite"
+        with contextlib.ExitStack() as stack:
+            load = BulkLoad(path)
+            stack.callback(load.close)
+            if aside:
+                pool = stack.enter_context(Workers(1))
+                loaded = pool.submit(_load_part, self, base, load.type_ids, part, aside)
             for name in ID_COLUMNS:
-                done = 0
-                streams = [self._read(c, name, base, load.type_ids) for c in self.chunks]
-                for batch in _merged(streams):
-                    load.append(name, batch)
-                    done += batch.num_rows
-                    if progress is not None:
-                        progress(name, done, self.rows[name])
+                if name not in aside:
+                    self._append(load, name, base, progress)
             load.commit(progress)
-        finally:
-            load.close()
+            if aside:
+                loaded.result()
+                load.copy(part, aside)
+                if progress is not None:
+                    for name in aside:
+                        progress(name, self.rows[name], self.rows[name])
         truth = pa.concat_tables(
             _replace(c.truth, "trainer_execution_id", pa.array(c.global_ex[_col(c.truth, 0) - 1]))
             for c in self.chunks
         )
         return truth.take(pa.array(np.argsort(_col(truth, 0), kind="stable")))
+
+    def _append(
+        self, load: BulkLoad, name: str, base: dict[str, I64], progress: Progress | None = None
+    ) -> None:
+        """Append the corpus' rows of table ``name`` to ``load``, merged on id."""
+        done = 0
+        streams = [self._read(c, name, base, load.type_ids) for c in self.chunks]
+        for batch in _merged(streams):
+            load.append(name, batch)
+            done += batch.num_rows
+            if progress is not None:
+                progress(name, done, self.rows[name])
 
     def _number(self) -> dict[str, I64]:
         """Give every execution its global id; returns, per id space, each global execution's
@@ -173,6 +202,25 @@ class Spill:
                 yield table
 
 
+def _load_part(
+    corpus: Spill,
+    base: dict[str, I64],
+    type_ids: dict[int, int],
+    path: Path,
+    names: tuple[str, ...],
+) -> None:
+    """Load tables ``names`` of ``corpus`` into a new store at ``path`` (a worker's share of
+    :meth:`Spill.write`), numbering types as the store being written does."""
+    load = BulkLoad(path)
+    try:
+        load.type_ids = type_ids
+        for name in names:
+            corpus._append(load, name, base)
+        load.commit()
+    finally:
+        load.close()
+
+
 def spill(
     config: SynthConfig,
     folder: Path,
@@ -200,16 +248,15 @@ def spill(
         (config, range(first, min(first + chunk_pipelines, config.pipelines)), folder / f"c{i:05d}")
         for i, first in enumerate(range(0, config.pipelines, chunk_pipelines))
     ]
-    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    workers = min(workers or usable_cpus(), len(jobs))
     chunks: list[_Chunk] = []
     rows: dict[str, int] = {}
     pipelines = 0
     with contextlib.ExitStack() as stack:
         results: Iterator[tuple[_Chunk, dict[str, int], int]] = map(_spill_chunk, jobs)
         if workers > 1:
-            context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=context))
-            results = pool.map(_spill_chunk, jobs)
+            pool = stack.enter_context(Workers(workers))
+            results = (f.result() for f in [pool.submit(_spill_chunk, job) for job in jobs])
         for (_, indexes, _), (chunk, chunk_rows, ran) in zip(jobs, results, strict=True):
             chunks.append(chunk)
             for name, n in chunk_rows.items():
@@ -217,7 +264,7 @@ def spill(
             pipelines += ran
             if progress is not None:
                 progress("simulate", indexes.stop, config.pipelines)
-    return Spill(chunks, rows, pipelines)
+    return Spill(folder, chunks, rows, pipelines)
 
 
 def _spill_chunk(job: tuple[SynthConfig, range, Path]) -> tuple[_Chunk, dict[str, int], int]:

@@ -187,8 +187,9 @@ def generate(
         chunk_pipelines: the bulk writer simulates this many pipelines at a time and spills
             them next to the store (:mod:`mlprov.sample.synth.chunks`), so memory stays bounded;
             the store does not depend on it.
-        workers: processes simulating chunks side by side (None: one per CPU; see
-            :func:`mlprov.sample.synth.chunks.spill`).
+        workers: processes simulating chunks side by side, and writing the store with more
+            than one (None: one per CPU; see :func:`mlprov.sample.synth.chunks.spill` and
+            :meth:`~mlprov.sample.synth.chunks.Spill.write`).
 
     Returns:
         A :class:`SynthResult`.
@@ -244,7 +245,7 @@ def generate(
                 rows, pipelines = log.row_counts(), len(np.unique(log.ex_pipeline))
             else:
                 writer = "bulk"
-                truth = corpus.write(tmp, progress)
+                truth = corpus.write(tmp, progress, workers=workers)
                 rows, pipelines = corpus.rows, corpus.pipelines
         pq.write_table(truth, tmp_truth)
         os.replace(tmp, out)

@@ -400,3 +400,44 @@ def test_ctrl_c_while_workers_draw(sample_db: str, tmp_path: Path, delay: float)
         pytest.skip(f"the report finished within {delay} s, before the interrupt")
     assert (result.returncode, result.stderr) == (EXIT_INTERRUPTED, INTERRUPTED + "\n")
     assert not out.exists()
+
+
+SYNTH_INTERRUPTED = """
+import os, signal, threading
+from mlprov.sample.synth.chunks import Spill
+
+append = Spill._append
+fired = []
+
+
+def interrupted(self, *args, **kwargs):  # Ctrl-C as the store is written: the whole group
+    if not fired:
+        fired.append(True)
+        threading.Timer({delay}, os.killpg, (os.getpgid(0), signal.SIGINT)).start()
+    return append(self, *args, **kwargs)
+
+
+Spill._append = interrupted
+from mlprov.analysis.cli import main
+main(prog_name="mlprov")
+"""
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.8])
+def test_ctrl_c_while_synth_writes(tmp_path: Path, delay: float) -> None:
+    """Ctrl-C while the store is written, as a second process loads its link tables (still
+    starting, or at work): one line, no store, nothing left beside it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["synth", "--out", str(out / "s.sqlite"), "--pipelines", "60", "--days", "60"]
+    result = subprocess.run(
+        [sys.executable, "-c", SYNTH_INTERRUPTED.format(delay=delay), *args, "--writer", "bulk"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    if result.returncode == 0:
+        pytest.skip(f"the store was written within {delay} s, before the interrupt")
+    assert (result.returncode, result.stderr) == (EXIT_INTERRUPTED, INTERRUPTED + "\n")
+    assert list(out.iterdir()) == []

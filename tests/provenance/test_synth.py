@@ -28,6 +28,7 @@ TABLES = (
     "Association",
     "Attribution",
     "MLMDEnv",
+    "sqlite_sequence",
 )
 TINY = SynthConfig(pipelines=4, days=9, seed=3)
 MID = SynthConfig(pipelines=150, days=60, seed=0)
@@ -89,7 +90,9 @@ def test_same_seed_gives_identical_store(tmp_path: Path) -> None:
 
 
 def test_chunked_generation_writes_the_single_pass_store(tmp_path: Path) -> None:
-    """Chunks of pipelines spilled and merged on id give the ids of one in-memory merge."""
+    """Chunks of pipelines spilled and merged on id give the ids of one in-memory merge; with
+    two workers, the link tables loaded by the second and copied in are the same rows, under
+    the same indexes."""
     config = SynthConfig(pipelines=7, days=20, seed=8)
     log, truth = simulate(config)
     write_bulk(log, tmp_path / "one.sqlite")
@@ -98,6 +101,9 @@ def test_chunked_generation_writes_the_single_pass_store(tmp_path: Path) -> None
     )
     for table in TABLES:
         assert _rows(chunked.path, table) == _rows(tmp_path / "one.sqlite", table), table
+    schema = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
+    assert _sql(chunked.path, schema) == _sql(tmp_path / "one.sqlite", schema)
+    assert _sql(chunked.path, "PRAGMA integrity_check") == [("ok",)]
     assert pq.read_table(chunked.truth_path).equals(truth)
     assert chunked.rows == log.row_counts()
     assert chunked.pipelines == len(np.unique(log.ex_pipeline))
