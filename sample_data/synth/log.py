@@ -126,21 +126,21 @@ def _properties(
     owners, names, custom, kinds, ints, dbls, strs = [], [], [], [], [], [], []
     all_strings: list[str] = []
     for rec, own_map, art_map in zip(recs, owner_ids, art_ids, strict=True):
-        rows = getattr(rec, which)
-        owner = np.asarray(rows[0], dtype=np.int64)
-        kind = np.asarray(rows[3], dtype=np.int64)
-        ivals = np.asarray(rows[4], dtype=np.int64)
+        rows, doubles = getattr(rec, which).columns()
+        owner = rows[:, 0]
+        kind = rows[:, 3]
+        ivals = rows[:, 4].copy()
         ref = kind == ARTIFACT_REF
         ivals[ref] = art_map[ivals[ref]]
-        scode = np.asarray(rows[6], dtype=np.int64)
+        scode = rows[:, 5].copy()
         scode[scode >= 0] += len(all_strings)
         all_strings.extend(rec.strings)
         owners.append(own_map[owner])
-        names.append(np.asarray(rows[1], dtype=np.int64))
-        custom.append(np.asarray(rows[2], dtype=np.int64))
+        names.append(rows[:, 1])
+        custom.append(rows[:, 2])
         kinds.append(kind)
         ints.append(ivals)
-        dbls.append(np.asarray(rows[5], dtype=np.float64))
+        dbls.append(doubles)
         strs.append(scode)
     owner_all = np.concatenate(owners)
     order = np.argsort(owner_all, kind="stable")

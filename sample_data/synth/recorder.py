@@ -6,8 +6,25 @@ log with the store's ids. States and event types are :mod:`mlprov.provenance.mlm
 
 from __future__ import annotations
 
+import numpy as np
+
 # Value kinds of a property row.
 INT, DOUBLE, STRING, ARTIFACT_REF = 0, 1, 2, 3
+
+
+class PropertyRows:
+    """Property rows, flat (two appends a row, not seven): per row, six ints in :attr:`ints`
+    (owner, name code, custom flag, kind, int value, string code or -1) and one float in
+    :attr:`doubles`."""
+
+    def __init__(self) -> None:
+        self.ints: list[int] = []
+        self.doubles: list[float] = []
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows as an (n, 6) int64 array and an (n,) float64 array."""
+        ints = np.asarray(self.ints, dtype=np.int64).reshape(-1, 6)
+        return ints, np.asarray(self.doubles, dtype=np.float64)
 
 
 class PipelineRecorder:
@@ -38,13 +55,8 @@ class PipelineRecorder:
         self.run_name: list[str] = []
         self.strings: list[str] = []
         self._string_codes: dict[str, int] = {}
-        # property rows: owner, name code, custom flag, kind, int, double, string code
-        self.ep: tuple[
-            list[int], list[int], list[int], list[int], list[int], list[float], list[int]
-        ] = ([], [], [], [], [], [], [])
-        self.ap: tuple[
-            list[int], list[int], list[int], list[int], list[int], list[float], list[int]
-        ] = ([], [], [], [], [], [], [])
+        self.ep = PropertyRows()
+        self.ap = PropertyRows()
 
     def string(self, value: str) -> int:
         """Intern a string property value and return its local code."""
@@ -86,16 +98,13 @@ class PipelineRecorder:
 
     def _prop(
         self,
-        rows: tuple[list[int], list[int], list[int], list[int], list[int], list[float], list[int]],
+        rows: PropertyRows,
         owner: int,
         name: int,
         custom: int,
         value: int | float | str,
         ref: bool,
     ) -> None:
-        rows[0].append(owner)
-        rows[1].append(name)
-        rows[2].append(custom)
         if ref:
             kind, i, d, s = ARTIFACT_REF, int(value), 0.0, -1
         elif isinstance(value, str):
@@ -104,10 +113,8 @@ class PipelineRecorder:
             kind, i, d, s = DOUBLE, 0, value, -1
         else:
             kind, i, d, s = INT, value, 0.0, -1
-        rows[3].append(kind)
-        rows[4].append(i)
-        rows[5].append(d)
-        rows[6].append(s)
+        rows.ints.extend((owner, name, custom, kind, i, s))
+        rows.doubles.append(d)
 
     def exec_prop(self, execution: int, name: int, value: int | float | str) -> None:
         """Add a custom property to an execution (TFX records exec properties as custom)."""

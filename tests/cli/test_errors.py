@@ -425,8 +425,8 @@ main(prog_name="mlprov")
 
 @pytest.mark.parametrize("delay", [0.05, 0.8])
 def test_ctrl_c_while_synth_writes(tmp_path: Path, delay: float) -> None:
-    """Ctrl-C while the store is written, as a second process loads its link tables (still
-    starting, or at work): one line, no store, nothing left beside it."""
+    """Ctrl-C while the store is written, as a second process loads its share of the tables
+    (still starting, or at work): one line, no store, nothing left beside it."""
     out = tmp_path / "out"
     out.mkdir()
     args = ["synth", "--out", str(out / "s.sqlite"), "--pipelines", "60", "--days", "60"]

@@ -91,7 +91,7 @@ def test_same_seed_gives_identical_store(tmp_path: Path) -> None:
 
 def test_chunked_generation_writes_the_single_pass_store(tmp_path: Path) -> None:
     """Chunks of pipelines spilled and merged on id give the ids of one in-memory merge; with
-    two workers, the link tables loaded by the second and copied in are the same rows, under
+    two workers, the tables loaded by the second and copied in are the same rows, under
     the same indexes."""
     config = SynthConfig(pipelines=7, days=20, seed=8)
     log, truth = simulate(config)
