@@ -124,7 +124,7 @@ class Spill:
         """
         base = self._number()
         aside = PART_TABLES if (workers or usable_cpus()) > 1 else ()
-        part = self.folder / "links.sqlite"
+        part = self.folder / "part.sqlite"
         with contextlib.ExitStack() as stack:
             load = BulkLoad(path)
             stack.callback(load.close)
