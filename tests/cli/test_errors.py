@@ -353,25 +353,40 @@ def test_debug_shows_tracebacks_for_usage_and_environment_errors(tmp_path: Path)
     assert result.returncode == 2 and one_error_line(result.stderr).startswith("no mlprov database")
 
 
-DRAWING_INTERRUPTED = """
+GROUP_INTERRUPTED = """
 import os, signal, threading
-import mlprov.analysis.drawings as drawings
+import {module} as patched
 
-draw = drawings.Drawings.draw
+original = patched.{owner}.{method}
 fired = []
 
 
-def interrupted(self, *args):  # Ctrl-C at a terminal: every process of the group gets it
+def interrupted(*args, **kwargs):  # Ctrl-C at a terminal: every process of the group gets it
     if not fired:
         fired.append(True)
         threading.Timer({delay}, os.killpg, (os.getpgid(0), signal.SIGINT)).start()
-    return draw(self, *args)
+    return original(*args, **kwargs)
 
 
-drawings.Drawings.draw = interrupted
+patched.{owner}.{method} = interrupted
 from mlprov.analysis.cli import main
 main(prog_name="mlprov")
 """
+
+
+def run_interrupted(target: str, delay: float, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mlprov *args`` as a terminal's job (a process group of its own), the group sent a
+    SIGINT ``delay`` s after the command first calls ``target`` (``module:Class.method``)."""
+    module, _, qualname = target.partition(":")
+    owner, method = qualname.split(".")
+    script = GROUP_INTERRUPTED.format(module=module, owner=owner, method=method, delay=delay)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -388,39 +403,12 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_ctrl_c_while_workers_draw(sample_db: str, tmp_path: Path, delay: float) -> None:
     """The report's drawing workers leave Ctrl-C to the command: one line, no report."""
     out = tmp_path / "report"
-    script = DRAWING_INTERRUPTED.format(delay=delay)
-    result = subprocess.run(
-        [sys.executable, "-c", script, "report", "--db", sample_db, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        start_new_session=True,  # its own process group, as a terminal's job
-    )
+    args = ["report", "--db", sample_db, "--out", str(out)]
+    result = run_interrupted("mlprov.analysis.drawings:Drawings.draw", delay, *args)
     if result.returncode == 0:
         pytest.skip(f"the report finished within {delay} s, before the interrupt")
     assert (result.returncode, result.stderr) == (EXIT_INTERRUPTED, INTERRUPTED + "\n")
     assert not out.exists()
-
-
-SYNTH_INTERRUPTED = """
-import os, signal, threading
-from mlprov.sample.synth.chunks import Spill
-
-append = Spill._append
-fired = []
-
-
-def interrupted(self, *args, **kwargs):  # Ctrl-C as the store is written: the whole group
-    if not fired:
-        fired.append(True)
-        threading.Timer({delay}, os.killpg, (os.getpgid(0), signal.SIGINT)).start()
-    return append(self, *args, **kwargs)
-
-
-Spill._append = interrupted
-from mlprov.analysis.cli import main
-main(prog_name="mlprov")
-"""
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.8])
@@ -430,13 +418,8 @@ def test_ctrl_c_while_synth_writes(tmp_path: Path, delay: float) -> None:
     out = tmp_path / "out"
     out.mkdir()
     args = ["synth", "--out", str(out / "s.sqlite"), "--pipelines", "60", "--days", "60"]
-    result = subprocess.run(
-        [sys.executable, "-c", SYNTH_INTERRUPTED.format(delay=delay), *args, "--writer", "bulk"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        start_new_session=True,  # its own process group, as a terminal's job
-    )
+    args += ["--writer", "bulk"]  # the generator that writes with two processes
+    result = run_interrupted("mlprov.sample.synth.chunks:Spill._append", delay, *args)
     if result.returncode == 0:
         pytest.skip(f"the store was written within {delay} s, before the interrupt")
     assert (result.returncode, result.stderr) == (EXIT_INTERRUPTED, INTERRUPTED + "\n")
