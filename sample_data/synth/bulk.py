@@ -239,8 +239,10 @@ def pc_mask(values: pa.Array, mask: np.ndarray) -> pa.Array:
 class BulkLoad:
     """One load into a new MLMD store: create it, append Arrow tables, rebuild its indexes.
 
-    Everything happens in one transaction with MLMD's secondary indexes dropped; tables must be
-    appended in id order (the store is written front to back).
+    The appends happen in one transaction with MLMD's secondary indexes dropped; tables must be
+    appended in id order (the store is written front to back). After :meth:`commit`,
+    :meth:`copy` can add the tables another load wrote. The store is not complete before
+    then: write it under a temporary name.
 
     Args:
         path: the SQLite file to create (must not exist).
