@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from mlprov.graphlets.build import BuildReport, Written, build_graphlets
 from mlprov.graphlets.errors import SparkJobError, SparkUnavailableError
 from mlprov.graphlets.rules import GraphletRules
-from mlprov.provenance.sql import execute, scalar
+from mlprov.provenance.sql import execute, literal, scalar
 from mlprov.provenance.store import ProvenanceStore
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ def _replace_dataset(con: duckdb.DuckDBPyConnection, table: str, where: Path) ->
     """Write ``table`` as Parquet partitioned by source, replacing ``where`` whole."""
     fresh = where.with_name(f".{where.name}.new")
     shutil.rmtree(fresh, ignore_errors=True)
-    con.execute(f"COPY {table} TO '{_quoted(fresh)}' (FORMAT parquet, PARTITION_BY (source_id))")
+    con.execute(f"COPY {table} TO {literal(str(fresh))} (FORMAT parquet, PARTITION_BY (source_id))")
     shutil.rmtree(where, ignore_errors=True)
     fresh.rename(where)
 
@@ -232,7 +232,7 @@ def _rebuild_on_spark(
         join = " AND ".join(f"k.{c} = t.{c}" for c in _key_columns(con, keys))
         con.execute(
             f"COPY (SELECT t.*, k.bucket FROM {table} t JOIN {keys} k ON {join}) "
-            f"TO '{_quoted(canonical / table)}' (FORMAT parquet, PARTITION_BY (bucket))"
+            f"TO {literal(str(canonical / table))} (FORMAT parquet, PARTITION_BY (bucket))"
         )
     step("building on Spark", pipelines)
     results = lake / "results"
@@ -363,7 +363,3 @@ def _task_threads(spark: SparkSession) -> int:
 def _key_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     return [n for n in names if n != "bucket"]
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")

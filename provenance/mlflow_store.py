@@ -42,7 +42,7 @@ from mlprov.provenance import connect
 from mlprov.provenance.errors import NotAnMlmdStoreError, UnsupportedSchemaVersionError
 from mlprov.provenance.mlflow_snapshot import NO_TABLE, Config, Fetch, snapshot
 from mlprov.provenance.readers import Mark, ReadResult, Secret, Skipped, Stage, sqlite_tables
-from mlprov.provenance.sql import execute, named_queries
+from mlprov.provenance.sql import execute, literal, named_queries
 
 #: Registry aliases that mark a model version deployed, unless the mapping names others.
 DEPLOY_ALIASES = ("champion", "production", "prod")
@@ -307,7 +307,7 @@ def _changed_runs(con: Any) -> str:
     if changed > min(0.9 * live, _MAX_LISTED):
         return ""
     uuids = con.execute("SELECT run_uuid FROM mlf_changed ORDER BY ALL").fetchall()
-    quoted = ", ".join("'" + str(u).replace("'", "''") + "'" for (u,) in uuids)
+    quoted = ", ".join(literal(str(u)) for (u,) in uuids)
     return f"run_uuid IN ({quoted})" if quoted else "1 = 0"
 
 

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from mlprov.provenance.readers import Stage
-from mlprov.provenance.sql import named_queries, scalar
+from mlprov.provenance.sql import literal, named_queries, scalar
 
 #: Where an event is recorded in the load report and in errors.
 TABLE = "OpenLineage event"
@@ -118,13 +118,9 @@ def _duck_type(spec: Any) -> str:
 
 def _problem_case() -> str:
     whens = " ".join(
-        f"WHEN {cond} THEN {_quote(problem) if problem else 'NULL'}" for cond, problem in _RULES
+        f"WHEN {cond} THEN {literal(problem) if problem else 'NULL'}" for cond, problem in _RULES
     )
     return f"CASE {whens} END"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 SQL = named_queries("mlprov.provenance", "openlineage.sql")
@@ -149,7 +145,7 @@ def _check_sql(events: str) -> str:
 
 def _lines_sql(validate: bool) -> str:
     extract = (
-        f"json_extract_string(doc, [{', '.join(_quote('$.' + p) for p in _COLUMNS.values())}])"
+        f"json_extract_string(doc, [{', '.join(literal('$.' + p) for p in _COLUMNS.values())}])"
     )
     if validate:
         extract = f"CASE WHEN json_valid(doc) THEN {extract} END"
@@ -187,15 +183,15 @@ _FILES_SQL = (
     .replace(
         "{schema}",
         "{"
-        + ", ".join(f"{_quote(k)}: {_quote(_duck_type(v))}" for k, v in _schema().items())
+        + ", ".join(f"{literal(k)}: {literal(_duck_type(v))}" for k, v in _schema().items())
         + "}",
     )
 )
 
 
 def _files_sql(files: list[tuple[Path, str]]) -> str:
-    return _FILES_SQL.replace("{files}", ", ".join(_quote(str(p)) for p, _ in files)).replace(
-        "{paths}", ", ".join(f"({_quote(str(p))}, {_quote(n)})" for p, n in files)
+    return _FILES_SQL.replace("{files}", ", ".join(literal(str(p)) for p, _ in files)).replace(
+        "{paths}", ", ".join(f"({literal(str(p))}, {literal(n)})" for p, n in files)
     )
 
 

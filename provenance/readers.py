@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlprov.provenance.conventions import Mapping
+from mlprov.provenance.sql import literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -209,12 +210,12 @@ class Stage:
             raise ValueError(f"id space {space!r} must be an identifier")
         known = (
             f"SELECT external_id, id FROM source_ids WHERE source_id = {int(self.source_id)} "
-            f"AND space = {_literal(space)} UNION ALL SELECT external_id, id FROM "
-            f"mlprov_stage.stg_id_map WHERE space = {_literal(space)}"
+            f"AND space = {literal(space)} UNION ALL SELECT external_id, id FROM "
+            f"mlprov_stage.stg_id_map WHERE space = {literal(space)}"
         )
         self.con.execute(
             f"""INSERT INTO mlprov_stage.stg_id_map
-            SELECT {_literal(space)}, x, (SELECT coalesce(max(id), 0) FROM ({known}))
+            SELECT {literal(space)}, x, (SELECT coalesce(max(id), 0) FROM ({known}))
                    + row_number() OVER (ORDER BY x)
             FROM (SELECT DISTINCT * FROM ({external_ids}) t(x) WHERE x IS NOT NULL
                   AND x NOT IN (SELECT external_id FROM ({known})))"""
@@ -222,10 +223,6 @@ class Stage:
         view = f"ids_{space}"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {known}")
         return view
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,17 @@ def _code(sql: str) -> str:
     return _NOT_CODE.sub(lambda m: ";" if m.group() == ";" else " ", sql)
 
 
+def literal(text: str) -> str:
+    """``text`` as an SQL string literal (for what can't be a bound parameter: a path in
+    ``ATTACH`` or ``COPY``, values spliced into generated SQL).
+
+    Example:
+        >>> literal("it's")
+        "'it''s'"
+    """
+    return "'" + text.replace("'", "''") + "'"
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
     """The first value of a query's first row (None when there is no row).
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from mlprov.provenance.errors import interrupts_as_keyboard
 from mlprov.provenance.mlmd_codes import ArtifactState
+from mlprov.provenance.sql import literal
 from mlprov.sample.synth.log import Properties, PutLog
 from mlprov.sample.synth.recorder import DOUBLE, INT, STRING
 from mlprov.sample.synth.tfx import KEYS, PROPERTY_NAMES, SYSTEM_TYPES, TYPES, TypeSpec
@@ -284,7 +285,7 @@ class BulkLoad:
         FROM t2``, which holds when both tables have the same indexes and ``t`` is empty):
         about a third of the time of loading the rows and building the indexes.
         """
-        self._execute(f"ATTACH DATABASE {_quote(str(part))} AS part")  # not in a transaction
+        self._execute(f"ATTACH DATABASE {literal(str(part))} AS part")  # not in a transaction
         self._execute("BEGIN")
         for name in table_names:
             self._execute(f"INSERT INTO main.`{name}` SELECT * FROM part.`{name}`")
@@ -307,11 +308,6 @@ class BulkLoad:
         """Release the connection (without :meth:`commit`, nothing is kept)."""
         self._cur.close()
         self._db.close()
-
-
-def _quote(text: str) -> str:
-    """``text`` as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 # 256 MB of page cache bounds the writer's memory; MLMD's indexes are rebuilt with sorts that
